@@ -1,0 +1,59 @@
+# One Makefile: what a person runs is what CI runs (.ci/run calls these targets).
+CARGO ?= cargo
+ARGS ?=
+
+.PHONY: run test check fmt clippy build release armv7 armv7-smoke package bench fuzz soak e2e clean
+
+## Start the server on 127.0.0.1:9998 with built-in defaults (no config file needed).
+run:
+	$(CARGO) run --release -- $(ARGS)
+
+## Every test: unit tests and the integration tests in tests/ (real binary, real sockets).
+test:
+	$(CARGO) test --all-targets
+
+## The static checks CI runs before the tests.
+check: fmt clippy
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release
+
+## Stripped release binary for armv7-unknown-linux-gnueabihf (cross with Docker, cargo-zigbuild without).
+armv7:
+	bash scripts/armv7.sh build
+
+## Run the armv7 binary under qemu-arm: connect, join, send, receive, SIGTERM.
+armv7-smoke:
+	bash scripts/armv7.sh smoke
+
+## Tarball laid out as it goes onto the firmware.
+package:
+	bash scripts/package.sh
+
+## Benchmarks: the load tool against the release binary and an in-bench baseline.
+bench:
+	bash scripts/bench.sh
+
+## Fuzz targets, each for a bounded time (nightly + cargo-fuzz).
+fuzz:
+	bash scripts/fuzz.sh
+
+## Soak test: many clients joining, sending, leaving and dropping for a bounded time.
+soak:
+	bash scripts/soak.sh
+
+## End-to-end test of the chat page in headless Chromium.
+e2e:
+	bash scripts/e2e.sh
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,2 @@
+//! messenger: placeholder while the core lands.
+fn main() {}
