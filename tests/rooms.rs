@@ -13,7 +13,12 @@ fn user(events: &[(String, serde_json::Value)]) -> Vec<(String, String)> {
         .iter()
         .map(|(m, p)| {
             let kind = m.rsplit('.').next().unwrap().to_owned();
-            let what = p.get("action").or_else(|| p.get("message")).unwrap().as_str().unwrap();
+            let what = p
+                .get("action")
+                .or_else(|| p.get("message"))
+                .unwrap()
+                .as_str()
+                .unwrap();
             (kind, format!("{}:{what}", p["user"].as_str().unwrap_or("")))
         })
         .collect()
@@ -27,7 +32,13 @@ fn two_clients_see_each_other_in_order() {
     let ta = a.enter("Alice", "Lounge");
     a.drain();
     let tb = b.enter("Bob", "Lounge");
-    assert_eq!(user(&b.drain()), [("userupdate".into(), "Alice:joined".into()), ("userupdate".into(), "Bob:joined".into())]);
+    assert_eq!(
+        user(&b.drain()),
+        [
+            ("userupdate".into(), "Alice:joined".into()),
+            ("userupdate".into(), "Bob:joined".into())
+        ]
+    );
     b.ok("send", json!({"roomid": tb, "message": "hi from Bob"}));
     a.ok("send", json!({"roomid": ta, "message": "hi from Alice"}));
     let expected_a = [
@@ -36,9 +47,18 @@ fn two_clients_see_each_other_in_order() {
         ("message".into(), "Alice:hi from Alice".into()),
     ];
     assert_eq!(user(&a.drain()), expected_a);
-    assert_eq!(user(&b.drain()), [("message".to_owned(), "Bob:hi from Bob".to_owned()), ("message".into(), "Alice:hi from Alice".into())]);
+    assert_eq!(
+        user(&b.drain()),
+        [
+            ("message".to_owned(), "Bob:hi from Bob".to_owned()),
+            ("message".into(), "Alice:hi from Alice".into())
+        ]
+    );
     b.ok("leave", json!({"roomid": tb}));
-    assert_eq!(user(&a.drain()), [("userupdate".to_owned(), "Bob:left".to_owned())]);
+    assert_eq!(
+        user(&a.drain()),
+        [("userupdate".to_owned(), "Bob:left".to_owned())]
+    );
     assert!(b.drain().is_empty(), "a member who left hears nothing more");
 }
 
@@ -70,13 +90,23 @@ fn three_clients_and_disconnects() {
     ];
     assert_eq!(got_a, expected);
     assert_eq!(got_c, expected);
-    assert_eq!(a.err("leave", json!({"roomid": tb})), 22, "Bob's membership ended with his connection");
+    assert_eq!(
+        a.err("leave", json!({"roomid": tb})),
+        22,
+        "Bob's membership ended with his connection"
+    );
     a.ok("leave", json!({"roomid": ta}));
-    assert_eq!(user(&c.drain()), [("userupdate".to_owned(), "Alice:left".to_owned())]);
+    assert_eq!(
+        user(&c.drain()),
+        [("userupdate".to_owned(), "Alice:left".to_owned())]
+    );
     c.ws.close(None).unwrap();
     assert_eq!(c.closed(), None, "close handshake completes");
     let events = obs.drain();
-    let actions: Vec<_> = events.iter().map(|(_, p)| p["action"].as_str().unwrap().to_owned()).collect();
+    let actions: Vec<_> = events
+        .iter()
+        .map(|(_, p)| p["action"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(actions, ["created", "destroyed"]);
     server.wait_health(|h| h["rooms"] == 0 && h["members"] == 0);
 }
@@ -92,8 +122,14 @@ fn a_room_per_name_and_users_per_room() {
     b.drain();
     b.ok("send", json!({"roomid": t2, "message": "only in Two"}));
     a.ok("send", json!({"roomid": t1, "message": "only in One"}));
-    assert_eq!(user(&a.drain()), [("message".to_owned(), "Alice:only in One".to_owned())]);
-    assert_eq!(user(&b.drain()), [("message".to_owned(), "Alice:only in Two".to_owned())]);
+    assert_eq!(
+        user(&a.drain()),
+        [("message".to_owned(), "Alice:only in One".to_owned())]
+    );
+    assert_eq!(
+        user(&b.drain()),
+        [("message".to_owned(), "Alice:only in Two".to_owned())]
+    );
 }
 
 #[test]
@@ -102,10 +138,22 @@ fn any_holder_of_a_token_may_listen_with_it() {
     let mut a = server.client();
     let mut b = server.client();
     let ta = a.join("Alice", "Lounge");
-    b.ok("register", json!({"event": "message", "id": format!("{ta}.spy")}));
+    b.ok(
+        "register",
+        json!({"event": "message", "id": format!("{ta}.spy")}),
+    );
     a.ok("send", json!({"roomid": ta, "message": "seen"}));
-    assert_eq!(b.event(), (format!("{ta}.spy.message"), json!({"user": "Alice", "message": "seen"})));
+    assert_eq!(
+        b.event(),
+        (
+            format!("{ta}.spy.message"),
+            json!({"user": "Alice", "message": "seen"})
+        )
+    );
     drop(b);
-    a.ok("send", json!({"roomid": ta, "message": "after the listener left"}));
+    a.ok(
+        "send",
+        json!({"roomid": ta, "message": "after the listener left"}),
+    );
     server.wait_health(|h| h["connections"] == 2);
 }

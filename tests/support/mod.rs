@@ -34,7 +34,9 @@ impl Server {
             .expect("start messenger");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the listening line");
         let port = line
             .trim()
             .strip_prefix("listening on 127.0.0.1:")
@@ -50,7 +52,10 @@ impl Server {
 
     /// A WebSocket client on `/jsonrpc` offering the `notification` subprotocol.
     pub fn client(&self) -> Client {
-        self.client_with(&self.url("/jsonrpc"), &[("Sec-WebSocket-Protocol", "notification")])
+        self.client_with(
+            &self.url("/jsonrpc"),
+            &[("Sec-WebSocket-Protocol", "notification")],
+        )
     }
 
     /// A WebSocket client with extra request headers.
@@ -67,7 +72,12 @@ impl Server {
             .headers()
             .get("sec-websocket-protocol")
             .map(|v| v.to_str().unwrap().to_owned());
-        Client { ws, next_id: 1, events: VecDeque::new(), protocol }
+        Client {
+            ws,
+            next_id: 1,
+            events: VecDeque::new(),
+            protocol,
+        }
     }
 
     /// One HTTP request on a fresh connection; returns status and body.
@@ -88,7 +98,8 @@ impl Server {
 
     /// A JSON-RPC call over `POST /jsonrpc`; returns the parsed response.
     pub fn post(&self, method: &str, params: Value) -> Value {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+        let body =
+            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
         let (status, text) = self.http("POST", "/jsonrpc", Some(&body));
         assert_eq!(status, 200, "{text}");
         serde_json::from_str(&text).unwrap()
@@ -123,8 +134,15 @@ impl Drop for Server {
 
 /// Splits a raw HTTP response into status and body.
 pub fn parse_response(text: &str) -> (u16, String) {
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -158,7 +176,9 @@ impl Client {
     fn read_json(&mut self) -> Value {
         loop {
             match self.ws.read().expect("read a frame") {
-                Message::Text(t) => return serde_json::from_str(t.as_str()).expect("JSON from server"),
+                Message::Text(t) => {
+                    return serde_json::from_str(t.as_str()).expect("JSON from server")
+                }
                 Message::Close(frame) => panic!("closed by server: {frame:?}"),
                 _ => continue,
             }
@@ -185,7 +205,9 @@ impl Client {
     /// Calls and returns the error code, failing on success.
     pub fn err(&mut self, method: &str, params: Value) -> i64 {
         let reply = self.call(method, params);
-        reply["error"]["code"].as_i64().unwrap_or_else(|| panic!("{method} should fail: {reply}"))
+        reply["error"]["code"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{method} should fail: {reply}"))
     }
 
     /// Joins and returns the room token.
@@ -198,30 +220,55 @@ impl Client {
     pub fn enter(&mut self, user: &str, room: &str) -> String {
         let token = self.join(user, room);
         let id = format!("{token}.client.events");
-        assert_eq!(self.ok("register", json!({"event": "userupdate", "id": id})), 0);
-        assert_eq!(self.ok("register", json!({"event": "message", "id": id})), 0);
+        assert_eq!(
+            self.ok("register", json!({"event": "userupdate", "id": id})),
+            0
+        );
+        assert_eq!(
+            self.ok("register", json!({"event": "message", "id": id})),
+            0
+        );
         token
     }
 
     /// The next notification, as (method, params).
     pub fn event(&mut self) -> (String, Value) {
-        let v = match self.events.pop_front() {
-            Some(v) => v,
-            None => loop {
-                let v = self.read_json();
-                if v.get("id").is_none() && v.get("method").is_some() {
-                    break v;
-                }
-                panic!("unexpected response while waiting for an event: {v}");
-            },
-        };
-        (v["method"].as_str().unwrap().to_owned(), v["params"].clone())
+        let v = self.events.pop_front().unwrap_or_else(|| {
+            let v = self.read_json();
+            let is_event = v.get("id").is_none() && v.get("method").is_some();
+            assert!(
+                is_event,
+                "unexpected response while waiting for an event: {v}"
+            );
+            v
+        });
+        (
+            v["method"].as_str().unwrap().to_owned(),
+            v["params"].clone(),
+        )
     }
 
     /// Takes every notification already received (after a round trip), in order.
     pub fn drain(&mut self) -> Vec<(String, Value)> {
         self.ok("exists", json!({"method": "join"}));
-        self.events.drain(..).map(|v| (v["method"].as_str().unwrap().to_owned(), v["params"].clone())).collect()
+        self.events
+            .drain(..)
+            .map(|v| {
+                (
+                    v["method"].as_str().unwrap().to_owned(),
+                    v["params"].clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// One notification already received, without waiting.
+    pub fn drain_one(&mut self) -> Option<(String, Value)> {
+        let v = self.events.pop_front()?;
+        Some((
+            v["method"].as_str().unwrap().to_owned(),
+            v["params"].clone(),
+        ))
     }
 
     /// Waits for the server to close; returns the close code (None if the TCP just ended).
