@@ -78,6 +78,21 @@ pub struct Config {
     /// tungstenite's read buffer per connection, in bytes: it is zero-filled on first read, so
     /// it is resident on every connection. Default 4 KiB.
     pub read_buffer_size: usize,
+
+    /// Requests one WebSocket connection may make per second, on average (a token bucket read
+    /// before the dispatcher; a request over it gets error 2 and the connection stays open).
+    /// Default 2,000 a second.
+    pub max_messages_per_second: u32,
+    /// Requests one connection may make at once on top of the rate. Default 10,000: SPEC §4a's
+    /// burst of 10,000 messages from one sender goes through in full.
+    pub message_burst: u32,
+    /// The file holding the key that signs access tokens (made on first start, mode 0600).
+    /// Default empty: `/var/lib/messenger/key` when running as root, else
+    /// `$XDG_STATE_HOME/messenger/key` or `$HOME/.local/state/messenger/key`.
+    pub key_file: String,
+    /// Refuse WebSocket upgrades and `POST /jsonrpc` without a valid access token (HTTP 401).
+    /// Default false: local apps connect as they do to Thunder.
+    pub require_token: bool,
 }
 
 impl Default for Config {
@@ -103,6 +118,10 @@ impl Default for Config {
             http_membership_ttl: Duration::from_secs(600),
             thread_stack_size: 64 * 1024,
             read_buffer_size: 4 * 1024,
+            max_messages_per_second: 2000,
+            message_burst: 10_000,
+            key_file: String::new(),
+            require_token: false,
         }
     }
 }
@@ -143,6 +162,15 @@ impl fmt::Display for ConfigError {
 }
 
 impl Config {
+    /// The key file to use: `key_file`, or the default place for this user.
+    pub fn key_path(&self) -> PathBuf {
+        if self.key_file.is_empty() {
+            crate::access::default_key_path()
+        } else {
+            PathBuf::from(&self.key_file)
+        }
+    }
+
     /// Reads a JSON configuration file over the defaults. Unknown keys are errors, so a typo
     /// never silently leaves a limit at its default.
     pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
@@ -212,6 +240,11 @@ impl Config {
             ("max_request_head", self.max_request_head),
             ("max_outbound_bytes", self.max_outbound_bytes),
             ("read_buffer_size", self.read_buffer_size),
+            (
+                "max_messages_per_second",
+                self.max_messages_per_second as usize,
+            ),
+            ("message_burst", self.message_burst as usize),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid(format!("{name} must be above 0")));
@@ -264,6 +297,10 @@ impl serde::Serialize for ConfigView<'_> {
         m.serialize_entry("http_membership_ttl", &c.http_membership_ttl.as_secs_f64())?;
         m.serialize_entry("thread_stack_size", &c.thread_stack_size)?;
         m.serialize_entry("read_buffer_size", &c.read_buffer_size)?;
+        m.serialize_entry("max_messages_per_second", &c.max_messages_per_second)?;
+        m.serialize_entry("message_burst", &c.message_burst)?;
+        m.serialize_entry("key_file", &c.key_file)?;
+        m.serialize_entry("require_token", &c.require_token)?;
         m.end()
     }
 }

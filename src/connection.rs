@@ -13,10 +13,12 @@ use crossbeam_channel::Sender;
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message, WebSocket};
 
+use crate::access::Key;
 use crate::acl::Origin;
 use crate::config::Config;
 use crate::dispatcher::Cmd;
 use crate::error::RpcError;
+use crate::gate;
 use crate::http::{self, Head, HeadError};
 use crate::request::{self, Designators};
 use crate::rooms::ConnId;
@@ -38,6 +40,12 @@ pub struct Shared {
     pub next_conn: AtomicU64,
     /// Set when the server is stopping: no new work is taken.
     pub stopping: AtomicBool,
+    /// The key that signs access tokens; `None` when the key file could not be used.
+    pub key: Option<Key>,
+    /// Requests refused for a missing, forged, expired or malformed token, for `/health`.
+    pub tokens_refused: AtomicU64,
+    /// Requests refused by the per-connection rate limit, for `/health`.
+    pub rate_limited: AtomicU64,
 }
 
 /// Counts a connection while it lives; the count drops with the guard however the thread ends.
@@ -197,6 +205,13 @@ fn handshake(
     shared: &Shared,
     implicit: bool,
 ) -> Result<Next, HeadError> {
+    let origin = match gate::origin(head, shared) {
+        Ok(origin) => origin,
+        Err(why) => {
+            gate::refuse(stream, shared, &why)?;
+            return Ok(Next::Close);
+        }
+    };
     if head.header("sec-websocket-version") != Some("13") {
         http::respond(
             stream,
@@ -227,7 +242,6 @@ fn handshake(
     }
     response.push_str("\r\n");
     stream.write_all(response.as_bytes())?;
-    let origin = head.header("origin").and_then(Origin::parse);
     let names = Designators {
         callsign: shared.config.callsign.clone(),
         implicit,
@@ -245,6 +259,13 @@ fn post(
     deadline: Instant,
 ) -> Result<(), HeadError> {
     let config = &shared.config;
+    let origin = match gate::origin(head, shared) {
+        Ok(origin) => origin,
+        Err(why) => {
+            gate::refuse(stream, shared, &why)?;
+            return Err(HeadError::Closed);
+        }
+    };
     if head.has_token("transfer-encoding", "chunked") {
         http::refuse(
             stream,
@@ -290,7 +311,6 @@ fn post(
         }),
     };
     let (reply, answer) = crossbeam_channel::bounded(1);
-    let origin = head.header("origin").and_then(Origin::parse);
     if shared
         .tx
         .send(Cmd::Http {
@@ -328,12 +348,14 @@ fn health(stream: &mut TcpStream, shared: &Shared) -> io::Result<()> {
         return http::refuse(stream, 503, "Service Unavailable", "server is stopping");
     };
     let body = format!(
-        r#"{{"uptime":{},"connections":{},"rooms":{},"members":{},"queued_bytes":{},"version":"{}"}}"#,
+        r#"{{"uptime":{},"connections":{},"rooms":{},"members":{},"queued_bytes":{},"tokens_refused":{},"rate_limited":{},"version":"{}"}}"#,
         shared.started.elapsed().as_secs(),
         shared.connections.load(Ordering::Relaxed),
         numbers.rooms,
         numbers.members,
         numbers.queued_bytes,
+        shared.tokens_refused.load(Ordering::Relaxed),
+        shared.rate_limited.load(Ordering::Relaxed),
         env!("CARGO_PKG_VERSION"),
     );
     http::respond(
@@ -419,6 +441,7 @@ fn websocket(stream: TcpStream, leftover: Vec<u8>, upgrade: Upgrade, shared: &Sh
         let _ = shared.tx.send(Cmd::Close { conn, code, reason });
     };
     let mut pinged = false;
+    let mut bucket = gate::bucket(shared);
     loop {
         let message = match ws.read() {
             Ok(message) => message,
@@ -452,7 +475,10 @@ fn websocket(stream: TcpStream, leftover: Vec<u8>, upgrade: Upgrade, shared: &Sh
         pinged = false;
         let cmd = match message {
             Message::Text(text) => match request::parse(text.as_str(), &upgrade.names) {
-                Ok(call) => Cmd::Call { conn, call },
+                Ok(call) => match gate::throttle(&mut bucket, conn, call, shared) {
+                    Some(cmd) => cmd,
+                    None => continue,
+                },
                 Err(rejection) if rejection.answer => Cmd::Reply {
                     conn,
                     text: wire::error(&rejection.id, &rejection.error, config.compat),

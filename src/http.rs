@@ -11,7 +11,6 @@ pub struct Head {
     pub method: String,
     /// The path without its query.
     pub path: String,
-    #[allow(dead_code)] // read by query_param, for `?token=` authentication (issue 3)
     pub query: Option<String>,
     pub headers: Vec<(String, String)>,
     /// HTTP/1.0 (closes after one response unless asked otherwise).
@@ -52,7 +51,6 @@ impl Head {
     }
 
     /// A query parameter's raw value.
-    #[allow(dead_code)] // for `?token=` authentication (issue 3)
     pub fn query_param(&self, name: &str) -> Option<&str> {
         self.query
             .as_deref()?

@@ -27,20 +27,23 @@
 //! One bounded crossbeam channel of `dispatcher::Cmd` from all connection threads (and the
 //! signal thread) to the dispatcher. Its bound is back-pressure: a flooding client's reader
 //! blocks instead of growing memory. HTTP calls carry a one-shot reply channel.
+//!
+//! # Library and binary
+//!
+//! The pure modules (`config`, `request`, `rooms`, `acl`, `access`, `ratelimit`, `token`,
+//! `wire`, `error`) are the `messenger` library (`src/lib.rs`), shared with the fuzz targets;
+//! the modules below own the sockets and threads.
 #![forbid(unsafe_code)]
 
-mod acl;
-mod config;
 mod connection;
 mod dispatcher;
-mod error;
+mod gate;
 mod http;
+mod issue;
 mod outbox;
-mod request;
-mod rooms;
 mod server;
-mod token;
-mod wire;
+
+use messenger::{access, acl, config, error, ratelimit, request, rooms, token, wire};
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -60,6 +63,7 @@ const USAGE: &str = "\
 messenger: Thunder Messenger-compatible room chat over a loopback WebSocket
 
 usage: messenger [--config PATH] [--SETTING VALUE ...]
+       messenger token --url URL [--ttl SECONDS] [--config PATH] [--key-file PATH]
        messenger --help | --version
 
 Common settings (every key of the JSON config file is also a flag, '_' or '-'):
@@ -73,12 +77,20 @@ Common settings (every key of the JSON config file is also a flag, '_' or '-'):
   --max-connections N, --max-rooms N, --max-members-per-room N,
   --max-memberships-per-connection N, --max-message-size BYTES,
   --max-outbound-bytes BYTES, --idle-timeout SECONDS, --handshake-timeout SECONDS,
-  --http-membership-ttl SECONDS
+  --http-membership-ttl SECONDS, --max-messages-per-second N, --message-burst N
+  --key-file PATH        key that signs access tokens (made on first start, mode 0600)
+  --require-token on     refuse connections without a valid access token (HTTP 401)
+
+'messenger token' prints an access token for URL (its origin becomes the connection's
+origin for secure rooms), valid for --ttl seconds (default 3600), signed with the key file.
 
 On start it prints 'listening on ADDR:PORT'. SIGTERM or SIGINT closes every client with
 1001 and exits 0. SIGHUP is ignored: restart to apply a changed configuration.";
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("token") {
+        std::process::exit(issue::main(std::env::args().skip(2)));
+    }
     let config = match parse_args(std::env::args().skip(1)) {
         Ok(Some(config)) => config,
         Ok(None) => return,
@@ -156,6 +168,17 @@ fn run(config: Config) -> i32 {
     if !config.listen.ip().is_loopback() {
         log::warn!("listening on non-loopback address {addr}: other hosts can reach this server");
     }
+    let key = match access::Key::load_or_create(&config.key_path()) {
+        Ok(key) => Some(key),
+        Err(e) if config.require_token => {
+            eprintln!("messenger: {e} (require_token is set, so the server cannot start)");
+            return 1;
+        }
+        Err(e) => {
+            log::warn!("{e}; access tokens will be refused");
+            None
+        }
+    };
     let (tx, rx) = crossbeam_channel::bounded(INBOX);
     let dispatcher = Dispatcher::new(&config);
     let shared = Arc::new(Shared {
@@ -165,6 +188,9 @@ fn run(config: Config) -> i32 {
         connections: AtomicUsize::new(0),
         next_conn: AtomicU64::new(1),
         stopping: AtomicBool::new(false),
+        key,
+        tokens_refused: AtomicU64::new(0),
+        rate_limited: AtomicU64::new(0),
     });
     let dispatcher = std::thread::Builder::new()
         .name("dispatcher".into())

@@ -25,8 +25,16 @@ pub struct Server {
 impl Server {
     /// Starts the binary with `--listen 127.0.0.1:0` and the given extra flags.
     pub fn start(args: &[&str]) -> Server {
+        // Tests keep the signing key under target/, never in the user's home.
+        let key_file = format!("{}/messenger-test-key", env!("CARGO_TARGET_TMPDIR"));
+        let key_args = if args.contains(&"--key-file") {
+            vec![]
+        } else {
+            vec!["--key-file", key_file.as_str()]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_messenger"))
             .args(["--listen", "127.0.0.1:0"])
+            .args(key_args)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

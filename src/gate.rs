@@ -1,0 +1,94 @@
+//! The connection's gate: which origin a connection has (from a verified access token, else
+//! from its `Origin` header), the 401 for a refused token, and the per-connection rate limit
+//! applied on the reader thread before a request reaches the dispatcher.
+
+use std::net::TcpStream;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::access::TokenError;
+use crate::acl::Origin;
+use crate::connection::Shared;
+use crate::dispatcher::Cmd;
+use crate::error::RpcError;
+use crate::http::{self, Head};
+use crate::ratelimit::TokenBucket;
+use crate::request::Call;
+use crate::rooms::ConnId;
+use crate::wire;
+
+/// The token a request carries: `?token=` (ThunderJS) or `Authorization: Bearer`.
+fn presented(head: &Head) -> Option<&str> {
+    if let Some(token) = head.query_param("token") {
+        return Some(token);
+    }
+    let auth = head.header("authorization")?;
+    let (scheme, token) = auth.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The connection's origin. A presented token must be valid (else the request is refused,
+/// whatever `require_token` says); without one the `Origin` header counts, unless the server
+/// requires a token.
+pub fn origin(head: &Head, shared: &Shared) -> Result<Option<Origin>, TokenError> {
+    let Some(token) = presented(head) else {
+        if shared.config.require_token {
+            return Err(TokenError::Missing);
+        }
+        return Ok(head.header("origin").and_then(Origin::parse));
+    };
+    let key = shared.key.as_ref().ok_or(TokenError::NoKey)?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    key.verify(token, now).map(|claims| Some(claims.origin))
+}
+
+/// Answers a refused token with 401 and a JSON body saying why, and counts it.
+pub fn refuse(stream: &mut TcpStream, shared: &Shared, why: &TokenError) -> std::io::Result<()> {
+    shared.tokens_refused.fetch_add(1, Ordering::Relaxed);
+    log::info!("refusing a request: {why}");
+    let body = format!(r#"{{"error":{}}}"#, wire::json_string(&why.to_string()));
+    http::respond(
+        stream,
+        401,
+        "Unauthorized",
+        &[
+            ("Content-Type", "application/json"),
+            ("WWW-Authenticate", r#"Bearer error="invalid_token""#),
+            ("Connection", "close"),
+        ],
+        body.as_bytes(),
+    )
+}
+
+/// Lets a checked call through to the dispatcher if the connection's bucket has a token;
+/// otherwise answers it with error 2 (a notification over the rate is dropped).
+pub fn throttle(
+    bucket: &mut TokenBucket,
+    conn: ConnId,
+    call: Call,
+    shared: &Shared,
+) -> Option<Cmd> {
+    if bucket.take(Instant::now()) {
+        return Some(Cmd::Call { conn, call });
+    }
+    shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+    let config = &shared.config;
+    let error = RpcError::Unavailable(format!(
+        "rate limit: at most {} requests a second (burst {}) on one connection; slow down",
+        config.max_messages_per_second, config.message_burst
+    ));
+    let text = wire::error(&call.id?, &error, config.compat);
+    Some(Cmd::Reply { conn, text })
+}
+
+/// A fresh bucket for a new connection.
+pub fn bucket(shared: &Shared) -> TokenBucket {
+    let config = &shared.config;
+    TokenBucket::new(
+        f64::from(config.max_messages_per_second),
+        f64::from(config.message_burst),
+        Instant::now(),
+    )
+}

@@ -1,0 +1,15 @@
+//! messenger's pure parts as a library: settings, the edge parser, room state, origins and
+//! ACLs, access tokens, the rate limiter and the wire format. None of them touches a socket,
+//! a thread or the clock, so the binary (`src/main.rs`, which describes the threads) and the
+//! fuzz targets in `fuzz/` use the same code.
+#![forbid(unsafe_code)]
+
+pub mod access;
+pub mod acl;
+pub mod config;
+pub mod error;
+pub mod ratelimit;
+pub mod request;
+pub mod rooms;
+pub mod token;
+pub mod wire;
