@@ -81,8 +81,8 @@ pub struct Config {
 
     /// Requests one WebSocket connection may make per second, on average (a token bucket read
     /// before the dispatcher; a request over it gets error 2 and the connection stays open).
-    /// Default 2,000 a second.
-    pub max_messages_per_second: u32,
+    /// Fractions allowed. Default 2,000 a second.
+    pub max_messages_per_second: f64,
     /// Requests one connection may make at once on top of the rate. Default 10,000: SPEC §4a's
     /// burst of 10,000 messages from one sender goes through in full.
     pub message_burst: u32,
@@ -118,7 +118,7 @@ impl Default for Config {
             http_membership_ttl: Duration::from_secs(600),
             thread_stack_size: 64 * 1024,
             read_buffer_size: 4 * 1024,
-            max_messages_per_second: 2000,
+            max_messages_per_second: 2000.0,
             message_burst: 10_000,
             key_file: String::new(),
             require_token: false,
@@ -240,14 +240,15 @@ impl Config {
             ("max_request_head", self.max_request_head),
             ("max_outbound_bytes", self.max_outbound_bytes),
             ("read_buffer_size", self.read_buffer_size),
-            (
-                "max_messages_per_second",
-                self.max_messages_per_second as usize,
-            ),
             ("message_burst", self.message_burst as usize),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid(format!("{name} must be above 0")));
+        }
+        if !(self.max_messages_per_second > 0.0 && self.max_messages_per_second.is_finite()) {
+            return Err(ConfigError::Invalid(
+                "max_messages_per_second must be above 0".into(),
+            ));
         }
         if self.thread_stack_size < 32 * 1024 {
             return Err(ConfigError::Invalid(

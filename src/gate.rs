@@ -87,7 +87,7 @@ pub fn throttle(
 pub fn bucket(shared: &Shared) -> TokenBucket {
     let config = &shared.config;
     TokenBucket::new(
-        f64::from(config.max_messages_per_second),
+        config.max_messages_per_second,
         f64::from(config.message_burst),
         Instant::now(),
     )
