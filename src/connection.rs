@@ -474,17 +474,13 @@ fn websocket(stream: TcpStream, leftover: Vec<u8>, upgrade: Upgrade, shared: &Sh
         };
         pinged = false;
         let cmd = match message {
-            Message::Text(text) => match request::parse(text.as_str(), &upgrade.names) {
-                Ok(call) => match gate::throttle(&mut bucket, conn, call, shared) {
+            Message::Text(text) => {
+                let parsed = request::parse(text.as_str(), &upgrade.names);
+                match gate::throttle(&mut bucket, conn, parsed, shared) {
                     Some(cmd) => cmd,
                     None => continue,
-                },
-                Err(rejection) if rejection.answer => Cmd::Reply {
-                    conn,
-                    text: wire::error(&rejection.id, &rejection.error, config.compat),
-                },
-                Err(_) => continue,
-            },
+                }
+            }
             Message::Binary(_) => {
                 let error = RpcError::InvalidRequest(
                     "binary frames are not supported; send JSON-RPC in text frames".into(),

@@ -13,7 +13,7 @@ use crate::dispatcher::Cmd;
 use crate::error::RpcError;
 use crate::http::{self, Head};
 use crate::ratelimit::TokenBucket;
-use crate::request::Call;
+use crate::request::{Call, Rejection};
 use crate::rooms::ConnId;
 use crate::wire;
 
@@ -62,24 +62,32 @@ pub fn refuse(stream: &mut TcpStream, shared: &Shared, why: &TokenError) -> std:
     )
 }
 
-/// Lets a checked call through to the dispatcher if the connection's bucket has a token;
-/// otherwise answers it with error 2 (a notification over the rate is dropped).
+/// What the reader sends the dispatcher for one text frame, if anything. Every frame takes a
+/// token from the connection's bucket, well-formed or not. Within the rate: the checked call,
+/// or the edge's error reply. Over it: error 2 for a request with an id; a notification or a
+/// malformed frame is dropped unanswered.
 pub fn throttle(
     bucket: &mut TokenBucket,
     conn: ConnId,
-    call: Call,
+    parsed: Result<Call, Rejection>,
     shared: &Shared,
 ) -> Option<Cmd> {
+    let config = &shared.config;
     if bucket.take(Instant::now()) {
-        return Some(Cmd::Call { conn, call });
+        return match parsed {
+            Ok(call) => Some(Cmd::Call { conn, call }),
+            Err(rejection) => rejection.answer.then(|| Cmd::Reply {
+                conn,
+                text: wire::error(&rejection.id, &rejection.error, config.compat),
+            }),
+        };
     }
     shared.rate_limited.fetch_add(1, Ordering::Relaxed);
-    let config = &shared.config;
     let error = RpcError::Unavailable(format!(
         "rate limit: at most {} requests a second (burst {}) on one connection; slow down",
         config.max_messages_per_second, config.message_burst
     ));
-    let text = wire::error(&call.id?, &error, config.compat);
+    let text = wire::error(&parsed.ok()?.id?, &error, config.compat);
     Some(Cmd::Reply { conn, text })
 }
 
