@@ -24,8 +24,10 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
-# playwright-core, pinned in tests/e2e/package-lock.json.
-if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+# playwright-core, pinned in tests/e2e/package.json and package-lock.json.
+pinned=$(node -p 'require("./tests/e2e/package.json").dependencies["playwright-core"]')
+installed=$(node -p 'try { require("./tests/e2e/node_modules/playwright-core/package.json").version } catch { "" }')
+if [ "$installed" != "$pinned" ]; then
   (cd tests/e2e && npm ci --no-audit --no-fund)
 fi
 
