@@ -1,5 +1,6 @@
 // End-to-end test of the chat page (src/page.html) in headless Chromium: two people join
-// "Lounge", see each other, chat both ways, one leaves; screenshots go to artifacts/e2e/.
+// "Lounge", see each other, chat both ways, one leaves; screenshots go to artifacts/e2e/
+// (alice.png, bob.png, both side by side in chat.png, and error.png: an error shown).
 //
 // Run: node tests/e2e/chat.e2e.mjs  (or `make e2e`, which also installs and builds).
 // MESSENGER_BIN picks the server binary (default target/debug/messenger);
@@ -145,6 +146,8 @@ await step('a secure room with an ACL shows in the room list; a taken name shows
   await seesText(carol, 'Carol', '#status', 'connected');
   await joinAs(carol, 'Alice', 'Lounge');
   await seesText(carol, 'Carol', '#error', 'ERROR_ILLEGAL_STATE');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await carol.screenshot({ path: join(ARTIFACTS, 'error.png') });
   await joinAs(carol, 'Carol', 'Vault', `http://127.0.0.1:*, https://*.example.com`);
   await seesText(carol, 'Carol', '#title', 'Vault as Carol');
   await seesList(alice, 'Alice', '#rooms', ['Lounge', 'Vault (secure)']);
@@ -153,7 +156,6 @@ await step('a secure room with an ACL shows in the room list; a taken name shows
   assert(!(await alice.evaluate(items, '#members')).includes('Carol'), 'Carol showed up in Lounge');
 });
 await step('screenshots show the conversation', async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
   const shots = [];
   for (const [who, page] of [['alice', alice], ['bob', bob]]) {
     for (const text of [HELLO, HI]) {
