@@ -96,7 +96,13 @@ fn main() -> ExitCode {
         .collect();
     let Some((mode, rest)) = args.split_first() else {
         println!("{USAGE}");
-        return ExitCode::SUCCESS;
+        return match self_check() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("load: self-check failed: {e}");
+                ExitCode::FAILURE
+            }
+        };
     };
     let result = Opts::parse(rest).and_then(|o| match mode.as_str() {
         "serve" => baseline::serve(&o.str("listen", "127.0.0.1:0")).map_err(|e| e.to_string()),
@@ -117,6 +123,44 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Run without a mode (as `cargo test --all-targets` does): drives an in-process baseline
+/// with a short burst and checks that the tool counts every delivery, in order.
+fn self_check() -> Result<(), String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    std::thread::spawn(move || baseline::run(listener));
+    let target = Target {
+        url: format!("ws://{addr}/"),
+        baseline: true,
+        prefix: String::new(),
+    };
+    let t = Traffic {
+        clients: 4,
+        rooms: 1,
+        senders: 2,
+        rate: 0.0,
+        inflight: 16,
+        duration: None,
+        messages: Some(2_000),
+        drain: 30.0,
+        pad: 10,
+    };
+    let out = traffic::run(&target, &t, "self-check").map_err(|e| e.to_string())?;
+    let ok = out.sent == 2_000
+        && out.expected == 8_000
+        && out.delivered == 8_000
+        && out.lost == 0
+        && out.reorder == 0
+        && out.unacked == 0
+        && out.latency.max() > 0;
+    println!(
+        "self-check against the baseline: sent {} delivered {}/{} reorder {} unacked {}",
+        out.sent, out.delivered, out.expected, out.reorder, out.unacked
+    );
+    ok.then_some(())
+        .ok_or_else(|| "counts do not add up".to_owned())
 }
 
 fn run_traffic(o: &Opts) -> Result<(), String> {

@@ -74,6 +74,11 @@ pub fn serve(listen: &str) -> io::Result<()> {
     let listener = TcpListener::bind(listen)?;
     println!("listening on {}", listener.local_addr()?);
     io::stdout().flush()?;
+    run(listener)
+}
+
+/// Accepts connections forever, one thread each.
+pub fn run(listener: TcpListener) -> io::Result<()> {
     let peers = Arc::new(Peers::default());
     for (id, stream) in (0u64..).zip(listener.incoming()) {
         let Ok(stream) = stream else { continue };
