@@ -30,7 +30,7 @@ use traffic::Traffic;
 const USAGE: &str = "\
 usage: load <mode> [options]   (cargo bench --bench load -- <mode> [options])
 modes:
-  serve    run the baseline broadcast server        --listen ADDR (127.0.0.1:0)
+  serve    run the baseline broadcast server        --listen ADDR (127.0.0.1:0) --batch on|off
   traffic  N clients in R rooms, S senders          --clients 10 --rooms 1 --senders 1
            --rate MSGS/S (0: flat out) --inflight 64 (0: flood, no waiting for acks)
            --duration SECS (3) | --messages N (all senders)  --drain SECS (5) --pad BYTES (0)
@@ -105,7 +105,11 @@ fn main() -> ExitCode {
         };
     };
     let result = Opts::parse(rest).and_then(|o| match mode.as_str() {
-        "serve" => baseline::serve(&o.str("listen", "127.0.0.1:0")).map_err(|e| e.to_string()),
+        "serve" => baseline::serve(
+            &o.str("listen", "127.0.0.1:0"),
+            o.str("batch", "on") != "off",
+        )
+        .map_err(|e| e.to_string()),
         "traffic" => run_traffic(&o),
         "idle" => run_idle(&o),
         "churn" => run_churn(&o),
@@ -130,7 +134,7 @@ fn main() -> ExitCode {
 fn self_check() -> Result<(), String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    std::thread::spawn(move || baseline::run(listener));
+    std::thread::spawn(move || baseline::run(listener, true));
     let target = Target {
         url: format!("ws://{addr}/"),
         baseline: true,

@@ -70,15 +70,16 @@ impl Write for HoldStream {
 }
 
 /// Binds `listen`, prints `listening on ADDR`, and serves until the process is killed.
-pub fn serve(listen: &str) -> io::Result<()> {
+pub fn serve(listen: &str, batch: bool) -> io::Result<()> {
     let listener = TcpListener::bind(listen)?;
     println!("listening on {}", listener.local_addr()?);
     io::stdout().flush()?;
-    run(listener)
+    run(listener, batch)
 }
 
-/// Accepts connections forever, one thread each.
-pub fn run(listener: TcpListener) -> io::Result<()> {
+/// Accepts connections forever, one thread each. Without `batch`, every frame is written to
+/// every client as soon as it is read (for comparison: it shows what batching is worth).
+pub fn run(listener: TcpListener, batch: bool) -> io::Result<()> {
     let peers = Arc::new(Peers::default());
     for (id, stream) in (0u64..).zip(listener.incoming()) {
         let Ok(stream) = stream else { continue };
@@ -86,12 +87,12 @@ pub fn run(listener: TcpListener) -> io::Result<()> {
         thread::Builder::new()
             .name(format!("conn-{id}"))
             .stack_size(64 * 1024)
-            .spawn(move || connection(id, stream, &peers))?;
+            .spawn(move || connection(id, stream, &peers, batch))?;
     }
     Ok(())
 }
 
-fn connection(id: u64, stream: TcpStream, peers: &Peers) {
+fn connection(id: u64, stream: TcpStream, peers: &Peers, batch: bool) {
     let _ = stream.set_nodelay(true);
     let Ok(writer) = stream.try_clone() else {
         return;
@@ -105,20 +106,24 @@ fn connection(id: u64, stream: TcpStream, peers: &Peers) {
         return;
     };
     peers.add(id, Arc::new(Mutex::new(writer)));
-    let mut batch = Vec::with_capacity(16 * 1024);
+    let mut frames = Vec::with_capacity(16 * 1024);
     loop {
         match ws.read() {
             Ok(Message::Text(text)) => {
                 let frame = Frame::message(text, OpCode::Data(Data::Text), true);
-                if frame.format(&mut batch).is_err() {
+                if frame.format(&mut frames).is_err() {
                     break;
                 }
-                ws.get_mut().hold = true;
+                ws.get_mut().hold = batch;
+                if !batch {
+                    broadcast(peers, &frames);
+                    frames.clear();
+                }
             }
             Ok(_) => {}
             Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                broadcast(peers, &batch);
-                batch.clear();
+                broadcast(peers, &frames);
+                frames.clear();
                 ws.get_mut().hold = false;
             }
             Err(_) => break,
