@@ -32,6 +32,7 @@ usage: load <mode> [options]   (cargo bench --bench load -- <mode> [options])
 modes:
   serve    run the baseline broadcast server        --listen ADDR (127.0.0.1:0) --batch on|off
   traffic  N clients in R rooms, S senders          --clients 10 --rooms 1 --senders 1
+           --pid PID (also report the server's CPU time per delivery)
            --rate MSGS/S (0: flat out) --inflight 64 (0: flood, no waiting for acks)
            --duration SECS (3) | --messages N (all senders)  --drain SECS (5) --pad BYTES (0)
   idle     server RSS and threads, then with N idle clients   --pid PID --clients 1000
@@ -151,7 +152,7 @@ fn self_check() -> Result<(), String> {
         drain: 30.0,
         pad: 10,
     };
-    let out = traffic::run(&target, &t, "self-check").map_err(|e| e.to_string())?;
+    let out = traffic::run(&target, &t, "self-check", None).map_err(|e| e.to_string())?;
     let ok = out.sent == 2_000
         && out.expected == 8_000
         && out.delivered == 8_000
@@ -184,13 +185,15 @@ fn run_traffic(o: &Opts) -> Result<(), String> {
         return Err("need 1 <= senders <= clients and 1 <= rooms <= clients".into());
     }
     let target = o.target();
+    let pid = Some(o.num("pid", 0u32)?).filter(|&p| p != 0);
     let mut outcomes = Vec::new();
     for run in 0..o.num("runs", 1usize)? {
         let tag = format!("{}-{run}", std::process::id());
-        let out = traffic::run(&target, &t, &tag).map_err(|e| e.to_string())?;
+        let out = traffic::run(&target, &t, &tag, pid).map_err(|e| e.to_string())?;
         eprintln!(
             "run {run}: sent {} delivered {}/{} lost {} reorder {} errors {} in {:.3} s: \
-             {:.0} deliveries/s, latency p50 {:.0} us p99 {:.0} us max {:.0} us",
+             {:.0} deliveries/s, latency p50 {:.0} us p99 {:.0} us max {:.0} us, \
+             server CPU {:.0} ns per delivery",
             out.sent,
             out.delivered,
             out.expected,
@@ -202,6 +205,7 @@ fn run_traffic(o: &Opts) -> Result<(), String> {
             us(out.latency.quantile(0.5)),
             us(out.latency.quantile(0.99)),
             us(out.latency.max()),
+            cpu_per_delivery(&out),
         );
         outcomes.push(out);
     }
@@ -210,7 +214,8 @@ fn run_traffic(o: &Opts) -> Result<(), String> {
     let sum = |f: &dyn Fn(&traffic::Outcome) -> u64| outcomes.iter().map(f).sum::<u64>();
     println!(
         "RESULT mode=traffic runs={} sent={:.0} delivered={:.0} lost={} reorder={} errors={} \
-         unacked={} elapsed={:.3} rate={:.0} p50_us={:.0} p99_us={:.0} max_us={:.0}",
+         unacked={} elapsed={:.3} rate={:.0} p50_us={:.0} p99_us={:.0} max_us={:.0} \
+         cpu_ns_per_delivery={:.0}",
         outcomes.len(),
         med(&|o| o.sent as f64),
         med(&|o| o.delivered as f64),
@@ -223,8 +228,17 @@ fn run_traffic(o: &Opts) -> Result<(), String> {
         med(&|o| us(o.latency.quantile(0.5))),
         med(&|o| us(o.latency.quantile(0.99))),
         med(&|o| us(o.latency.max())),
+        med(&cpu_per_delivery),
     );
     Ok(())
+}
+
+/// Server CPU nanoseconds per delivery (0 without `--pid`).
+fn cpu_per_delivery(o: &traffic::Outcome) -> f64 {
+    match o.server_cpu {
+        Some(cpu) if o.delivered > 0 => cpu * 1e9 / o.delivered as f64,
+        _ => 0.0,
+    }
 }
 
 fn us(ns: u64) -> f64 {
@@ -240,11 +254,13 @@ fn run_idle(o: &Opts) -> Result<(), String> {
     let idle = probes::idle(&o.target(), pid, o.num("clients", 1000)?, settle)
         .map_err(|e| e.to_string())?;
     println!(
-        "RESULT mode=idle clients={} rss_before_kib={} rss_after_kib={} threads_before={} \
-         threads_after={} per_conn_bytes={:.0}",
+        "RESULT mode=idle clients={} rss_before_kib={} rss_after_kib={} anon_before_kib={} \
+         anon_after_kib={} threads_before={} threads_after={} per_conn_bytes={:.0}",
         idle.clients,
         idle.before.rss_kib,
         idle.after.rss_kib,
+        idle.before.anon_kib,
+        idle.after.anon_kib,
         idle.before.threads,
         idle.after.threads,
         idle.per_connection_bytes()

@@ -13,14 +13,13 @@ LOG=artifacts/bench.log
 : >"$LOG"
 
 echo "building the release binary and the load tool..." >&2
-cargo build --release --quiet
-cargo bench --bench load --no-run --quiet 2>"$LOG.build" || { cat "$LOG.build" >&2; exit 1; }
+build() { "$@" >>"$LOG.build" 2>&1 || { cat "$LOG.build" >&2; exit 1; }; }
+: >"$LOG.build"
+build cargo build --release
+build cargo bench --bench load --no-run
 LOAD=$(sed -n 's/.*Executable .*(\(.*\)).*/\1/p' "$LOG.build" | tail -n 1)
-if [ -z "$LOAD" ]; then
-    # An up-to-date build prints nothing with --quiet: ask again without it.
-    LOAD=$(cargo bench --bench load --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -n 1)
-fi
 rm -f "$LOG.build"
+[ -x "$LOAD" ] || { echo "bench: load tool not found" >&2; exit 1; }
 
 # 1,000 connections in one process need more than the usual 1,024 descriptors.
 want=8192
@@ -40,6 +39,7 @@ trap cleanup EXIT
 start() {
     local name=$1
     shift
+    : >"$TMP/$name.out"
     "$@" --listen 127.0.0.1:0 >"$TMP/$name.out" 2>>"$LOG" &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
@@ -75,14 +75,14 @@ fanout=(--clients 10 --rooms 1 --senders 1 --inflight 64 --duration 3 --runs "$R
 
 echo "(a) fan-out against the baseline..." >&2
 start baseline "$LOAD" serve
-base=$(load "baseline fan-out" traffic --baseline --url "ws://$SERVER_ADDR/" "${fanout[@]}")
+base=$(load "baseline fan-out" traffic --baseline --url "ws://$SERVER_ADDR/" --pid "$SERVER_PID" "${fanout[@]}")
 stop
 
 echo "(a) fan-out, flood, (b) latency, (d) churn against messenger..." >&2
 start messenger "$BIN"
 URL="ws://$SERVER_ADDR/jsonrpc"
-fan=$(load "fan-out" traffic --url "$URL" "${fanout[@]}")
-flood=$(load "flood" traffic --url "$URL" --clients 10 --senders 1 --inflight 0 --messages 10000 --runs 5)
+fan=$(load "fan-out" traffic --url "$URL" --pid "$SERVER_PID" "${fanout[@]}")
+flood=$(load "flood" traffic --url "$URL" --pid "$SERVER_PID" --clients 10 --senders 1 --inflight 0 --messages 10000 --runs 5)
 lat=$(load "latency" traffic --url "$URL" --clients 100 --rooms 10 --senders 10 --rate 1000 --duration 3 --runs "$RUNS")
 churn=$(load "churn" churn --url "$URL" --clients 4 --duration 2 --runs "$RUNS")
 stop
@@ -107,7 +107,9 @@ armv7=n/a
 awk -v base="$(get rate "$base")" -v fan="$(get rate "$fan")" -v flood="$(get rate "$flood")" \
     -v fan_lat="$(get p50_us "$fan") / $(get p99_us "$fan") / $(get max_us "$fan")" \
     -v p50="$(get p50_us "$lat")" -v p99="$(get p99_us "$lat")" -v max="$(get max_us "$lat")" \
+    -v cpu_fan="$(get cpu_ns_per_delivery "$fan")" -v cpu_base="$(get cpu_ns_per_delivery "$base")" \
     -v rss0="$(idle_med rss_before_kib)" -v rss1="$(idle_med rss_after_kib)" \
+    -v anon0="$(idle_med anon_before_kib)" -v anon1="$(idle_med anon_after_kib)" \
     -v th0="$(idle_med threads_before)" -v th1="$(idle_med threads_after)" \
     -v perconn="$(idle_med per_conn_bytes)" -v churn="$(get cycles_per_s "$churn")" \
     -v startup="$(get ms "$startup")" -v size="$size" -v armv7="$armv7" \
@@ -117,7 +119,7 @@ awk -v base="$(get rate "$base")" -v fan="$(get rate "$fan")" -v flood="$(get ra
     -v cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" '
 function ok(c) { return c ? "yes" : "NO" }
 function row(s, f, v, t, o) { printf "| %-44s | %-26s | %-22s | %-16s | %-3s |\n", s, f, v, t, o }
-function n(x) { return sprintf("%\047d", x) }
+function n(x,   s) { s = sprintf("%d", x); while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]($|,)/, ",&", s); return s }
 BEGIN {
     printf "messenger benchmarks: medians of %d runs (flood and start-up: 5); %d x %s\n\n", runs, cpus, cpu
     row("scenario", "figure", "value", "target", "ok")
@@ -125,12 +127,13 @@ BEGIN {
     row("(a) fan-out 1 -> 10 members, 64 in flight", "deliveries/s", n(fan), ">= 600,000", ok(fan >= 600000))
     row("(a) baseline: plain tungstenite broadcast", "deliveries/s", n(base), "", "")
     row("(a) messenger / baseline", "ratio", sprintf("%.2f", fan / base), ">= 0.70", ok(fan >= 0.7 * base))
+    row("(a) server CPU per delivery", "ns, messenger / baseline", cpu_fan " / " cpu_base, "", "")
     row("(a) fan-out latency", "p50 / p99 / max us", fan_lat, "", "")
     row("(a) flood: 10,000 sends at once", "deliveries/s", n(flood), "", "")
     row("(a) flood / 64 in flight", "ratio", sprintf("%.2f", flood / fan), ">= 0.80", ok(flood >= 0.8 * fan))
     row("(b) 100 members, 10 rooms, 1,000 msg/s", "latency p50 / p99 / max", sprintf("%s / %s / %s us", p50, p99, max), "p99 < 2 ms", ok(p99 < 2000))
-    row("(c) server with no connections", "RSS", sprintf("%.2f MiB", rss0 / 1024), "< 2 MiB", ok(rss0 < 2048))
-    row("(c) 1,000 idle connections", "RSS", sprintf("%.2f MiB", rss1 / 1024), "", "")
+    row("(c) server with no connections", "RSS (anonymous)", sprintf("%.2f MiB (%.2f)", rss0 / 1024, anon0 / 1024), "< 2 MiB", ok(rss0 < 2048))
+    row("(c) 1,000 idle connections", "RSS (anonymous)", sprintf("%.2f MiB (%.2f)", rss1 / 1024, anon1 / 1024), "", "")
     row("(c) 1,000 idle connections", "RSS per connection", sprintf("%.1f KiB", perconn / 1024), "< 16 KiB", ok(perconn < 16384))
     row("(c) 1,000 idle connections", "threads before / after", th0 " / " th1, "", "")
     row("(d) join + leave churn, 4 clients", "cycles/s", n(churn), "", "")

@@ -245,6 +245,9 @@ pub struct SendPlan {
     pub count: Option<u64>,
     /// Messages per second; 0: flat out.
     pub rate: f64,
+    /// Delay before the first message, so paced senders take turns instead of all sending
+    /// at the same instant (that would be a burst, not a rate).
+    pub phase: Duration,
     /// Most un-acknowledged sends at once; 0: no limit (flood).
     pub inflight: u64,
     /// Bytes of padding before the marker.
@@ -306,6 +309,7 @@ pub fn send_loop(
 ) -> io::Result<SenderReport> {
     shared.low_water.store(plan.inflight / 2, Ordering::Relaxed);
     let _ = shared.sender.set(thread::current());
+    thread::sleep(plan.phase);
     let start = Instant::now();
     let first_ns = epoch.elapsed().as_nanos() as u64;
     let mut sent = 0u64;

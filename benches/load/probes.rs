@@ -16,7 +16,10 @@ use crate::client::{Client, Target};
 
 /// A process's resident memory (KiB) and thread count, from `/proc/PID/status`.
 pub struct ProcStatus {
+    /// All resident pages, shared library pages included.
     pub rss_kib: u64,
+    /// Resident anonymous memory: what the process itself allocated (heap, stacks).
+    pub anon_kib: u64,
     pub threads: u64,
 }
 
@@ -31,8 +34,25 @@ pub fn proc_status(pid: u32) -> io::Result<ProcStatus> {
     };
     Ok(ProcStatus {
         rss_kib: field("VmRSS:"),
+        anon_kib: field("RssAnon:"),
         threads: field("Threads:"),
     })
+}
+
+/// CPU time a process has used (user + system, its ended threads included), in seconds.
+pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14.
+    let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // USER_HZ is 100 on Linux.
+    Ok((ticks(11) + ticks(12)) as f64 / 100.0)
 }
 
 /// Server memory and threads with no clients, then with `n` idle clients (each joined to one

@@ -13,6 +13,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::client::{self, Client, ReaderReport, SendPlan, SenderReport, Shared, Target};
+use crate::probes;
 use crate::stats::Histogram;
 
 /// The shape of one traffic run.
@@ -45,6 +46,8 @@ pub struct Outcome {
     /// First send to last delivery.
     pub elapsed: f64,
     pub latency: Histogram,
+    /// CPU seconds the server used from the first send to the end of the drain (with `pid`).
+    pub server_cpu: Option<f64>,
 }
 
 impl Outcome {
@@ -64,7 +67,7 @@ struct Member {
 }
 
 /// Runs one traffic scenario against `target`; `tag` keeps room names apart between runs.
-pub fn run(target: &Target, t: &Traffic, tag: &str) -> io::Result<Outcome> {
+pub fn run(target: &Target, t: &Traffic, tag: &str, pid: Option<u32>) -> io::Result<Outcome> {
     if target.baseline && t.rooms != 1 {
         return Err(io::Error::other("the baseline has one room: use --rooms 1"));
     }
@@ -80,6 +83,7 @@ pub fn run(target: &Target, t: &Traffic, tag: &str) -> io::Result<Outcome> {
         .collect::<io::Result<Vec<_>>>()?;
     let members = spawn_readers(clients, t, target.baseline, epoch)?;
     let stop = Arc::new(AtomicBool::new(false));
+    let cpu_before = pid.map(probes::cpu_seconds).transpose()?;
     let senders = spawn_senders(writers, plans, target, &members, &stop, epoch);
     if let Some(d) = t.duration {
         thread::sleep(Duration::from_secs_f64(d));
@@ -91,7 +95,10 @@ pub fn run(target: &Target, t: &Traffic, tag: &str) -> io::Result<Outcome> {
         .collect::<io::Result<_>>()?;
     let expected = expected(t, &reports, target.baseline);
     drain(&members, expected, Duration::from_secs_f64(t.drain));
-    Ok(finish(members, &reports, expected))
+    let cpu_after = pid.map(probes::cpu_seconds).transpose()?;
+    let mut outcome = finish(members, &reports, expected);
+    outcome.server_cpu = cpu_before.zip(cpu_after).map(|(a, b)| b - a);
+    Ok(outcome)
 }
 
 fn plan(t: &Traffic, j: usize, c: &Client) -> SendPlan {
@@ -102,6 +109,11 @@ fn plan(t: &Traffic, j: usize, c: &Client) -> SendPlan {
             .messages
             .map(|m| m / t.senders as u64 + u64::from((j as u64) < m % t.senders as u64)),
         rate: t.rate / t.senders as f64,
+        phase: if t.rate > 0.0 {
+            Duration::from_secs_f64(j as f64 / t.rate)
+        } else {
+            Duration::ZERO
+        },
         inflight: t.inflight,
         pad: t.pad,
     }
@@ -219,5 +231,6 @@ fn finish(members: Vec<Member>, reports: &[SenderReport], expected: u64) -> Outc
         unacked: sent.saturating_sub(acked),
         elapsed: last.saturating_sub(first) as f64 / 1e9,
         latency,
+        server_cpu: None,
     }
 }
