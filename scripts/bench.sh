@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # make bench: the load tool (benches/load.rs) against the release binary and the in-bench
 # baseline broadcast server; prints one table of medians. Details of every run go to
-# artifacts/bench.log. RUNS=N changes the number of runs per figure (default 3).
+# artifacts/bench.log. RUNS=N changes the number of runs per figure (default 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 BIN=target/release/messenger
 ARMV7=target/armv7-unknown-linux-gnueabihf/release/messenger
 mkdir -p artifacts
@@ -26,6 +26,12 @@ want=8192
 hard=$(ulimit -Hn)
 if [ "$hard" = unlimited ] || [ "$hard" -ge "$want" ]; then ulimit -n "$want"; else ulimit -n "$hard"; fi
 
+# Servers and load tool run at a raised priority when allowed (root), so other work on the
+# machine disturbs the figures less; a reader starved for a few hundred milliseconds at two
+# million deliveries a second overflows its outbox and is cut off, as the server should.
+NICE=()
+if nice -n -10 true 2>/dev/null; then NICE=(nice -n -10); fi
+
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -40,7 +46,7 @@ start() {
     local name=$1
     shift
     : >"$TMP/$name.out"
-    "$@" --listen 127.0.0.1:0 >"$TMP/$name.out" 2>>"$LOG" &
+    ${NICE[@]+"${NICE[@]}"} "$@" --listen 127.0.0.1:0 >"$TMP/$name.out" 2>>"$LOG" &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
     for _ in $(seq 500); do
@@ -63,7 +69,7 @@ load() {
     local title=$1
     shift
     echo "== $title: load $*" >>"$LOG"
-    "$LOAD" "$@" 2>>"$LOG" | tee -a "$LOG" | grep '^RESULT'
+    ${NICE[@]+"${NICE[@]}"} "$LOAD" "$@" 2>>"$LOG" | tee -a "$LOG" | grep '^RESULT'
 }
 
 # get KEY LINE: the value of KEY=VALUE in a RESULT line.
@@ -89,7 +95,7 @@ stop
 
 echo "(c) idle connections, each on a fresh server..." >&2
 : >"$TMP/idle"
-for _ in $(seq "$RUNS"); do
+for _ in 1 2 3; do
     start messenger "$BIN"
     load "idle" idle --url "ws://$SERVER_ADDR/jsonrpc" --pid "$SERVER_PID" --clients 1000 >>"$TMP/idle"
     stop
@@ -115,13 +121,13 @@ awk -v base="$(get rate "$base")" -v fan="$(get rate "$fan")" -v flood="$(get ra
     -v startup="$(get ms "$startup")" -v size="$size" -v armv7="$armv7" \
     -v lost="$(($(get lost "$base") + $(get lost "$fan") + $(get lost "$flood") + $(get lost "$lat")))" \
     -v errors="$(($(get errors "$fan") + $(get errors "$flood") + $(get errors "$lat")))" \
-    -v runs="$RUNS" -v cpus="$(nproc)" \
+    -v cutoff="$(grep -c 'cut off' "$LOG" || true)" -v runs="$RUNS" -v cpus="$(nproc)" \
     -v cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" '
 function ok(c) { return c ? "yes" : "NO" }
 function row(s, f, v, t, o) { printf "| %-44s | %-26s | %-22s | %-16s | %-3s |\n", s, f, v, t, o }
 function n(x,   s) { s = sprintf("%d", x); while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]($|,)/, ",&", s); return s }
 BEGIN {
-    printf "messenger benchmarks: medians of %d runs (flood and start-up: 5); %d x %s\n\n", runs, cpus, cpu
+    printf "messenger benchmarks: medians of %d runs (flood and start-up: 5, idle: 3); %d x %s\n\n", runs, cpus, cpu
     row("scenario", "figure", "value", "target", "ok")
     row("--------------------------------------------", "--------------------------", "----------------------", "----------------", "---")
     row("(a) fan-out 1 -> 10 members, 64 in flight", "deliveries/s", n(fan), ">= 600,000", ok(fan >= 600000))
@@ -141,6 +147,7 @@ BEGIN {
     row("(f) binary size native / armv7", "bytes", n(size) " / " (armv7 == "n/a" ? armv7 : n(armv7)), "", "")
     row("lost deliveries, all scenarios", "count", lost, "0", ok(lost == 0))
     row("error responses, all scenarios", "count", errors, "0", ok(errors == 0))
+    row("clients cut off as too slow (server log)", "count", cutoff, "0", ok(cutoff == 0))
 }'
 echo
 echo "details: $LOG" >&2
