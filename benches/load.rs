@@ -40,6 +40,7 @@ modes:
   startup  spawn PROGRAM --listen 127.0.0.1:PORT, connect until it accepts  --exec 'PROGRAM ARGS'
 common: --url ws://127.0.0.1:9998/jsonrpc  --baseline (plain broadcast protocol)
         --callsign Messenger  --runs N (figures are medians of N runs)
+        --read-buffer BYTES (8192: each client's tungstenite read buffer)
 output: one line per run on stderr, then `RESULT key=value ...` on stdout";
 
 /// Options as given: `--name value` pairs and `--flag`s.
@@ -85,6 +86,9 @@ impl Opts {
             url: self.str("url", "ws://127.0.0.1:9998/jsonrpc"),
             baseline: self.flag("baseline"),
             prefix: format!("{}.1", self.str("callsign", "Messenger")),
+            read_buffer: self
+                .num("read-buffer", client::READ_BUFFER)
+                .unwrap_or(client::READ_BUFFER),
         }
     }
 }
@@ -140,6 +144,7 @@ fn self_check() -> Result<(), String> {
         url: format!("ws://{addr}/"),
         baseline: true,
         prefix: String::new(),
+        read_buffer: client::READ_BUFFER,
     };
     let t = Traffic {
         clients: 4,

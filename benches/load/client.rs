@@ -30,6 +30,8 @@ pub struct Target {
     pub baseline: bool,
     /// Method prefix, `Messenger.1`.
     pub prefix: String,
+    /// Read buffer of each client connection (8 KiB).
+    pub read_buffer: usize,
 }
 
 impl Target {
@@ -41,9 +43,11 @@ impl Target {
 
 /// Read buffer of every client connection: small, because tungstenite zeroes the spare
 /// capacity before each `read` and a large buffer would make the tool measure itself.
-pub fn config() -> WebSocketConfig {
+pub const READ_BUFFER: usize = 8 * 1024;
+
+fn config(read_buffer: usize) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
+        .read_buffer_size(read_buffer)
         .write_buffer_size(128 * 1024)
 }
 
@@ -70,8 +74,12 @@ impl Client {
         if !target.baseline {
             request = request.with_sub_protocol("notification");
         }
-        let (ws, _) = tungstenite::client::client_with_config(request, stream, Some(config()))
-            .map_err(err)?;
+        let (ws, _) = tungstenite::client::client_with_config(
+            request,
+            stream,
+            Some(config(target.read_buffer)),
+        )
+        .map_err(err)?;
         let mut client = Client {
             ws,
             roomid: None,
@@ -130,7 +138,7 @@ impl Client {
         Ok(WebSocket::from_raw_socket(
             self.raw()?,
             Role::Client,
-            Some(config()),
+            Some(config(READ_BUFFER)),
         ))
     }
 }
