@@ -99,7 +99,7 @@ cmd_check_glibc() {
         grep -o 'GLIBC_[0-9][0-9.]*[0-9]' | sed 's/^GLIBC_//' | sort -u -V)
     [ -n "$versions" ] || { echo "no GLIBC versions found in $BIN (not a glibc binary?)" >&2; exit 1; }
     newest=$(printf '%s\n' "$versions" | tail -n 1)
-    log "glibc versions needed: $(printf '%s ' $versions)"
+    log "glibc versions needed: $(printf '%s' "$versions" | tr '\n' ' ')"
     if [ "$(printf '%s\n%s\n' "$newest" "$ARMV7_GLIBC" | sort -V | tail -n 1)" != "$ARMV7_GLIBC" ]; then
         echo "FAIL: $BIN needs GLIBC_$newest, newer than $ARMV7_GLIBC:" >&2
         "$readelf" -W --dyn-syms "$BIN" | grep "GLIBC_$newest" >&2 || true
