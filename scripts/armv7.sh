@@ -4,6 +4,7 @@
 #   scripts/armv7.sh build        stripped release binary for armv7-unknown-linux-gnueabihf
 #   scripts/armv7.sh check-glibc  fail if the binary needs a glibc symbol newer than $ARMV7_GLIBC
 #   scripts/armv7.sh smoke        run it under qemu-arm: join, send, receive, SIGTERM
+#   scripts/armv7.sh deps         install every tool the steps above need (CI does this first)
 #   scripts/armv7.sh path         print where the binary is
 #
 # ARMV7_BUILDER=cross|zigbuild forces a build path (default: cross when `docker info` works).
@@ -48,12 +49,17 @@ build_cross() {
     cross build --release --target "$TARGET"
 }
 
-build_zigbuild() {
-    ensure_rust_target
+# cargo-zigbuild finds zig on PATH or as the `ziglang` Python package.
+ensure_zig() {
     if ! command -v zig >/dev/null 2>&1 && ! python3 -m ziglang version >/dev/null 2>&1; then
         log "pip install ziglang"
         python3 -m pip install --quiet ziglang
     fi
+}
+
+build_zigbuild() {
+    ensure_rust_target
+    ensure_zig
     command -v cargo-zigbuild >/dev/null 2>&1 || cargo install --locked cargo-zigbuild
     log "cargo zigbuild --release --target $TARGET.$ARMV7_GLIBC"
     cargo zigbuild --release --target "$TARGET.$ARMV7_GLIBC"
@@ -117,10 +123,20 @@ cmd_smoke() {
         qemu-arm -L "$SYSROOT" "$BIN" --listen 127.0.0.1:0
 }
 
+cmd_deps() {
+    apt_install qemu-user libc6-armhf-cross binutils-arm-linux-gnueabihf file
+    if ! have_docker; then
+        ensure_rust_target
+        ensure_zig
+        command -v cargo-zigbuild >/dev/null 2>&1 || cargo install --locked cargo-zigbuild
+    fi
+}
+
 case ${1:-build} in
+    deps) cmd_deps ;;
     build) cmd_build ;;
     check-glibc) cmd_check_glibc ;;
     smoke) cmd_smoke ;;
     path) echo "$BIN" ;;
-    *) echo "usage: $0 build|check-glibc|smoke|path" >&2; exit 2 ;;
+    *) echo "usage: $0 deps|build|check-glibc|smoke|path" >&2; exit 2 ;;
 esac
