@@ -1,2 +1,258 @@
-//! messenger: placeholder while the core lands.
-fn main() {}
+//! messenger: Thunder's Messenger API (rooms, users, messages) over a loopback WebSocket, as
+//! one small binary for set-top boxes.
+//!
+//! # Threads and who owns what
+//!
+//! - **acceptor** (`server`): owns the listening socket. Sets `TCP_NODELAY`, counts the
+//!   connection, refuses it with 503 beyond `max_connections`, and starts a connection thread
+//!   with a small explicit stack.
+//! - **connection** (`connection`), one per TCP connection: owns the socket's read side. It
+//!   reads HTTP request heads; plain requests (`/health`, the page, `POST /jsonrpc`) are
+//!   answered right there (asking the dispatcher over a one-shot channel when room state is
+//!   needed). After a WebSocket upgrade it only *reads*: each text frame is checked at the
+//!   edge (`request`) and sent to the dispatcher as a `Cmd::Call`; a `Registration` guard
+//!   sends `Cmd::Gone` however the thread ends.
+//! - **dispatcher** (`dispatcher`), exactly one: owns all room state (`rooms`: rooms,
+//!   memberships, registrations) and every client's write side (`outbox`). No locks: state
+//!   changes only here, in the order commands arrive. It drains up to a batch of commands per
+//!   wake-up, appends each reply and event to the recipients' outboxes, then writes each
+//!   touched client once with a non-blocking send. A client whose socket is full keeps its
+//!   bytes queued (retried every few milliseconds) up to `max_outbound_bytes`, then is cut
+//!   off with close 1008; nobody else waits for it.
+//! - **signals**: SIGTERM / SIGINT stop accepting and tell the dispatcher to close every
+//!   client with 1001; the process exits 0 once that is written (at most half a second).
+//!
+//! # Channels
+//!
+//! One bounded crossbeam channel of `dispatcher::Cmd` from all connection threads (and the
+//! signal thread) to the dispatcher. Its bound is back-pressure: a flooding client's reader
+//! blocks instead of growing memory. HTTP calls carry a one-shot reply channel.
+#![forbid(unsafe_code)]
+
+mod acl;
+mod config;
+mod connection;
+mod dispatcher;
+mod error;
+mod http;
+mod outbox;
+mod request;
+mod rooms;
+mod server;
+mod token;
+mod wire;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use config::{Config, ConfigError};
+use connection::Shared;
+use dispatcher::{Cmd, Dispatcher};
+
+/// Commands the dispatcher's inbox holds before connection threads wait.
+const INBOX: usize = 4096;
+
+const USAGE: &str = "\
+messenger: Thunder Messenger-compatible room chat over a loopback WebSocket
+
+usage: messenger [--config PATH] [--SETTING VALUE ...]
+       messenger --help | --version
+
+Common settings (every key of the JSON config file is also a flag, '_' or '-'):
+  --config PATH          JSON configuration file (keys as below, with '_')
+  --listen ADDR:PORT     where to listen (default 127.0.0.1:9998; port 0 picks one)
+  --allow-remote on      allow a non-loopback listen address
+  --callsign NAME        designator prefix (default Messenger)
+  --compat rdk|r5        result and error-code dialect (default rdk)
+  --page on|off          serve the chat page on GET / (default on)
+  --log-level LEVEL      off, error, warn, info, debug, trace (default warn)
+  --max-connections N, --max-rooms N, --max-members-per-room N,
+  --max-memberships-per-connection N, --max-message-size BYTES,
+  --max-outbound-bytes BYTES, --idle-timeout SECONDS, --handshake-timeout SECONDS,
+  --http-membership-ttl SECONDS
+
+On start it prints 'listening on ADDR:PORT'. SIGTERM or SIGINT closes every client with
+1001 and exits 0. SIGHUP is ignored: restart to apply a changed configuration.";
+
+fn main() {
+    let config = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(config)) => config,
+        Ok(None) => return,
+        Err(e) => {
+            eprintln!("messenger: {e}");
+            std::process::exit(2);
+        }
+    };
+    std::process::exit(run(config));
+}
+
+/// Reads the settings: defaults, then the file named by `--config`, then the other flags.
+/// `Ok(None)` when `--help` or `--version` was answered.
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Config>, ConfigError> {
+    let args: Vec<String> = args.collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(None);
+    }
+    if args.iter().any(|a| a == "--version" || a == "-V") {
+        println!("messenger {}", env!("CARGO_PKG_VERSION"));
+        return Ok(None);
+    }
+    let mut pairs = Vec::new();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        if !flag.starts_with("--") {
+            return Err(ConfigError::UnknownFlag(flag.clone()));
+        }
+        let (name, value) = match flag.split_once('=') {
+            Some((name, value)) => (name.to_owned(), value.to_owned()),
+            None => (
+                flag.clone(),
+                it.next()
+                    .ok_or_else(|| ConfigError::MissingValue(flag.clone()))?
+                    .clone(),
+            ),
+        };
+        pairs.push((name, value));
+    }
+    let mut config = match pairs.iter().rev().find(|(name, _)| name == "--config") {
+        Some((_, path)) => Config::from_file(&PathBuf::from(path))?,
+        None => Config::default(),
+    };
+    for (name, value) in pairs.iter().filter(|(name, _)| name != "--config") {
+        config.set(name, value)?;
+    }
+    config.validate()?;
+    Ok(Some(config))
+}
+
+/// Runs the server; returns the process exit code.
+fn run(config: Config) -> i32 {
+    let level = config.log_level.parse().unwrap_or(log::LevelFilter::Warn);
+    if let Err(e) = simple_logger::SimpleLogger::new().with_level(level).init() {
+        eprintln!("messenger: logging: {e}");
+    }
+    let listener = match TcpListener::bind(config.listen) {
+        Ok(listener) => listener,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            eprintln!(
+                "messenger: cannot listen on {}: address in use (is another messenger running?)",
+                config.listen
+            );
+            return 1;
+        }
+        Err(e) => {
+            eprintln!("messenger: cannot listen on {}: {e}", config.listen);
+            return 1;
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| config.listen.to_string(), |a| a.to_string());
+    if !config.listen.ip().is_loopback() {
+        log::warn!("listening on non-loopback address {addr}: other hosts can reach this server");
+    }
+    let (tx, rx) = crossbeam_channel::bounded(INBOX);
+    let dispatcher = Dispatcher::new(&config);
+    let shared = Arc::new(Shared {
+        config,
+        tx: tx.clone(),
+        started: Instant::now(),
+        connections: AtomicUsize::new(0),
+        next_conn: AtomicU64::new(1),
+        stopping: AtomicBool::new(false),
+    });
+    let dispatcher = std::thread::Builder::new()
+        .name("dispatcher".into())
+        .spawn(move || dispatcher.run(rx));
+    let acceptor = {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("acceptor".into())
+            .spawn(move || server::accept(listener, shared))
+    };
+    if let Err(e) = watch_signals(shared.clone()) {
+        log::warn!("signal handling unavailable: {e}");
+    }
+    let (Ok(dispatcher), Ok(_acceptor)) = (dispatcher, acceptor) else {
+        eprintln!("messenger: cannot start threads");
+        return 1;
+    };
+    println!("listening on {addr}");
+    let _ = std::io::stdout().flush();
+    log::info!(
+        "messenger {} listening on {addr}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = dispatcher.join();
+    0
+}
+
+/// SIGTERM and SIGINT stop the server; SIGHUP is logged and ignored.
+fn watch_signals(shared: Arc<Shared>) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            for signal in signals.forever() {
+                if signal == SIGHUP {
+                    log::warn!(
+                        "SIGHUP ignored: restart messenger to apply a changed configuration"
+                    );
+                    continue;
+                }
+                log::info!("signal {signal}: closing every client and stopping");
+                shared.stopping.store(true, Ordering::Relaxed);
+                let _ = shared.tx.send(Cmd::Shutdown);
+            }
+        })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Option<Config>, ConfigError> {
+        parse_args(list.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let c = args(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--max-rooms=5",
+            "--callsign",
+            "Chat",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.listen.port(), 0);
+        assert_eq!(c.max_rooms, 5);
+        assert_eq!(c.callsign, "Chat");
+    }
+
+    #[test]
+    fn bad_flags_are_errors() {
+        assert!(matches!(
+            args(&["--listen"]),
+            Err(ConfigError::MissingValue(_))
+        ));
+        assert!(matches!(args(&["serve"]), Err(ConfigError::UnknownFlag(_))));
+        assert!(matches!(
+            args(&["--config", "/nonexistent/messenger.json"]),
+            Err(ConfigError::File { .. })
+        ));
+        assert!(matches!(
+            args(&["--callsign", "a.b"]),
+            Err(ConfigError::Invalid(_))
+        ));
+    }
+}

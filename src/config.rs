@@ -1,0 +1,340 @@
+//! Settings: one struct with the built-in defaults, read from an optional JSON file and then from
+//! command-line flags. Every limit of the server lives here, each saying its default and why.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// How results and error codes are shaped on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compat {
+    /// The rdkservices Messenger API (seed 000): `{"roomid": ...}`, register returns `0`,
+    /// error codes 5 / 22 / 24 / 30.
+    Rdk,
+    /// Thunder R5 on the wire (seed 001): bare-string join result, register returns `null`,
+    /// error codes -31000 minus the code above, security refusals -32604.
+    R5,
+}
+
+/// Every setting of the server. `Config::default()` is what `make run` uses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Default `127.0.0.1:9998`, the Thunder development port.
+    pub listen: SocketAddr,
+    /// Listening on a non-loopback address must be asked for explicitly (the box's apps are
+    /// local; a LAN-facing chat server is a decision, not an accident). Default false.
+    pub allow_remote: bool,
+    /// The plugin's callsign in method designators (`<callsign>.1.join`). Default `Messenger`.
+    pub callsign: String,
+    /// Result and error-code dialect. Default `rdk`.
+    pub compat: Compat,
+    /// Serve the chat page on `GET /`. Default true for `make run`; `board/` turns it off.
+    pub page: bool,
+    /// Log level: error, warn, info, debug, trace. Default `warn` (quiet on the box).
+    pub log_level: String,
+
+    /// Most WebSocket and HTTP connections at once; beyond it the upgrade gets 503.
+    /// Default 1,000 (SPEC §4a: at least 1,000 honest connections).
+    pub max_connections: usize,
+    /// Largest incoming WebSocket message (after reassembly) and frame, in bytes. Beyond it the
+    /// connection is closed with 1009. Default 64 KiB of message text plus room for the
+    /// JSON-RPC envelope around it.
+    pub max_message_size: usize,
+    /// Most rooms at once. Default 1,000.
+    pub max_rooms: usize,
+    /// Most members in one room. Default 1,000 (SPEC §4a).
+    pub max_members_per_room: usize,
+    /// Most memberships (joins) held by one connection. Default 1,000 (SPEC §4a).
+    pub max_memberships_per_connection: usize,
+    /// Most registrations (register calls) held by one connection. Default 4,000: four events
+    /// for each of 1,000 memberships.
+    pub max_registrations_per_connection: usize,
+    /// Largest HTTP request head (request line and headers), in bytes. Default 8 KiB.
+    pub max_request_head: usize,
+    /// Largest HTTP request body (`POST /jsonrpc`). Default the message size.
+    pub max_request_body: usize,
+    /// Time a client has to send its request head (and body) before it is dropped. Default 5 s.
+    #[serde(with = "secs")]
+    pub handshake_timeout: Duration,
+    /// A WebSocket that sends nothing for this long is pinged; if it still says nothing for as
+    /// long again it is dropped as dead. Default 60 s.
+    #[serde(with = "secs")]
+    pub idle_timeout: Duration,
+    /// Bytes waiting to be written to one client before it counts as too slow and is cut off
+    /// (close 1008). Default 4 MiB: a burst of 10,000 typical messages fits, a client that
+    /// stops reading is dropped long before it costs the box real memory.
+    pub max_outbound_bytes: usize,
+    /// A membership joined over HTTP that goes unused this long counts as left. Default 600 s.
+    #[serde(with = "secs")]
+    pub http_membership_ttl: Duration,
+    /// Stack of each connection thread, in bytes. Only the touched part is resident (about
+    /// 16 KiB); this bounds virtual size. Default 64 KiB.
+    pub thread_stack_size: usize,
+    /// tungstenite's read buffer per connection, in bytes: it is zero-filled on first read, so
+    /// it is resident on every connection. Default 4 KiB.
+    pub read_buffer_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9998)),
+            allow_remote: false,
+            callsign: "Messenger".into(),
+            compat: Compat::Rdk,
+            page: true,
+            log_level: "warn".into(),
+            max_connections: 1000,
+            max_message_size: 64 * 1024 + 1024,
+            max_rooms: 1000,
+            max_members_per_room: 1000,
+            max_memberships_per_connection: 1000,
+            max_registrations_per_connection: 4000,
+            max_request_head: 8 * 1024,
+            max_request_body: 64 * 1024 + 1024,
+            handshake_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
+            max_outbound_bytes: 4 << 20,
+            http_membership_ttl: Duration::from_secs(600),
+            thread_stack_size: 64 * 1024,
+            read_buffer_size: 4 * 1024,
+        }
+    }
+}
+
+/// Why the settings could not be read. The binary prints it on one line and exits with 2.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// A flag that is not known.
+    UnknownFlag(String),
+    /// A flag given without its value.
+    MissingValue(String),
+    /// A flag or key with a value that does not parse.
+    BadValue {
+        name: String,
+        value: String,
+        why: String,
+    },
+    /// The configuration file could not be read.
+    File { path: PathBuf, why: String },
+    /// The settings parse but do not make sense together.
+    Invalid(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::UnknownFlag(flag) => write!(f, "unknown flag {flag} (see --help)"),
+            ConfigError::MissingValue(flag) => write!(f, "flag {flag} needs a value"),
+            ConfigError::BadValue { name, value, why } => {
+                write!(f, "bad value {value:?} for {name}: {why}")
+            }
+            ConfigError::File { path, why } => {
+                write!(f, "configuration file {}: {why}", path.display())
+            }
+            ConfigError::Invalid(why) => write!(f, "invalid configuration: {why}"),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a JSON configuration file over the defaults. Unknown keys are errors, so a typo
+    /// never silently leaves a limit at its default.
+    pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.to_owned(),
+            why: e.to_string(),
+        })?;
+        serde_json::from_str(&text).map_err(|e| ConfigError::File {
+            path: path.to_owned(),
+            why: e.to_string(),
+        })
+    }
+
+    /// Sets one named setting from text, as a flag gives it (`--max-rooms 50` sets
+    /// `max_rooms`). Uses the same parser as the file, so both accept the same values.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        let key = name.trim_start_matches("--").replace('-', "_");
+        let mut as_json = serde_json::to_value(ConfigView(self)).expect("settings serialize");
+        let slot = as_json
+            .get_mut(&key)
+            .ok_or_else(|| ConfigError::UnknownFlag(name.to_owned()))?;
+        *slot = match slot {
+            serde_json::Value::String(_) => serde_json::Value::String(value.to_owned()),
+            _ => match value {
+                "on" | "yes" => serde_json::Value::Bool(true),
+                "off" | "no" => serde_json::Value::Bool(false),
+                _ => serde_json::from_str(value)
+                    .unwrap_or_else(|_| serde_json::Value::String(value.to_owned())),
+            },
+        };
+        *self = serde_json::from_value(as_json).map_err(|e| ConfigError::BadValue {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            why: e.to_string(),
+        })?;
+        Ok(())
+    }
+
+    /// Checks the settings together; called once before the server starts.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.listen.ip().is_loopback() && !self.allow_remote {
+            return Err(ConfigError::Invalid(format!(
+                "listen address {} is not loopback; set allow_remote (--allow-remote on) to serve other hosts",
+                self.listen
+            )));
+        }
+        if self.callsign.is_empty() || self.callsign.contains('.') {
+            return Err(ConfigError::Invalid(
+                "callsign must be non-empty and contain no '.'".into(),
+            ));
+        }
+        if self.log_level.parse::<log::LevelFilter>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "log_level {:?} is not one of off, error, warn, info, debug, trace",
+                self.log_level
+            )));
+        }
+        let positive = [
+            ("max_connections", self.max_connections),
+            ("max_message_size", self.max_message_size),
+            ("max_rooms", self.max_rooms),
+            ("max_members_per_room", self.max_members_per_room),
+            (
+                "max_memberships_per_connection",
+                self.max_memberships_per_connection,
+            ),
+            ("max_request_head", self.max_request_head),
+            ("max_outbound_bytes", self.max_outbound_bytes),
+            ("read_buffer_size", self.read_buffer_size),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Invalid(format!("{name} must be above 0")));
+        }
+        if self.thread_stack_size < 32 * 1024 {
+            return Err(ConfigError::Invalid(
+                "thread_stack_size must be at least 32768".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Serializes the settings with the same names and units the file uses, so `Config::set` can
+/// reuse the file's parser for flags.
+struct ConfigView<'a>(&'a Config);
+
+impl serde::Serialize for ConfigView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let c = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("listen", &c.listen.to_string())?;
+        m.serialize_entry("allow_remote", &c.allow_remote)?;
+        m.serialize_entry("callsign", &c.callsign)?;
+        let compat = match c.compat {
+            Compat::Rdk => "rdk",
+            Compat::R5 => "r5",
+        };
+        m.serialize_entry("compat", compat)?;
+        m.serialize_entry("page", &c.page)?;
+        m.serialize_entry("log_level", &c.log_level)?;
+        m.serialize_entry("max_connections", &c.max_connections)?;
+        m.serialize_entry("max_message_size", &c.max_message_size)?;
+        m.serialize_entry("max_rooms", &c.max_rooms)?;
+        m.serialize_entry("max_members_per_room", &c.max_members_per_room)?;
+        m.serialize_entry(
+            "max_memberships_per_connection",
+            &c.max_memberships_per_connection,
+        )?;
+        m.serialize_entry(
+            "max_registrations_per_connection",
+            &c.max_registrations_per_connection,
+        )?;
+        m.serialize_entry("max_request_head", &c.max_request_head)?;
+        m.serialize_entry("max_request_body", &c.max_request_body)?;
+        m.serialize_entry("handshake_timeout", &c.handshake_timeout.as_secs_f64())?;
+        m.serialize_entry("idle_timeout", &c.idle_timeout.as_secs_f64())?;
+        m.serialize_entry("max_outbound_bytes", &c.max_outbound_bytes)?;
+        m.serialize_entry("http_membership_ttl", &c.http_membership_ttl.as_secs_f64())?;
+        m.serialize_entry("thread_stack_size", &c.thread_stack_size)?;
+        m.serialize_entry("read_buffer_size", &c.read_buffer_size)?;
+        m.end()
+    }
+}
+
+/// Durations are written in seconds (fractions allowed) in the file and on the command line.
+mod secs {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_use_the_file_parser() {
+        let mut c = Config::default();
+        c.set("--max-rooms", "7").unwrap();
+        c.set("--listen", "127.0.0.1:0").unwrap();
+        c.set("--page", "off").unwrap();
+        c.set("--idle-timeout", "1.5").unwrap();
+        c.set("--compat", "r5").unwrap();
+        assert_eq!(c.max_rooms, 7);
+        assert_eq!(c.listen.port(), 0);
+        assert!(!c.page);
+        assert_eq!(c.idle_timeout, Duration::from_millis(1500));
+        assert_eq!(c.compat, Compat::R5);
+    }
+
+    #[test]
+    fn bad_values_are_errors_not_panics() {
+        let mut c = Config::default();
+        assert!(matches!(
+            c.set("--max-rooms", "many"),
+            Err(ConfigError::BadValue { .. })
+        ));
+        assert!(matches!(
+            c.set("--listen", "nowhere"),
+            Err(ConfigError::BadValue { .. })
+        ));
+        assert!(matches!(
+            c.set("--compat", "r9"),
+            Err(ConfigError::BadValue { .. })
+        ));
+        assert!(matches!(
+            c.set("--no-such", "1"),
+            Err(ConfigError::UnknownFlag(_))
+        ));
+        assert!(matches!(
+            c.set("--idle-timeout", "-1"),
+            Err(ConfigError::BadValue { .. })
+        ));
+    }
+
+    #[test]
+    fn remote_listen_needs_explicit_setting() {
+        let mut c = Config::default();
+        c.set("--listen", "0.0.0.0:9998").unwrap();
+        assert!(c.validate().is_err());
+        c.set("--allow-remote", "on").unwrap();
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let err = serde_json::from_str::<Config>(r#"{"max_romos": 3}"#).unwrap_err();
+        assert!(err.to_string().contains("max_romos"));
+    }
+}

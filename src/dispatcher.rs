@@ -1,0 +1,285 @@
+//! The dispatcher thread: the one owner of room state and of every client's outbox. It takes
+//! commands from connection threads over one bounded crossbeam channel, handles up to `BATCH`
+//! of them per wake-up, and then writes each touched client once.
+
+use std::collections::HashMap;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::acl::Origin;
+use crate::config::{Compat, Config};
+use crate::error::RpcError;
+use crate::outbox::Outboxes;
+use crate::request::{Call, Method, Rejection, METHODS};
+use crate::rooms::{ConnId, Join, Limits, Rooms, Sink, HTTP};
+use crate::token::Token;
+use crate::wire;
+
+/// Commands handled at most this many per wake-up before outboxes are written: large enough
+/// that a flood is written in few syscalls, small enough to keep replies prompt.
+const BATCH: usize = 512;
+/// How often stalled outboxes are retried while some client's socket is full.
+const RETRY: Duration = Duration::from_millis(2);
+/// How often expired HTTP memberships are swept.
+const SWEEP: Duration = Duration::from_secs(1);
+
+/// What connection threads ask of the dispatcher.
+pub enum Cmd {
+    /// A WebSocket is open: its write half, and its origin (from a token or `Origin`).
+    Open {
+        conn: ConnId,
+        stream: TcpStream,
+        origin: Option<Origin>,
+    },
+    /// A checked call from a WebSocket client.
+    Call { conn: ConnId, call: Call },
+    /// A finished reply for a WebSocket client (a request refused at the edge).
+    Reply { conn: ConnId, text: String },
+    /// Frame bytes from the client's reader side (pong, close reply), kept in order.
+    Raw { conn: ConnId, bytes: Vec<u8> },
+    /// Close the WebSocket with this code (bad frame, too big, idle).
+    Close {
+        conn: ConnId,
+        code: u16,
+        reason: String,
+    },
+    /// The connection's reader has ended: leave its rooms and drop its outbox.
+    Gone { conn: ConnId },
+    /// A call made over `POST /jsonrpc`; the response text (none for a notification) goes
+    /// back on `reply`.
+    Http {
+        call: Result<Call, Rejection>,
+        origin: Option<Origin>,
+        reply: Sender<Option<String>>,
+    },
+    /// Numbers for `GET /health`.
+    Health { reply: Sender<Health> },
+    /// Close every client with 1001 and stop.
+    Shutdown,
+}
+
+/// The dispatcher's part of `GET /health`.
+#[derive(Debug, Clone, Copy)]
+pub struct Health {
+    pub rooms: usize,
+    pub members: usize,
+    pub queued_bytes: usize,
+}
+
+/// The dispatcher's state.
+pub struct Dispatcher {
+    rooms: Rooms,
+    out: Outboxes,
+    origins: HashMap<ConnId, Option<Origin>>,
+    compat: Compat,
+    http_ttl: Duration,
+}
+
+impl Dispatcher {
+    pub fn new(config: &Config) -> Dispatcher {
+        let limits = Limits {
+            max_rooms: config.max_rooms,
+            max_members_per_room: config.max_members_per_room,
+            max_memberships_per_connection: config.max_memberships_per_connection,
+            max_registrations_per_connection: config.max_registrations_per_connection,
+        };
+        Dispatcher {
+            rooms: Rooms::new(limits),
+            out: Outboxes::new(config.max_outbound_bytes),
+            origins: HashMap::new(),
+            compat: config.compat,
+            http_ttl: config.http_membership_ttl,
+        }
+    }
+
+    /// Runs until `Shutdown` (or until every sender is gone).
+    pub fn run(mut self, rx: Receiver<Cmd>) {
+        let mut next_sweep = Instant::now() + SWEEP;
+        loop {
+            let wait = if self.out.has_stalled() { RETRY } else { SWEEP };
+            match rx.recv_timeout(wait) {
+                Ok(Cmd::Shutdown) => break,
+                Ok(cmd) => self.handle(cmd),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            let mut stop = false;
+            for cmd in rx.try_iter().take(BATCH) {
+                if matches!(cmd, Cmd::Shutdown) {
+                    stop = true;
+                    break;
+                }
+                self.handle(cmd);
+            }
+            self.out.flush();
+            let now = Instant::now();
+            if now >= next_sweep {
+                self.rooms.expire(now, &mut self.out);
+                next_sweep = now + SWEEP;
+            }
+            if stop {
+                break;
+            }
+        }
+        self.stop();
+    }
+
+    /// Says goodbye to every client: close 1001, written for up to half a second.
+    fn stop(&mut self) {
+        self.out.close_all("server shutting down");
+        let deadline = Instant::now() + Duration::from_millis(500);
+        self.out.flush();
+        while self.out.has_stalled() && Instant::now() < deadline {
+            std::thread::sleep(RETRY);
+            self.out.flush();
+        }
+    }
+
+    fn handle(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Open {
+                conn,
+                stream,
+                origin,
+            } => {
+                self.out.open(conn, stream);
+                self.origins.insert(conn, origin);
+            }
+            Cmd::Call { conn, call } => {
+                let answer = self.call(conn, call);
+                if let Some(text) = answer {
+                    self.out.send(conn, &[&text]);
+                }
+            }
+            Cmd::Reply { conn, text } => self.out.send(conn, &[&text]),
+            Cmd::Raw { conn, bytes } => self.out.raw(conn, &bytes),
+            Cmd::Close { conn, code, reason } => self.out.close(conn, code, &reason),
+            Cmd::Gone { conn } => {
+                self.rooms.disconnect(conn, &mut self.out);
+                self.origins.remove(&conn);
+                self.out.remove(conn);
+            }
+            Cmd::Http {
+                call,
+                origin,
+                reply,
+            } => {
+                let answer = match call {
+                    Ok(call) => self.http_call(call, origin),
+                    Err(rejection) => rejection
+                        .answer
+                        .then(|| wire::error(&rejection.id, &rejection.error, self.compat)),
+                };
+                let _ = reply.send(answer);
+            }
+            Cmd::Health { reply } => {
+                let _ = reply.send(Health {
+                    rooms: self.rooms.room_count(),
+                    members: self.rooms.member_count(),
+                    queued_bytes: self.out.queued(),
+                });
+            }
+            Cmd::Shutdown => {}
+        }
+    }
+
+    /// Carries out a WebSocket client's call; the response text if the call has an id.
+    fn call(&mut self, conn: ConnId, call: Call) -> Option<String> {
+        let origin = self.origins.get(&conn).cloned().flatten();
+        let outcome = self.execute(conn, &call.method, origin.as_ref());
+        self.answer(call.id, outcome)
+    }
+
+    /// Carries out a call made over HTTP: memberships belong to no connection and last
+    /// until left or unused for the configured time.
+    fn http_call(&mut self, call: Call, origin: Option<Origin>) -> Option<String> {
+        let outcome = match &call.method {
+            Method::Register { .. } | Method::Unregister { .. } => Err(RpcError::InvalidRequest(
+                "notifications cannot be delivered over HTTP; register on a WebSocket (/jsonrpc)"
+                    .into(),
+            )),
+            method => self.execute(HTTP, method, origin.as_ref()),
+        };
+        let expires = Instant::now() + self.http_ttl;
+        match (&call.method, &outcome) {
+            (_, Ok(Done::Joined(token))) => self.rooms.touch(&token.to_string(), expires),
+            (Method::Send { roomid, .. }, Ok(_)) => self.rooms.touch(roomid, expires),
+            _ => {}
+        }
+        self.answer(call.id, outcome)
+    }
+
+    /// The response text for a call with an id; nothing for a notification.
+    fn answer(&self, id: Option<String>, outcome: Result<Done, RpcError>) -> Option<String> {
+        let id = id?;
+        let r5 = self.compat == Compat::R5;
+        Some(match outcome {
+            Ok(Done::Joined(token)) if r5 => wire::result(&id, &format!("\"{token}\"")),
+            Ok(Done::Joined(token)) => wire::result(&id, &format!(r#"{{"roomid":"{token}"}}"#)),
+            Ok(Done::Registered) => wire::result(&id, if r5 { "null" } else { "0" }),
+            Ok(Done::Json(result)) => wire::result(&id, result),
+            Err(e) => wire::error(&id, &e, self.compat),
+        })
+    }
+
+    /// The method itself.
+    fn execute(
+        &mut self,
+        conn: ConnId,
+        method: &Method,
+        origin: Option<&Origin>,
+    ) -> Result<Done, RpcError> {
+        match method {
+            Method::Join {
+                user,
+                room,
+                secure,
+                acl,
+            } => {
+                let join = Join {
+                    user,
+                    room,
+                    secure: *secure,
+                    acl: acl.as_deref(),
+                    origin,
+                };
+                self.rooms
+                    .join(conn, &join, &mut self.out)
+                    .map(Done::Joined)
+            }
+            Method::Leave { roomid } => self
+                .rooms
+                .leave(roomid, &mut self.out)
+                .map(|()| Done::Json("null")),
+            Method::Send { roomid, message } => self
+                .rooms
+                .send(roomid, message, &mut self.out)
+                .map(|()| Done::Json("null")),
+            Method::Register { event, id } => self
+                .rooms
+                .register(conn, *event, id, &mut self.out)
+                .map(|()| Done::Registered),
+            Method::Unregister { event, id } => self
+                .rooms
+                .unregister(conn, *event, id)
+                .map(|()| Done::Registered),
+            Method::Exists { method } => Ok(Done::Json(if METHODS.contains(&method.as_str()) {
+                "true"
+            } else {
+                "false"
+            })),
+            Method::Versions => Ok(Done::Json(
+                r#"[{"name":"JMessenger","major":1,"minor":0,"patch":0}]"#,
+            )),
+        }
+    }
+}
+
+/// A successful call, before it is shaped for the dialect.
+enum Done {
+    Joined(Token),
+    Registered,
+    Json(&'static str),
+}

@@ -1,0 +1,267 @@
+//! Plain HTTP on the shared port: reading a request head (httparse) and body under size and
+//! time limits, and writing small responses. Generic over `Read + Write` where it can be.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::Instant;
+
+/// A parsed request head. Header names are lower-cased.
+#[derive(Debug)]
+pub struct Head {
+    pub method: String,
+    /// The path without its query.
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: Vec<(String, String)>,
+    /// HTTP/1.0 (closes after one response unless asked otherwise).
+    pub http10: bool,
+}
+
+impl Head {
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every comma-separated token of a header, over all its occurrences.
+    pub fn tokens<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// Whether a header has the token, case-insensitively (`Connection: keep-alive, Upgrade`).
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.tokens(name).any(|t| t.eq_ignore_ascii_case(token))
+    }
+
+    /// Whether the client wants the connection kept open after this response.
+    pub fn keep_alive(&self) -> bool {
+        if self.http10 {
+            self.has_token("connection", "keep-alive")
+        } else {
+            !self.has_token("connection", "close")
+        }
+    }
+
+    /// A query parameter's raw value.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .as_deref()?
+            .split('&')
+            .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// Why no request could be read. Each ends the connection; some get a response first.
+#[derive(Debug)]
+pub enum HeadError {
+    /// The client closed the connection between requests: not an error.
+    Closed,
+    /// The head (or body) did not arrive before the deadline.
+    Timeout,
+    /// The head is larger than allowed: 431.
+    TooLarge,
+    /// Not HTTP: 400.
+    Malformed(String),
+    Io(io::Error),
+}
+
+impl From<io::Error> for HeadError {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => HeadError::Timeout,
+            _ => HeadError::Io(e),
+        }
+    }
+}
+
+/// Reads one request head from `stream` into `buf` (which may already hold bytes left over
+/// from the previous request). On success the head's bytes are removed from `buf`, leaving
+/// any body bytes that came with it.
+pub fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    max: usize,
+    deadline: Instant,
+) -> Result<Head, HeadError> {
+    loop {
+        if !buf.is_empty() {
+            let mut headers = [httparse::EMPTY_HEADER; 48];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(buf) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let head = to_head(&req);
+                    buf.drain(..len);
+                    return Ok(head);
+                }
+                Ok(httparse::Status::Partial) => {}
+                Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+                Err(e) => return Err(HeadError::Malformed(e.to_string())),
+            }
+        }
+        if buf.len() >= max {
+            return Err(HeadError::TooLarge);
+        }
+        if read_more(stream, buf, max, deadline)? == 0 {
+            return Err(if buf.is_empty() {
+                HeadError::Closed
+            } else {
+                HeadError::Malformed("connection closed mid-request".into())
+            });
+        }
+    }
+}
+
+/// Reads a body of `len` bytes (some of which may already be in `buf`).
+pub fn read_body(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    len: usize,
+    deadline: Instant,
+) -> Result<Vec<u8>, HeadError> {
+    while buf.len() < len {
+        if read_more(stream, buf, len, deadline)? == 0 {
+            return Err(HeadError::Malformed("connection closed mid-body".into()));
+        }
+    }
+    let rest = buf.split_off(len);
+    Ok(std::mem::replace(buf, rest))
+}
+
+/// One read of at most `max - buf.len()` bytes, waiting no later than `deadline`.
+fn read_more(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    max: usize,
+    deadline: Instant,
+) -> Result<usize, HeadError> {
+    let left = deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+        .ok_or(HeadError::Timeout)?;
+    stream.set_read_timeout(Some(left))?;
+    let mut chunk = [0u8; 2048];
+    let want = chunk.len().min(max.saturating_sub(buf.len()).max(1));
+    let n = loop {
+        match stream.read(&mut chunk[..want]) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => break other?,
+        }
+    };
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(n)
+}
+
+fn to_head(req: &httparse::Request) -> Head {
+    let target = req.path.unwrap_or("/");
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        None => (target.to_owned(), None),
+    };
+    Head {
+        method: req.method.unwrap_or("").to_owned(),
+        path,
+        query,
+        headers: req
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_ascii_lowercase(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect(),
+        http10: req.version == Some(0),
+    }
+}
+
+/// Writes a complete response with a body.
+pub fn respond(
+    out: &mut impl Write,
+    status: u16,
+    reason: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<()> {
+    let mut text = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str("\r\n");
+    let mut bytes = text.into_bytes();
+    bytes.extend_from_slice(body);
+    out.write_all(&bytes)?;
+    out.flush()
+}
+
+/// A JSON error body for refusals (`{"error": "..."}`), with `Connection: close`.
+pub fn refuse(out: &mut impl Write, status: u16, reason: &str, why: &str) -> io::Result<()> {
+    let body = format!(r#"{{"error":{}}}"#, crate::wire::json_string(why));
+    respond(
+        out,
+        status,
+        reason,
+        &[
+            ("Content-Type", "application/json"),
+            ("Connection", "close"),
+        ],
+        body.as_bytes(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(text: &str) -> Head {
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut req = httparse::Request::new(&mut headers);
+        assert!(req.parse(text.as_bytes()).unwrap().is_complete());
+        to_head(&req)
+    }
+
+    #[test]
+    fn reads_tokens_and_query() {
+        let h = head("GET /jsonrpc?token=abc&x HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Protocol: json, notification\r\nSec-WebSocket-Protocol: jsonrpc\r\n\r\n");
+        assert_eq!(h.path, "/jsonrpc");
+        assert_eq!(h.query_param("token"), Some("abc"));
+        assert_eq!(h.query_param("x"), Some(""));
+        assert_eq!(h.query_param("y"), None);
+        assert!(h.has_token("connection", "upgrade"));
+        assert_eq!(
+            h.tokens("sec-websocket-protocol").collect::<Vec<_>>(),
+            ["json", "notification", "jsonrpc"]
+        );
+        assert!(h.keep_alive());
+        assert!(!head("GET / HTTP/1.0\r\n\r\n").keep_alive());
+    }
+
+    #[test]
+    fn response_has_length() {
+        let mut out = Vec::new();
+        respond(
+            &mut out,
+            200,
+            "OK",
+            &[("Content-Type", "application/json")],
+            b"{}",
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"));
+        assert!(text.ends_with("\r\n\r\n{}"));
+    }
+}

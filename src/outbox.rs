@@ -1,0 +1,199 @@
+//! Outboxes: the bytes waiting to be written to each WebSocket client, owned by the dispatcher.
+//! Frames are appended during a batch and written once per connection per batch with
+//! non-blocking sends, so a slow or dead client never makes the dispatcher wait; a client whose
+//! backlog passes the limit is cut off with close 1008.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{Shutdown, TcpStream};
+
+use socket2::SockRef;
+
+use crate::rooms::{ConnId, Sink};
+use crate::wire;
+
+/// A backlog above this is given back to the allocator once written, so one burst does not
+/// pin memory for the connection's lifetime.
+const KEEP_CAPACITY: usize = 16 * 1024;
+
+/// One client's pending output.
+struct Outbox {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// Bytes of `buf` already written.
+    sent: usize,
+    /// A close frame is queued: nothing more is accepted, and the socket is shut down for
+    /// writing once the queue is empty.
+    closing: bool,
+}
+
+/// What a flush attempt left behind.
+enum Flushed {
+    Done,
+    /// The socket buffer is full; try again on the next tick.
+    Stalled,
+}
+
+/// All outboxes, and which of them have bytes to write.
+pub struct Outboxes {
+    boxes: HashMap<ConnId, Outbox>,
+    dirty: Vec<ConnId>,
+    stalled: Vec<ConnId>,
+    limit: usize,
+}
+
+impl Outboxes {
+    pub fn new(limit: usize) -> Outboxes {
+        Outboxes {
+            boxes: HashMap::new(),
+            dirty: Vec::new(),
+            stalled: Vec::new(),
+            limit,
+        }
+    }
+
+    /// A WebSocket connection is ready for output.
+    pub fn open(&mut self, conn: ConnId, stream: TcpStream) {
+        self.boxes.insert(
+            conn,
+            Outbox {
+                stream,
+                buf: Vec::new(),
+                sent: 0,
+                closing: false,
+            },
+        );
+    }
+
+    /// The connection's reader has ended: write what is still queued if the socket takes it
+    /// now, then let the socket go.
+    pub fn remove(&mut self, conn: ConnId) {
+        if let Some(mut outbox) = self.boxes.remove(&conn) {
+            let _ = outbox.write_some();
+            let _ = outbox.stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Whether some client has bytes the socket would not take yet.
+    pub fn has_stalled(&self) -> bool {
+        !self.stalled.is_empty()
+    }
+
+    /// Appends raw frame bytes (a pong or close reply from the connection's reader).
+    pub fn raw(&mut self, conn: ConnId, bytes: &[u8]) {
+        if let Some(outbox) = self.boxes.get_mut(&conn).filter(|o| !o.closing) {
+            mark(&mut self.dirty, conn, outbox);
+            outbox.buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// Queues a close frame; the connection takes no more output.
+    pub fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
+        if let Some(outbox) = self.boxes.get_mut(&conn).filter(|o| !o.closing) {
+            mark(&mut self.dirty, conn, outbox);
+            wire::close_frame(&mut outbox.buf, code, reason);
+            outbox.closing = true;
+        }
+    }
+
+    /// Queues close 1001 on every connection (the server is stopping).
+    pub fn close_all(&mut self, reason: &str) {
+        let conns: Vec<ConnId> = self.boxes.keys().copied().collect();
+        for conn in conns {
+            self.close(conn, 1001, reason);
+        }
+    }
+
+    /// Writes what each dirty or stalled connection has queued, without blocking.
+    pub fn flush(&mut self) {
+        let mut work = std::mem::take(&mut self.dirty);
+        work.append(&mut self.stalled);
+        for conn in work.drain(..) {
+            let Some(outbox) = self.boxes.get_mut(&conn) else {
+                continue;
+            };
+            match outbox.write_some() {
+                Ok(Flushed::Done) => {}
+                Ok(Flushed::Stalled) => self.stalled.push(conn),
+                Err(e) => {
+                    log::debug!("connection {conn}: write failed: {e}");
+                    outbox.abandon();
+                }
+            }
+        }
+        self.dirty = work;
+    }
+
+    /// Bytes queued on all connections (for /health).
+    pub fn queued(&self) -> usize {
+        self.boxes.values().map(|o| o.buf.len() - o.sent).sum()
+    }
+}
+
+/// Puts `conn` on the dirty list when its outbox goes from empty to non-empty.
+fn mark(dirty: &mut Vec<ConnId>, conn: ConnId, outbox: &Outbox) {
+    if outbox.buf.len() == outbox.sent {
+        dirty.push(conn);
+    }
+}
+
+impl Outbox {
+    /// Writes as much as the socket takes now.
+    fn write_some(&mut self) -> io::Result<Flushed> {
+        let sock = SockRef::from(&self.stream);
+        while self.sent < self.buf.len() {
+            match sock.send_with_flags(
+                &self.buf[self.sent..],
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            ) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Stalled),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.sent = 0;
+        self.buf.clear();
+        if self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = Vec::new();
+        }
+        if self.closing {
+            let _ = self.stream.shutdown(Shutdown::Write);
+        }
+        Ok(Flushed::Done)
+    }
+
+    /// Gives up on the client: drops its backlog and shuts the socket so its reader wakes up
+    /// and reports the connection gone.
+    fn abandon(&mut self) {
+        self.buf = Vec::new();
+        self.sent = 0;
+        self.closing = true;
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+impl Sink for Outboxes {
+    fn send(&mut self, conn: ConnId, parts: &[&str]) {
+        let Some(outbox) = self.boxes.get_mut(&conn).filter(|o| !o.closing) else {
+            return;
+        };
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if outbox.buf.len() - outbox.sent + len > self.limit {
+            log::warn!(
+                "connection {conn}: more than {} bytes waiting; cut off as too slow",
+                self.limit
+            );
+            outbox.buf = Vec::new();
+            outbox.sent = 0;
+            wire::close_frame(&mut outbox.buf, 1008, "too slow: outbound queue full");
+            outbox.closing = true;
+            let _ = outbox.write_some();
+            outbox.abandon();
+            return;
+        }
+        mark(&mut self.dirty, conn, outbox);
+        wire::text_frame(&mut outbox.buf, parts);
+    }
+}

@@ -1,0 +1,893 @@
+//! Room state: rooms, memberships (by room token) and event registrations, and the rules of
+//! SPEC §3–4 that change them. Owned by the dispatcher thread alone; pure logic that pushes
+//! the notifications each change causes into a `Sink`, so it is tested without sockets.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::acl::{self, Origin, Pattern};
+use crate::error::RpcError;
+use crate::request::Event;
+use crate::token::Token;
+use crate::wire;
+
+/// Identifies a connection for the dispatcher. `HTTP` owns memberships joined over HTTP.
+pub type ConnId = u64;
+
+/// The owner of memberships made by `POST /jsonrpc`: not tied to any TCP connection.
+pub const HTTP: ConnId = 0;
+
+/// Where notifications go: one text frame, the concatenation of `parts`, for `conn`.
+pub trait Sink {
+    fn send(&mut self, conn: ConnId, parts: &[&str]);
+}
+
+/// The room limits (see `Config` for their defaults and reasons).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_rooms: usize,
+    pub max_members_per_room: usize,
+    pub max_memberships_per_connection: usize,
+    pub max_registrations_per_connection: usize,
+}
+
+/// A join request, checked at the edge.
+pub struct Join<'a> {
+    pub user: &'a str,
+    pub room: &'a str,
+    pub secure: Option<bool>,
+    pub acl: Option<&'a [String]>,
+    /// The joining connection's origin (from a verified token or the `Origin` header).
+    pub origin: Option<&'a Origin>,
+}
+
+/// All rooms, memberships and registrations.
+pub struct Rooms {
+    rooms: HashMap<String, Room>,
+    members: HashMap<Token, Member>,
+    /// `roomupdate` registrations, in registration order.
+    room_watchers: Vec<Watcher>,
+    conns: HashMap<ConnId, ConnIndex>,
+    limits: Limits,
+}
+
+struct Room {
+    /// The room name as a JSON string literal, ready for notifications.
+    name_json: String,
+    secure: bool,
+    acl: Vec<Pattern>,
+    /// Member tokens in join order.
+    members: Vec<Token>,
+}
+
+struct Member {
+    room: String,
+    user: String,
+    user_json: String,
+    conn: ConnId,
+    /// `userupdate` and `message` registrations whose id starts with this token.
+    watchers: Vec<Watcher>,
+    /// For memberships joined over HTTP: when it counts as left unless used again.
+    expires: Option<Instant>,
+}
+
+struct Watcher {
+    conn: ConnId,
+    event: Event,
+    id: String,
+    /// `"<id>.<event>"` as a JSON string literal.
+    method_json: String,
+}
+
+impl Watcher {
+    fn new(conn: ConnId, event: Event, id: String) -> Watcher {
+        let method_json = wire::json_string(&format!("{id}.{}", event.name()));
+        Watcher {
+            conn,
+            event,
+            id,
+            method_json,
+        }
+    }
+
+    fn is(&self, conn: ConnId, event: Event, id: &str) -> bool {
+        self.conn == conn && self.event == event && self.id == id
+    }
+}
+
+/// What one connection holds, so its end is cleaned up without a scan of everything.
+#[derive(Default)]
+struct ConnIndex {
+    /// Memberships it joined.
+    tokens: Vec<Token>,
+    /// Memberships on which it registered (once per registration).
+    watching: Vec<Token>,
+    /// Its `roomupdate` registrations.
+    room_watches: usize,
+}
+
+impl ConnIndex {
+    fn registrations(&self) -> usize {
+        self.watching.len() + self.room_watches
+    }
+}
+
+fn secure_name(secure: bool) -> &'static str {
+    if secure {
+        r#""secure""#
+    } else {
+        r#""insecure""#
+    }
+}
+
+impl Rooms {
+    pub fn new(limits: Limits) -> Rooms {
+        Rooms {
+            rooms: HashMap::new(),
+            members: HashMap::new(),
+            room_watchers: Vec::new(),
+            conns: HashMap::new(),
+            limits,
+        }
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Joins `req.room` as `req.user`, creating the room if needed (SPEC §3, §4).
+    pub fn join(
+        &mut self,
+        conn: ConnId,
+        req: &Join,
+        sink: &mut impl Sink,
+    ) -> Result<Token, RpcError> {
+        let held = self.conns.get(&conn).map_or(0, |c| c.tokens.len());
+        if held >= self.limits.max_memberships_per_connection {
+            return Err(RpcError::Unavailable(format!(
+                "this connection already holds {held} memberships (limit {})",
+                self.limits.max_memberships_per_connection
+            )));
+        }
+        match self.rooms.get(req.room) {
+            Some(room) => self.admit(room, req)?,
+            None => {
+                if self.rooms.len() >= self.limits.max_rooms {
+                    return Err(RpcError::Unavailable(format!(
+                        "too many rooms (limit {})",
+                        self.limits.max_rooms
+                    )));
+                }
+                let (secure, acl) = creator_security(req)?;
+                let room = Room {
+                    name_json: wire::json_string(req.room),
+                    secure,
+                    acl,
+                    members: Vec::new(),
+                };
+                let params = format!(
+                    r#"{{"room":{},"secure":{},"action":"created"}}"#,
+                    room.name_json,
+                    secure_name(secure)
+                );
+                for w in &self.room_watchers {
+                    sink.send(w.conn, &wire::notification(&w.method_json, &params));
+                }
+                self.rooms.insert(req.room.to_owned(), room);
+            }
+        }
+        let token = Token::generate()
+            .map_err(|e| RpcError::Unavailable(format!("no randomness for a room token: {e}")))?;
+        let user_json = wire::json_string(req.user);
+        let params = format!(r#"{{"user":{user_json},"action":"joined"}}"#);
+        let room = self
+            .rooms
+            .get_mut(req.room)
+            .expect("room exists or was just made");
+        notify(
+            &self.members,
+            &room.members,
+            Event::UserUpdate,
+            &params,
+            sink,
+        );
+        room.members.push(token);
+        self.members.insert(
+            token,
+            Member {
+                room: req.room.to_owned(),
+                user: req.user.to_owned(),
+                user_json,
+                conn,
+                watchers: Vec::new(),
+                expires: None,
+            },
+        );
+        self.conns.entry(conn).or_default().tokens.push(token);
+        Ok(token)
+    }
+
+    /// Checks a join into an existing room: its security first (so a refused client learns
+    /// nothing about who is inside), then the member limit and the user name.
+    fn admit(&self, room: &Room, req: &Join) -> Result<(), RpcError> {
+        if req.acl.is_some() {
+            return Err(RpcError::Privileged(
+                "the room exists; only its creator sets an ACL".into(),
+            ));
+        }
+        if room.secure {
+            let origin = req.origin.ok_or_else(|| {
+                RpcError::Privileged(
+                    "secure room: this connection has no origin (no Origin header, no token)"
+                        .into(),
+                )
+            })?;
+            if !acl::admits(&room.acl, origin) {
+                return Err(RpcError::Privileged(format!(
+                    "secure room: origin {origin} is not in its ACL"
+                )));
+            }
+        } else if req.secure == Some(true) {
+            return Err(RpcError::Privileged(
+                "the room exists and is not secure".into(),
+            ));
+        }
+        if room.members.len() >= self.limits.max_members_per_room {
+            return Err(RpcError::Unavailable(format!(
+                "room is full (limit {})",
+                self.limits.max_members_per_room
+            )));
+        }
+        if room
+            .members
+            .iter()
+            .any(|t| self.members[t].user == req.user)
+        {
+            return Err(RpcError::IllegalState(format!(
+                "user {:?} is already in room {:?}",
+                req.user, req.room
+            )));
+        }
+        Ok(())
+    }
+
+    /// Ends the membership `roomid` (any connection holding the token may).
+    pub fn leave(&mut self, roomid: &str, sink: &mut impl Sink) -> Result<(), RpcError> {
+        let token = self.known(roomid)?;
+        self.remove_member(token, sink);
+        Ok(())
+    }
+
+    /// Sends `message` to every member of the room, the sender included.
+    pub fn send(
+        &mut self,
+        roomid: &str,
+        message: &str,
+        sink: &mut impl Sink,
+    ) -> Result<(), RpcError> {
+        let token = self.known(roomid)?;
+        let member = &self.members[&token];
+        let params = format!(
+            r#"{{"user":{},"message":{}}}"#,
+            member.user_json,
+            wire::json_string(message)
+        );
+        notify(
+            &self.members,
+            &self.rooms[&member.room].members,
+            Event::Message,
+            &params,
+            sink,
+        );
+        Ok(())
+    }
+
+    /// Registers `conn` for `event` under `id`, replaying the current state first: a
+    /// `created` for every room, or a `joined` for every member of the token's room.
+    pub fn register(
+        &mut self,
+        conn: ConnId,
+        event: Event,
+        id: &str,
+        sink: &mut impl Sink,
+    ) -> Result<(), RpcError> {
+        let index = self.conns.entry(conn).or_default();
+        if index.registrations() >= self.limits.max_registrations_per_connection {
+            return Err(RpcError::Unavailable(format!(
+                "too many registrations on this connection (limit {})",
+                self.limits.max_registrations_per_connection
+            )));
+        }
+        if event == Event::RoomUpdate {
+            if self.room_watchers.iter().any(|w| w.is(conn, event, id)) {
+                return Ok(());
+            }
+            let watcher = Watcher::new(conn, event, id.to_owned());
+            for room in self.rooms.values() {
+                let params = format!(
+                    r#"{{"room":{},"secure":{},"action":"created"}}"#,
+                    room.name_json,
+                    secure_name(room.secure)
+                );
+                sink.send(conn, &wire::notification(&watcher.method_json, &params));
+            }
+            self.room_watchers.push(watcher);
+            index.room_watches += 1;
+            return Ok(());
+        }
+        let token = self.known(room_token(id))?;
+        let member = &self.members[&token];
+        if member.watchers.iter().any(|w| w.is(conn, event, id)) {
+            return Ok(());
+        }
+        let watcher = Watcher::new(conn, event, id.to_owned());
+        if event == Event::UserUpdate {
+            for t in &self.rooms[&member.room].members {
+                let params = format!(
+                    r#"{{"user":{},"action":"joined"}}"#,
+                    self.members[t].user_json
+                );
+                sink.send(conn, &wire::notification(&watcher.method_json, &params));
+            }
+        }
+        self.members
+            .get_mut(&token)
+            .expect("known token")
+            .watchers
+            .push(watcher);
+        self.conns.entry(conn).or_default().watching.push(token);
+        Ok(())
+    }
+
+    /// Ends a registration. Unregistering what is not registered is not an error.
+    pub fn unregister(&mut self, conn: ConnId, event: Event, id: &str) -> Result<(), RpcError> {
+        if event == Event::RoomUpdate {
+            let before = self.room_watchers.len();
+            self.room_watchers.retain(|w| !w.is(conn, event, id));
+            if let Some(index) = self.conns.get_mut(&conn) {
+                index.room_watches -= before - self.room_watchers.len();
+            }
+            return Ok(());
+        }
+        let token = self.known(room_token(id))?;
+        let member = self.members.get_mut(&token).expect("known token");
+        let before = member.watchers.len();
+        member.watchers.retain(|w| !w.is(conn, event, id));
+        if before != member.watchers.len() {
+            if let Some(index) = self.conns.get_mut(&conn) {
+                if let Some(at) = index.watching.iter().position(|t| *t == token) {
+                    index.watching.swap_remove(at);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A connection ended: its memberships leave (others see `left`, empty rooms are
+    /// destroyed) and all its registrations end.
+    pub fn disconnect(&mut self, conn: ConnId, sink: &mut impl Sink) {
+        let Some(index) = self.conns.remove(&conn) else {
+            return;
+        };
+        if index.room_watches > 0 {
+            self.room_watchers.retain(|w| w.conn != conn);
+        }
+        for token in index.watching {
+            if let Some(member) = self.members.get_mut(&token) {
+                member.watchers.retain(|w| w.conn != conn);
+            }
+        }
+        for token in index.tokens {
+            self.remove_member(token, sink);
+        }
+    }
+
+    /// Marks an HTTP membership as used: it now lasts until `expires`.
+    pub fn touch(&mut self, roomid: &str, expires: Instant) {
+        if let Some(member) = Token::parse(roomid).and_then(|t| self.members.get_mut(&t)) {
+            if member.conn == HTTP {
+                member.expires = Some(expires);
+            }
+        }
+    }
+
+    /// Leaves every HTTP membership whose time ran out before `now`.
+    pub fn expire(&mut self, now: Instant, sink: &mut impl Sink) {
+        let Some(index) = self.conns.get(&HTTP) else {
+            return;
+        };
+        let stale: Vec<Token> = index
+            .tokens
+            .iter()
+            .copied()
+            .filter(|t| self.members[t].expires.is_some_and(|e| e <= now))
+            .collect();
+        for token in stale {
+            self.remove_member(token, sink);
+        }
+    }
+
+    fn known(&self, roomid: &str) -> Result<Token, RpcError> {
+        Token::parse(roomid)
+            .filter(|t| self.members.contains_key(t))
+            .ok_or(RpcError::UnknownKey)
+    }
+
+    fn remove_member(&mut self, token: Token, sink: &mut impl Sink) {
+        let Some(member) = self.members.remove(&token) else {
+            return;
+        };
+        for w in &member.watchers {
+            if let Some(index) = self.conns.get_mut(&w.conn) {
+                if let Some(at) = index.watching.iter().position(|t| *t == token) {
+                    index.watching.swap_remove(at);
+                }
+            }
+        }
+        if let Some(index) = self.conns.get_mut(&member.conn) {
+            index.tokens.retain(|t| *t != token);
+        }
+        let room = self
+            .rooms
+            .get_mut(&member.room)
+            .expect("a member's room exists");
+        room.members.retain(|t| *t != token);
+        if room.members.is_empty() {
+            let room = self.rooms.remove(&member.room).expect("room exists");
+            let params = format!(
+                r#"{{"room":{},"secure":{},"action":"destroyed"}}"#,
+                room.name_json,
+                secure_name(room.secure)
+            );
+            for w in &self.room_watchers {
+                sink.send(w.conn, &wire::notification(&w.method_json, &params));
+            }
+        } else {
+            let params = format!(r#"{{"user":{},"action":"left"}}"#, member.user_json);
+            notify(
+                &self.members,
+                &room.members,
+                Event::UserUpdate,
+                &params,
+                sink,
+            );
+        }
+    }
+}
+
+/// Sends an event with `params` to every registration for `event` on the `members`.
+fn notify(
+    members: &HashMap<Token, Member>,
+    tokens: &[Token],
+    event: Event,
+    params: &str,
+    sink: &mut impl Sink,
+) {
+    for token in tokens {
+        for w in members[token].watchers.iter().filter(|w| w.event == event) {
+            sink.send(w.conn, &wire::notification(&w.method_json, params));
+        }
+    }
+}
+
+/// The room token at the front of a registration id (`<roomid>.<client-id>`).
+fn room_token(id: &str) -> &str {
+    id.split('.').next().unwrap_or(id)
+}
+
+/// The security a new room gets from its creator's join.
+fn creator_security(req: &Join) -> Result<(bool, Vec<Pattern>), RpcError> {
+    match (req.secure, req.acl) {
+        (Some(false), Some(_)) => Err(RpcError::Privileged("an insecure room takes no ACL".into())),
+        (_, Some([])) => Err(RpcError::Privileged(
+            "a secure room needs a non-empty ACL".into(),
+        )),
+        (_, Some(acl)) => {
+            let acl = acl
+                .iter()
+                .map(|p| Pattern::parse(p))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| RpcError::Privileged(e.to_string()))?;
+            Ok((true, acl))
+        }
+        (Some(true), None) => Err(RpcError::Privileged("a secure room needs an ACL".into())),
+        (_, None) => Ok((false, Vec::new())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Frames(Vec<(ConnId, serde_json::Value)>);
+
+    impl Sink for Frames {
+        fn send(&mut self, conn: ConnId, parts: &[&str]) {
+            self.0
+                .push((conn, serde_json::from_str(&parts.concat()).unwrap()));
+        }
+    }
+
+    impl Frames {
+        fn take(&mut self) -> Vec<(ConnId, String, serde_json::Value)> {
+            self.0
+                .drain(..)
+                .map(|(c, v)| {
+                    (
+                        c,
+                        v["method"].as_str().unwrap().to_owned(),
+                        v["params"].clone(),
+                    )
+                })
+                .collect()
+        }
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            max_rooms: 3,
+            max_members_per_room: 3,
+            max_memberships_per_connection: 4,
+            max_registrations_per_connection: 5,
+        }
+    }
+
+    fn join(
+        rooms: &mut Rooms,
+        conn: ConnId,
+        user: &str,
+        room: &str,
+        out: &mut Frames,
+    ) -> Result<Token, RpcError> {
+        rooms.join(
+            conn,
+            &Join {
+                user,
+                room,
+                secure: None,
+                acl: None,
+                origin: None,
+            },
+            out,
+        )
+    }
+
+    #[test]
+    fn join_send_leave_with_events_in_order() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        rooms
+            .register(9, Event::RoomUpdate, "obs", &mut out)
+            .unwrap();
+        let a = join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
+        assert_eq!(
+            out.take(),
+            vec![(
+                9,
+                "obs.roomupdate".into(),
+                serde_json::json!({"room":"Lounge","secure":"insecure","action":"created"})
+            )]
+        );
+        rooms
+            .register(
+                1,
+                Event::UserUpdate,
+                &format!("{a}.client.events"),
+                &mut out,
+            )
+            .unwrap();
+        rooms
+            .register(1, Event::Message, &format!("{a}.client.events"), &mut out)
+            .unwrap();
+        assert_eq!(out.take().len(), 1, "replay of Alice herself");
+        let b = join(&mut rooms, 2, "Bob", "Lounge", &mut out).unwrap();
+        assert_eq!(
+            out.take(),
+            vec![(
+                1,
+                format!("{a}.client.events.userupdate"),
+                serde_json::json!({"user":"Bob","action":"joined"})
+            )]
+        );
+        rooms.send(&b.to_string(), "hi", &mut out).unwrap();
+        assert_eq!(
+            out.take(),
+            vec![(
+                1,
+                format!("{a}.client.events.message"),
+                serde_json::json!({"user":"Bob","message":"hi"})
+            )]
+        );
+        rooms.leave(&b.to_string(), &mut out).unwrap();
+        assert_eq!(
+            out.take(),
+            vec![(
+                1,
+                format!("{a}.client.events.userupdate"),
+                serde_json::json!({"user":"Bob","action":"left"})
+            )]
+        );
+        rooms.leave(&a.to_string(), &mut out).unwrap();
+        assert_eq!(
+            out.take(),
+            vec![(
+                9,
+                "obs.roomupdate".into(),
+                serde_json::json!({"room":"Lounge","secure":"insecure","action":"destroyed"})
+            )]
+        );
+        assert_eq!(rooms.room_count(), 0);
+        assert_eq!(
+            rooms.leave(&a.to_string(), &mut out),
+            Err(RpcError::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn register_replays_rooms_and_members() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        let b = join(&mut rooms, 2, "Bob", "Lounge", &mut out).unwrap();
+        join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
+        join(&mut rooms, 1, "Alice", "Den", &mut out).unwrap();
+        rooms.register(3, Event::RoomUpdate, "r", &mut out).unwrap();
+        let mut replayed: Vec<_> = out
+            .take()
+            .into_iter()
+            .map(|(_, _, p)| p["room"].as_str().unwrap().to_owned())
+            .collect();
+        replayed.sort();
+        assert_eq!(replayed, ["Den", "Lounge"]);
+        rooms
+            .register(3, Event::UserUpdate, &b.to_string(), &mut out)
+            .unwrap();
+        let users: Vec<_> = out
+            .take()
+            .into_iter()
+            .map(|(c, m, p)| (c, m, p["user"].as_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(
+            users,
+            vec![
+                (3, format!("{b}.userupdate"), "Bob".into()),
+                (3, format!("{b}.userupdate"), "Alice".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn same_user_twice_is_illegal_state() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
+        assert!(matches!(
+            join(&mut rooms, 2, "Alice", "Lounge", &mut out),
+            Err(RpcError::IllegalState(_))
+        ));
+        assert!(join(&mut rooms, 1, "Alice", "Den", &mut out).is_ok());
+        assert!(join(&mut rooms, 1, "Bob", "Lounge", &mut out).is_ok());
+    }
+
+    #[test]
+    fn unknown_tokens_are_unknown_keys() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        assert_eq!(
+            rooms.send("0000000000deadbeef00", "x", &mut out),
+            Err(RpcError::UnknownKey)
+        );
+        assert_eq!(rooms.send("", "x", &mut out), Err(RpcError::UnknownKey));
+        assert_eq!(
+            rooms.register(1, Event::UserUpdate, "client.events", &mut out),
+            Err(RpcError::UnknownKey)
+        );
+        assert_eq!(
+            rooms.register(1, Event::Message, "0000000000deadbeef00.x", &mut out),
+            Err(RpcError::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn disconnect_leaves_and_unregisters() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        let a = join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
+        let b = join(&mut rooms, 2, "Bob", "Lounge", &mut out).unwrap();
+        rooms
+            .register(1, Event::UserUpdate, &format!("{a}.e"), &mut out)
+            .unwrap();
+        rooms
+            .register(2, Event::UserUpdate, &format!("{a}.spy"), &mut out)
+            .unwrap();
+        rooms.register(2, Event::RoomUpdate, "r", &mut out).unwrap();
+        out.take();
+        rooms.disconnect(2, &mut out);
+        assert_eq!(
+            out.take(),
+            vec![(
+                1,
+                format!("{a}.e.userupdate"),
+                serde_json::json!({"user":"Bob","action":"left"})
+            )]
+        );
+        assert_eq!(
+            rooms.leave(&b.to_string(), &mut out),
+            Err(RpcError::UnknownKey)
+        );
+        join(&mut rooms, 3, "Carol", "Lounge", &mut out).unwrap();
+        let got = out.take();
+        assert_eq!(
+            got.len(),
+            1,
+            "Bob's registrations ended with his connection: {got:?}"
+        );
+        rooms.disconnect(1, &mut out);
+        rooms.disconnect(3, &mut out);
+        assert_eq!(rooms.room_count(), 0);
+        assert_eq!(rooms.member_count(), 0);
+        assert!(rooms.conns.is_empty());
+        assert!(rooms.room_watchers.is_empty());
+    }
+
+    #[test]
+    fn secure_rooms_check_the_origin() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        let acl = vec!["https://*.example.com".to_owned()];
+        let good = Origin::parse("https://app.example.com").unwrap();
+        let evil = Origin::parse("https://example.com.evil.net").unwrap();
+        let mk = |user, secure, acl, origin| Join {
+            user,
+            room: "Vault",
+            secure,
+            acl,
+            origin,
+        };
+        rooms
+            .join(1, &mk("Alice", Some(true), Some(&acl[..]), None), &mut out)
+            .unwrap();
+        assert!(matches!(
+            rooms.join(2, &mk("Bob", None, None, Some(&evil)), &mut out),
+            Err(RpcError::Privileged(_))
+        ));
+        assert!(matches!(
+            rooms.join(2, &mk("Bob", Some(false), None, Some(&evil)), &mut out),
+            Err(RpcError::Privileged(_))
+        ));
+        assert!(matches!(
+            rooms.join(2, &mk("Bob", None, None, None), &mut out),
+            Err(RpcError::Privileged(_))
+        ));
+        assert!(matches!(
+            rooms.join(
+                2,
+                &mk("Bob", Some(true), Some(&acl[..]), Some(&good)),
+                &mut out
+            ),
+            Err(RpcError::Privileged(_))
+        ));
+        assert!(matches!(
+            rooms.join(2, &mk("Alice", None, None, Some(&good)), &mut out),
+            Err(RpcError::IllegalState(_))
+        ));
+        rooms
+            .join(2, &mk("Bob", None, None, Some(&good)), &mut out)
+            .unwrap();
+        let empty: Vec<String> = Vec::new();
+        let open = |user, secure, acl| Join {
+            user,
+            room: "Open",
+            secure,
+            acl,
+            origin: None,
+        };
+        assert!(matches!(
+            rooms.join(1, &open("A", Some(true), Some(&empty[..])), &mut out),
+            Err(RpcError::Privileged(_))
+        ));
+        assert!(matches!(
+            rooms.join(1, &open("A", Some(true), None), &mut out),
+            Err(RpcError::Privileged(_))
+        ));
+        assert!(matches!(
+            rooms.join(1, &open("A", Some(false), Some(&acl[..])), &mut out),
+            Err(RpcError::Privileged(_))
+        ));
+        let bad = vec!["not a pattern".to_owned()];
+        assert!(matches!(
+            rooms.join(1, &open("A", Some(true), Some(&bad[..])), &mut out),
+            Err(RpcError::Privileged(_))
+        ));
+        assert_eq!(rooms.room_count(), 1);
+    }
+
+    #[test]
+    fn limits_are_refused_clearly() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        for name in ["a", "b", "c"] {
+            join(&mut rooms, 1, "u", name, &mut out).unwrap();
+        }
+        assert!(matches!(
+            join(&mut rooms, 2, "u", "d", &mut out),
+            Err(RpcError::Unavailable(_))
+        ));
+        join(&mut rooms, 1, "v", "a", &mut out).unwrap();
+        assert!(
+            matches!(
+                join(&mut rooms, 1, "w", "a", &mut out),
+                Err(RpcError::Unavailable(_))
+            ),
+            "4 memberships per connection"
+        );
+        join(&mut rooms, 2, "w", "a", &mut out).unwrap();
+        assert!(
+            matches!(
+                join(&mut rooms, 3, "x", "a", &mut out),
+                Err(RpcError::Unavailable(_))
+            ),
+            "3 members per room"
+        );
+        for i in 0..5 {
+            rooms
+                .register(5, Event::RoomUpdate, &format!("r{i}"), &mut out)
+                .unwrap();
+        }
+        assert!(matches!(
+            rooms.register(5, Event::RoomUpdate, "r5", &mut out),
+            Err(RpcError::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn http_memberships_expire() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        let a = join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
+        rooms
+            .register(1, Event::UserUpdate, &a.to_string(), &mut out)
+            .unwrap();
+        let h = join(&mut rooms, HTTP, "Script", "Lounge", &mut out).unwrap();
+        let now = Instant::now();
+        rooms.touch(&h.to_string(), now + std::time::Duration::from_secs(10));
+        rooms.touch(&a.to_string(), now);
+        out.take();
+        rooms.expire(now + std::time::Duration::from_secs(5), &mut out);
+        assert!(out.take().is_empty());
+        rooms.expire(now + std::time::Duration::from_secs(10), &mut out);
+        assert_eq!(
+            out.take(),
+            vec![(
+                1,
+                format!("{a}.userupdate"),
+                serde_json::json!({"user":"Script","action":"left"})
+            )]
+        );
+        assert_eq!(
+            rooms.member_count(),
+            1,
+            "a WebSocket membership never expires"
+        );
+    }
+
+    #[test]
+    fn duplicate_registration_delivers_once() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        let a = join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
+        let id = format!("{a}.client.events");
+        rooms.register(1, Event::Message, &id, &mut out).unwrap();
+        rooms.register(1, Event::Message, &id, &mut out).unwrap();
+        rooms.send(&a.to_string(), "x", &mut out).unwrap();
+        assert_eq!(out.take().len(), 1);
+        rooms.unregister(1, Event::Message, &id).unwrap();
+        rooms.unregister(1, Event::Message, &id).unwrap();
+        rooms.send(&a.to_string(), "x", &mut out).unwrap();
+        assert!(out.take().is_empty());
+    }
+}

@@ -1,0 +1,66 @@
+//! The acceptor: takes connections off the listening socket, refuses those beyond the limit
+//! with 503, and gives each of the rest its own small-stack thread.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::connection::{self, Counted, Shared};
+
+/// Accepts until the process ends.
+pub fn accept(listener: TcpListener, shared: Arc<Shared>) {
+    for stream in listener.incoming() {
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(e) => {
+                // Out of file descriptors or memory: wait a little instead of spinning.
+                log::warn!("accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+        };
+        if shared.stopping.load(Ordering::Relaxed) {
+            continue;
+        }
+        if let Err(e) = stream.set_nodelay(true) {
+            log::debug!("TCP_NODELAY failed: {e}");
+        }
+        let open = shared.connections.fetch_add(1, Ordering::Relaxed);
+        let guard = Counted(shared.clone());
+        if open >= shared.config.max_connections {
+            log::warn!(
+                "refusing a connection: {open} open (limit {})",
+                shared.config.max_connections
+            );
+            refuse_busy(stream);
+            continue;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("connection".into())
+            .stack_size(shared.config.thread_stack_size)
+            .spawn(move || connection::serve(stream, guard));
+        if let Err(e) = spawned {
+            log::warn!("no thread for a new connection: {e}");
+        }
+    }
+}
+
+/// Answers 503 on the acceptor's own time, without blocking: whatever the client already
+/// sent is read first, so closing does not reset the connection before it reads the answer.
+fn refuse_busy(mut stream: TcpStream) {
+    if stream.set_nonblocking(true).is_err() {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+    let body = br#"{"error":"too many connections"}"#;
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(body);
+    let _ = stream.shutdown(Shutdown::Write);
+}

@@ -1,0 +1,131 @@
+//! What goes out on the wire: JSON-RPC responses and notifications as text, and the
+//! server-to-client WebSocket frames around them (unmasked, RFC 6455 §5.2). Built from
+//! pre-escaped pieces so a fan-out copies bytes instead of serializing per recipient.
+
+use crate::config::Compat;
+use crate::error::RpcError;
+
+/// A JSON string literal (quotes and escapes included) for `text`.
+pub fn json_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// `{"jsonrpc":"2.0","id":<id>,"result":<result>}`; `id` and `result` are JSON text.
+pub fn result(id: &str, result: &str) -> String {
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#)
+}
+
+/// `{"jsonrpc":"2.0","id":<id>,"error":{"code":..,"message":..,"data":..}}`.
+pub fn error(id: &str, err: &RpcError, compat: Compat) -> String {
+    let code = err.code(compat);
+    let message = err.message();
+    match err.detail() {
+        Some(detail) => format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":"{message}","data":{}}}}}"#,
+            json_string(detail)
+        ),
+        None => format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":"{message}"}}}}"#
+        ),
+    }
+}
+
+/// The pieces of a notification `{"jsonrpc":"2.0","method":<method>,"params":<params>}`,
+/// where `method` is a JSON string literal. Joined by the caller straight into a frame.
+pub fn notification<'a>(method: &'a str, params: &'a str) -> [&'a str; 5] {
+    [
+        r#"{"jsonrpc":"2.0","method":"#,
+        method,
+        r#","params":"#,
+        params,
+        "}",
+    ]
+}
+
+/// WebSocket opcode for a text frame.
+pub const TEXT: u8 = 0x1;
+/// WebSocket opcode for a close frame.
+pub const CLOSE: u8 = 0x8;
+
+/// Appends an unmasked, final frame header for a payload of `len` bytes.
+pub fn frame_header(out: &mut Vec<u8>, opcode: u8, len: usize) {
+    out.push(0x80 | opcode);
+    if len < 126 {
+        out.push(len as u8);
+    } else if len <= u16::MAX as usize {
+        out.push(126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+}
+
+/// Appends a text frame whose payload is the concatenation of `parts`.
+pub fn text_frame(out: &mut Vec<u8>, parts: &[&str]) {
+    let len = parts.iter().map(|p| p.len()).sum();
+    out.reserve(len + 10);
+    frame_header(out, TEXT, len);
+    for part in parts {
+        out.extend_from_slice(part.as_bytes());
+    }
+}
+
+/// Appends a close frame with `code` and a short `reason` (cut to the 123 bytes a control
+/// frame allows, on a character boundary).
+pub fn close_frame(out: &mut Vec<u8>, code: u16, reason: &str) {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    frame_header(out, CLOSE, 2 + end);
+    out.extend_from_slice(&code.to_be_bytes());
+    out.extend_from_slice(&reason.as_bytes()[..end]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_lengths_use_the_right_encoding() {
+        for (len, header) in [
+            (0usize, 2usize),
+            (125, 2),
+            (126, 4),
+            (65535, 4),
+            (65536, 10),
+        ] {
+            let mut out = Vec::new();
+            let text = "x".repeat(len);
+            text_frame(&mut out, &[&text]);
+            assert_eq!(out.len(), header + len, "len {len}");
+            assert_eq!(out[0], 0x81);
+        }
+    }
+
+    #[test]
+    fn close_reason_is_cut_on_a_char_boundary() {
+        let mut out = Vec::new();
+        close_frame(&mut out, 1008, &"é".repeat(100));
+        assert_eq!(out[0], 0x88);
+        let len = out[1] as usize;
+        assert!(len <= 125);
+        assert!(std::str::from_utf8(&out[4..]).is_ok());
+        assert_eq!(&out[2..4], &1008u16.to_be_bytes());
+    }
+
+    #[test]
+    fn error_carries_data() {
+        let text = error(
+            "7",
+            &RpcError::BadRequest("user is empty".into()),
+            Compat::Rdk,
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["id"], 7);
+        assert_eq!(v["error"]["code"], 30);
+        assert_eq!(v["error"]["message"], "ERROR_BAD_REQUEST");
+        assert_eq!(v["error"]["data"], "user is empty");
+    }
+}
