@@ -41,10 +41,18 @@ impl Root {
         }
         // /tmp may be private to us, but a daemon that drops to `nobody` must reach its files.
         set_mode(&dir, 0o755);
-        fs::copy(env!("CARGO_BIN_EXE_messenger"), dir.join("usr/bin/messenger")).unwrap();
+        fs::copy(
+            env!("CARGO_BIN_EXE_messenger"),
+            dir.join("usr/bin/messenger"),
+        )
+        .unwrap();
         set_mode(&dir.join("usr/bin/messenger"), 0o755);
         let board = Path::new(env!("CARGO_MANIFEST_DIR")).join("board");
-        fs::copy(board.join("messenger.init"), dir.join("etc/init.d/messenger")).unwrap();
+        fs::copy(
+            board.join("messenger.init"),
+            dir.join("etc/init.d/messenger"),
+        )
+        .unwrap();
 
         let port = free_port();
         let shipped = fs::read_to_string(board.join("messenger.json")).unwrap();
@@ -112,7 +120,10 @@ impl Drop for Root {
             let exe = self.path("usr/bin/messenger");
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             if cmdline.starts_with(exe.to_str().unwrap().as_bytes()) {
-                let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(pid.to_string())
+                    .status();
             }
         }
         let _ = fs::remove_dir_all(&self.dir);
@@ -187,16 +198,26 @@ fn start_status_restart_stop() {
         "the pid file names the daemon itself"
     );
     if process_uid(std::process::id()) == 0 {
-        assert_ne!(process_uid(pid), 0, "started as root, the daemon drops root");
+        assert_ne!(
+            process_uid(pid),
+            0,
+            "started as root, the daemon drops root"
+        );
     }
     wait_healthy(&root);
 
     let out = root.init_ok("start");
-    assert!(out.contains("already running"), "a second start is a no-op: {out}");
+    assert!(
+        out.contains("already running"),
+        "a second start is a no-op: {out}"
+    );
     assert_eq!(root.pid(), Some(pid));
 
     let out = root.init_ok("status");
-    assert!(out.contains(&format!("running (pid {pid})")), "status: {out}");
+    assert!(
+        out.contains(&format!("running (pid {pid})")),
+        "status: {out}"
+    );
 
     root.init_ok("restart");
     let new_pid = root.pid().expect("restart writes a new pid file");
@@ -208,10 +229,17 @@ fn start_status_restart_stop() {
     assert!(out.contains("stopped"), "stop says so: {out}");
     assert!(!process_alive(new_pid), "stop waits for the daemon to exit");
     assert_eq!(root.pid(), None, "stop removes the pid file");
-    assert!(health(root.addr()).is_none(), "the port is closed after stop");
+    assert!(
+        health(root.addr()).is_none(),
+        "the port is closed after stop"
+    );
 
     let out = root.init("status");
-    assert_eq!(out.status.code(), Some(3), "status of a stopped daemon is 3 (LSB)");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "status of a stopped daemon is 3 (LSB)"
+    );
     root.init_ok("stop");
 }
 
