@@ -3,7 +3,7 @@
 
 `memory.py [--conns N] [--churn M] [--label TEXT] -- SERVER_COMMAND...` starts the
 server (it must print `listening on HOST:PORT`), then reads /proc/PID/status
-(VmRSS, Threads) and /proc/PID/smaps_rollup (Rss, Private_Clean + Private_Dirty):
+(VmRSS, Threads) and /proc/PID/smaps_rollup (Pss, Private_Clean + Private_Dirty):
 
   idle       right after the server answers GET /health
   conns      with N idle WebSocket connections open (handshake done)
@@ -25,7 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wsclient import WebSocket, start_server  # noqa: E402
 
-PATIENCE = 120.0
+PATIENCE = 300.0
 
 
 def proc_figures(pid):
@@ -42,8 +42,8 @@ def proc_figures(pid):
             key, _, value = line.partition(":")
             if key in ("Private_Clean", "Private_Dirty", "Private_Hugetlb"):
                 private += int(value.split()[0])
-            elif key == "Rss":
-                out["Rss"] = int(value.split()[0])
+            elif key in ("Rss", "Pss"):
+                out[key] = int(value.split()[0])
     out["Private"] = private
     return out
 
@@ -75,8 +75,8 @@ def wait_threads(pid, cond, what):
 
 
 def show(label, fig):
-    print("%-34s VmRSS %6d KiB  Rss %6d KiB  Private %6d KiB  threads %4d"
-          % (label, fig["VmRSS"], fig["Rss"], fig["Private"], fig["Threads"]))
+    print("%-30s VmRSS %6d KiB  Pss %6d KiB  Private %6d KiB  threads %4d"
+          % (label, fig["VmRSS"], fig["Pss"], fig["Private"], fig["Threads"]))
 
 
 def open_conns(port, n):
