@@ -87,7 +87,11 @@ pub fn serve(mut stream: TcpStream, guard: Counted) {
                 log::debug!("dropping a client that did not finish its request in time");
                 return;
             }
-            Err(HeadError::Closed | HeadError::Io(_)) => return,
+            Err(HeadError::Io(e)) => {
+                log::debug!("reading a request: {e}");
+                return;
+            }
+            Err(HeadError::Closed) => return,
         };
         match route(&mut stream, &mut buf, head, &shared, deadline) {
             Ok(Next::KeepAlive) => continue,

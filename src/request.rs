@@ -106,10 +106,7 @@ pub fn parse(text: &str, names: &Designators) -> Result<Call, Rejection> {
     }
     let envelope: Envelope =
         serde_json::from_str(text).map_err(|e| envelope_error(text, Some(e)))?;
-    let id = match envelope.id {
-        None => None,
-        Some(Id(raw)) => Some(raw),
-    };
+    let id = envelope.id.map(|Id(raw)| raw);
     let reject = |error| Rejection {
         id: id.clone().unwrap_or_else(|| "null".into()),
         answer: id.is_some(),
@@ -123,9 +120,13 @@ pub fn parse(text: &str, names: &Designators) -> Result<Call, Rejection> {
         });
     }
     let Some(method) = envelope.method else {
-        return Err(reject(RpcError::InvalidRequest(
-            "missing \"method\"".into(),
-        )));
+        // Without a method it is no notification either: always answered.
+        let error = RpcError::InvalidRequest("missing \"method\"".into());
+        return Err(Rejection {
+            id: id.unwrap_or_else(|| "null".into()),
+            error,
+            answer: true,
+        });
     };
     let (name, index) = designator(&method, names).map_err(reject)?;
     let params = envelope.params.map(|p| p.get()).filter(|p| *p != "null");

@@ -738,7 +738,7 @@ mod tests {
     fn secure_rooms_check_the_origin() {
         let mut rooms = Rooms::new(limits());
         let mut out = Frames::default();
-        let acl = vec!["https://*.example.com".to_owned()];
+        let acl = ["https://*.example.com".to_owned()];
         let good = Origin::parse("https://app.example.com").unwrap();
         let evil = Origin::parse("https://example.com.evil.net").unwrap();
         let mk = |user, secure, acl, origin| Join {
@@ -798,7 +798,7 @@ mod tests {
             rooms.join(1, &open("A", Some(false), Some(&acl[..])), &mut out),
             Err(RpcError::Privileged(_))
         ));
-        let bad = vec!["not a pattern".to_owned()];
+        let bad = ["not a pattern".to_owned()];
         assert!(matches!(
             rooms.join(1, &open("A", Some(true), Some(&bad[..])), &mut out),
             Err(RpcError::Privileged(_))
