@@ -22,6 +22,7 @@ import socket
 import sys
 import time
 
+sys.dont_write_bytecode = True  # keep scripts/ free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wsclient import WebSocket, start_server  # noqa: E402
 
