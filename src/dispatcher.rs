@@ -31,10 +31,10 @@ pub enum Cmd {
     Open {
         conn: ConnId,
         stream: TcpStream,
-        origin: Option<Origin>,
+        origin: Option<Box<Origin>>,
     },
     /// A checked call from a WebSocket client.
-    Call { conn: ConnId, call: Call },
+    Call { conn: ConnId, call: Box<Call> },
     /// A finished reply for a WebSocket client (a request refused at the edge).
     Reply { conn: ConnId, text: String },
     /// Frame bytes from the client's reader side (pong, close reply), kept in order.
@@ -50,8 +50,8 @@ pub enum Cmd {
     /// A call made over `POST /jsonrpc`; the response text (none for a notification) goes
     /// back on `reply`.
     Http {
-        call: Result<Call, Rejection>,
-        origin: Option<Origin>,
+        call: Box<Result<Call, Rejection>>,
+        origin: Option<Box<Origin>>,
         reply: Sender<Option<String>>,
     },
     /// Numbers for `GET /health`.
@@ -72,7 +72,7 @@ pub struct Health {
 pub struct Dispatcher {
     rooms: Rooms,
     out: Outboxes,
-    origins: HashMap<ConnId, Option<Origin>>,
+    origins: HashMap<ConnId, Box<Origin>>,
     compat: Compat,
     http_ttl: Duration,
 }
@@ -145,10 +145,12 @@ impl Dispatcher {
                 origin,
             } => {
                 self.out.open(conn, stream);
-                self.origins.insert(conn, origin);
+                if let Some(origin) = origin {
+                    self.origins.insert(conn, origin);
+                }
             }
             Cmd::Call { conn, call } => {
-                let answer = self.call(conn, call);
+                let answer = self.call(conn, *call);
                 if let Some(text) = answer {
                     self.out.send(conn, &[&text]);
                 }
@@ -166,8 +168,8 @@ impl Dispatcher {
                 origin,
                 reply,
             } => {
-                let answer = match call {
-                    Ok(call) => self.http_call(call, origin),
+                let answer = match *call {
+                    Ok(call) => self.http_call(call, origin.map(|o| *o)),
                     Err(rejection) => rejection
                         .answer
                         .then(|| wire::error(&rejection.id, &rejection.error, self.compat)),
@@ -187,7 +189,11 @@ impl Dispatcher {
 
     /// Carries out a WebSocket client's call; the response text if the call has an id.
     fn call(&mut self, conn: ConnId, call: Call) -> Option<String> {
-        let origin = self.origins.get(&conn).cloned().flatten();
+        // Only a join looks at the origin; copy it for that alone.
+        let origin = match call.method {
+            Method::Join { .. } => self.origins.get(&conn).map(|o| (**o).clone()),
+            _ => None,
+        };
         let outcome = self.execute(conn, &call.method, origin.as_ref());
         self.answer(call.id, outcome)
     }

@@ -75,7 +75,10 @@ pub fn throttle(
     let config = &shared.config;
     if bucket.take(Instant::now()) {
         return match parsed {
-            Ok(call) => Some(Cmd::Call { conn, call }),
+            Ok(call) => Some(Cmd::Call {
+                conn,
+                call: Box::new(call),
+            }),
             Err(rejection) => rejection.answer.then(|| Cmd::Reply {
                 conn,
                 text: wire::error(&rejection.id, &rejection.error, config.compat),
