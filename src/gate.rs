@@ -17,14 +17,14 @@ use crate::request::{Call, Rejection};
 use crate::rooms::ConnId;
 use crate::wire;
 
-/// The token a request carries: `?token=` (ThunderJS) or `Authorization: Bearer`.
+/// The token a request carries: `?token=` (ThunderJS) or `Authorization: Bearer`. An empty
+/// one (`?token=` from a URL template with no token filled in) counts as none.
 fn presented(head: &Head) -> Option<&str> {
-    if let Some(token) = head.query_param("token") {
-        return Some(token);
-    }
-    let auth = head.header("authorization")?;
-    let (scheme, token) = auth.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    let token = head.query_param("token").or_else(|| {
+        let (scheme, token) = head.header("authorization")?.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    })?;
+    (!token.is_empty()).then_some(token)
 }
 
 /// The connection's origin. A presented token must be valid (else the request is refused,

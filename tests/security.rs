@@ -355,6 +355,8 @@ fn forged_expired_and_malformed_tokens_get_401_and_are_counted() {
         101
     );
     assert_eq!(raw_upgrade(&server, "/jsonrpc", "").0, 101);
+    // An empty token is no token.
+    assert_eq!(raw_upgrade(&server, "/jsonrpc?token=", "").0, 101);
     assert_eq!(server.health()["tokens_refused"], 11);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -372,6 +374,7 @@ fn require_token_refuses_everyone_without_one() {
     let (status, body) = raw_upgrade(&server, "/jsonrpc", "Origin: https://app.example.com\r\n");
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("requires an access token"), "{body}");
+    assert_eq!(raw_upgrade(&server, "/jsonrpc?token=", "").0, 401);
     let call =
         r#"{"jsonrpc":"2.0","id":1,"method":"Messenger.1.join","params":{"user":"A","room":"R"}}"#;
     let (status, _) = server.http("POST", "/jsonrpc", Some(call));
@@ -389,7 +392,7 @@ fn require_token_refuses_everyone_without_one() {
     let (status, body) = server.http("POST", &format!("/jsonrpc?token={token}"), Some(call));
     assert_eq!(status, 200, "{body}");
     let h = server.health();
-    assert_eq!(h["tokens_refused"], 2);
+    assert_eq!(h["tokens_refused"], 3);
     assert_eq!(h["rooms"], 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
