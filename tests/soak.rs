@@ -1,8 +1,8 @@
 //! The soak test (ignored by `cargo test`; `make soak` runs it against the release binary):
-//! many clients join, send, leave and drop their connections for a bounded time. At the end
-//! it proves that every message sent to a room reached every member present at the time,
-//! that no room or membership leaked, and that the server's threads and memory went back to
-//! near their idle level.
+//! many clients join, send, leave and drop their connections for a bounded time, in two equal
+//! phases. After each it proves that every message sent to a room reached every member present
+//! at the time, that no room or membership leaked and that the server's threads went back to
+//! idle; and that memory did not grow from the first phase to the second.
 //!
 //! "Present at the time": the member had joined and registered before the send was made,
 //! and began to leave only after the send was answered. Before leaving, a member makes one
