@@ -193,7 +193,7 @@ impl Key {
                 "the URL has no origin (scheme://host)",
             ));
         }
-        let payload = serde_json::json!({"url": url, "exp": exp}).to_string();
+        let payload = format!(r#"{{"url":{},"exp":{exp}}}"#, crate::wire::json_string(url));
         let signature = self.mac().chain_update(payload.as_bytes()).finalize();
         Ok(format!(
             "{}.{}",

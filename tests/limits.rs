@@ -233,7 +233,10 @@ fn requests_over_the_rate_get_error_2_and_the_connection_keeps_working() {
         fast.ok("send", json!({"roomid": token, "message": format!("m{i}")}));
     }
     let reply = fast.call("send", json!({"roomid": token, "message": "over"}));
-    assert_unavailable(&reply, "rate limit");
+    assert_unavailable(
+        &reply,
+        "rate limit: at most 0.5 requests a second (burst 6)",
+    );
     // A notification over the rate is dropped without an answer.
     fast.ws
         .send(Message::text(
