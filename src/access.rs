@@ -230,13 +230,20 @@ impl Key {
     }
 }
 
-/// Where the key lives when `key_file` is not set: `/var/lib/messenger/key` when running as
-/// root (the box's service); otherwise the user's state directory
-/// (`$XDG_STATE_HOME/messenger/key`, else `$HOME/.local/state/messenger/key`), so `make run`
-/// works without root.
+/// Where the key lives when `key_file` is not set: in `$STATE_DIRECTORY` when systemd gives
+/// the service one (`StateDirectory=messenger`, as `board/messenger.service` does); else
+/// `/var/lib/messenger/key` when running as root (a SysV init script); otherwise the user's
+/// state directory (`$XDG_STATE_HOME/messenger/key`, else `$HOME/.local/state/messenger/key`),
+/// so `make run` works without root.
 pub fn default_key_path() -> PathBuf {
-    let root = fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
     let env = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dirs) = env("STATE_DIRECTORY") {
+        // systemd separates several state directories with ':'; the first is ours.
+        let dirs = dirs.to_string_lossy().into_owned();
+        let first = dirs.split(':').next().unwrap_or_default();
+        return Path::new(first).join("key");
+    }
+    let root = fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
     if !root {
         if let Some(state) = env("XDG_STATE_HOME") {
             return Path::new(&state).join("messenger/key");

@@ -89,8 +89,9 @@ pub struct Config {
     /// burst of 10,000 messages from one sender goes through in full.
     pub message_burst: u32,
     /// The file holding the key that signs access tokens (made on first start, mode 0600).
-    /// Default empty: `/var/lib/messenger/key` when running as root, else
-    /// `$XDG_STATE_HOME/messenger/key` or `$HOME/.local/state/messenger/key`.
+    /// Default empty: `$STATE_DIRECTORY/key` under systemd's `StateDirectory=`, else
+    /// `/var/lib/messenger/key` when running as root, else `$XDG_STATE_HOME/messenger/key` or
+    /// `$HOME/.local/state/messenger/key`.
     pub key_file: String,
     /// Refuse WebSocket upgrades and `POST /jsonrpc` without a valid access token (HTTP 401).
     /// Default false: local apps connect as they do to Thunder.
