@@ -78,6 +78,16 @@ pub struct Config {
     /// tungstenite's read buffer per connection, in bytes: it is zero-filled on first read, so
     /// it is resident on every connection. Default 4 KiB.
     pub read_buffer_size: usize,
+
+    /// A room every new Messenger WebSocket connection joins as `guest-<n>` (actionhero's
+    /// default room; `whoami` tells the client its token). Default empty: no default room.
+    pub default_room: String,
+    /// The sender's name on messages from the server itself (`announce`). Default `server`.
+    pub server_name: String,
+    /// The secret a trusted local caller presents (header `X-Messenger-Admin` or query
+    /// `?admin=`, from a loopback address) to use `announce` and `evict`. Default empty:
+    /// nobody may. At least 16 characters when set.
+    pub admin_token: String,
 }
 
 impl Default for Config {
@@ -103,6 +113,9 @@ impl Default for Config {
             http_membership_ttl: Duration::from_secs(600),
             thread_stack_size: 64 * 1024,
             read_buffer_size: 4 * 1024,
+            default_room: String::new(),
+            server_name: "server".into(),
+            admin_token: String::new(),
         }
     }
 }
@@ -216,6 +229,14 @@ impl Config {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid(format!("{name} must be above 0")));
         }
+        if self.server_name.is_empty() {
+            return Err(ConfigError::Invalid("server_name must be non-empty".into()));
+        }
+        if !self.admin_token.is_empty() && self.admin_token.len() < 16 {
+            return Err(ConfigError::Invalid(
+                "admin_token must be at least 16 characters (or empty: no trusted caller)".into(),
+            ));
+        }
         if self.thread_stack_size < 32 * 1024 {
             return Err(ConfigError::Invalid(
                 "thread_stack_size must be at least 32768".into(),
@@ -264,6 +285,9 @@ impl serde::Serialize for ConfigView<'_> {
         m.serialize_entry("http_membership_ttl", &c.http_membership_ttl.as_secs_f64())?;
         m.serialize_entry("thread_stack_size", &c.thread_stack_size)?;
         m.serialize_entry("read_buffer_size", &c.read_buffer_size)?;
+        m.serialize_entry("default_room", &c.default_room)?;
+        m.serialize_entry("server_name", &c.server_name)?;
+        m.serialize_entry("admin_token", &c.admin_token)?;
         m.end()
     }
 }

@@ -14,10 +14,11 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message, WebSocket};
 
 use crate::acl::Origin;
-use crate::config::Config;
+use crate::config::{Compat, Config};
 use crate::dispatcher::Cmd;
 use crate::error::RpcError;
 use crate::http::{self, Head, HeadError};
+use crate::kurento;
 use crate::request::{self, Designators};
 use crate::rooms::ConnId;
 use crate::wire;
@@ -112,6 +113,10 @@ enum Next {
 struct Upgrade {
     names: Designators,
     origin: Option<Origin>,
+    /// The Kurento room dialect (`/room`) instead of Messenger's.
+    kurento: bool,
+    /// The client presented the `admin_token` from a loopback address.
+    admin: bool,
 }
 
 fn route(
@@ -139,10 +144,24 @@ fn route(
         },
     };
     let wants_upgrade = head.has_token("upgrade", "websocket");
+    let admin = trusted(stream, &head, config);
+    let upgraded = |next: Next, kurento: bool| match next {
+        Next::Upgrade(u) => Next::Upgrade(Upgrade {
+            kurento,
+            admin,
+            ..u
+        }),
+        other => other,
+    };
     match (head.method.as_str(), head.path.as_str(), jsonrpc) {
-        ("GET", _, Some(implicit)) if wants_upgrade => handshake(stream, &head, shared, implicit),
+        ("GET", _, Some(implicit)) if wants_upgrade => {
+            handshake(stream, &head, shared, implicit).map(|n| upgraded(n, false))
+        }
+        ("GET", "/room", None) if wants_upgrade => {
+            handshake(stream, &head, shared, false).map(|n| upgraded(n, true))
+        }
         ("POST", _, Some(implicit)) => {
-            post(stream, buf, &head, shared, implicit, deadline)?;
+            post(stream, buf, &head, shared, implicit, admin, deadline)?;
             Ok(next)
         }
         ("OPTIONS", _, Some(_)) => {
@@ -232,7 +251,29 @@ fn handshake(
         callsign: shared.config.callsign.clone(),
         implicit,
     };
-    Ok(Next::Upgrade(Upgrade { names, origin }))
+    Ok(Next::Upgrade(Upgrade {
+        names,
+        origin,
+        kurento: false,
+        admin: false,
+    }))
+}
+
+/// Whether the request comes from a trusted local caller: `admin_token` is set, the peer is
+/// on a loopback address, and the request carries the token as the header
+/// `X-Messenger-Admin` or the query parameter `admin` (compared in constant time).
+fn trusted(stream: &TcpStream, head: &Head, config: &Config) -> bool {
+    let secret = config.admin_token.as_bytes();
+    if secret.is_empty() || !stream.peer_addr().is_ok_and(|a| a.ip().is_loopback()) {
+        return false;
+    }
+    let presented = head
+        .header("x-messenger-admin")
+        .or_else(|| head.query_param("admin"));
+    presented.is_some_and(|p| {
+        let p = p.as_bytes();
+        p.len() == secret.len() && p.iter().zip(secret).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0
+    })
 }
 
 /// Answers `POST /jsonrpc`: one request in the body, its response in ours.
@@ -242,6 +283,7 @@ fn post(
     head: &Head,
     shared: &Shared,
     implicit: bool,
+    admin: bool,
     deadline: Instant,
 ) -> Result<(), HeadError> {
     let config = &shared.config;
@@ -296,6 +338,7 @@ fn post(
         .send(Cmd::Http {
             call,
             origin,
+            admin,
             reply,
         })
         .is_err()
@@ -392,6 +435,8 @@ fn websocket(stream: TcpStream, leftover: Vec<u8>, upgrade: Upgrade, shared: &Sh
             conn,
             stream: writer,
             origin: upgrade.origin,
+            kurento: upgrade.kurento,
+            admin: upgrade.admin,
         })
         .is_err()
     {
@@ -451,6 +496,14 @@ fn websocket(stream: TcpStream, leftover: Vec<u8>, upgrade: Upgrade, shared: &Sh
         };
         pinged = false;
         let cmd = match message {
+            Message::Text(text) if upgrade.kurento => match kurento::parse(text.as_str()) {
+                Ok(call) => Cmd::Kurento { conn, call },
+                Err(rejection) if rejection.answer => Cmd::Reply {
+                    conn,
+                    text: wire::error(&rejection.id, &rejection.error, Compat::Rdk),
+                },
+                Err(_) => continue,
+            },
             Message::Text(text) => match request::parse(text.as_str(), &upgrade.names) {
                 Ok(call) => Cmd::Call { conn, call },
                 Err(rejection) if rejection.answer => Cmd::Reply {

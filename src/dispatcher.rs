@@ -11,6 +11,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use crate::acl::Origin;
 use crate::config::{Compat, Config};
 use crate::error::RpcError;
+use crate::kurento::{self, KurentoError};
 use crate::outbox::Outboxes;
 use crate::request::{Call, Method, Rejection, METHODS};
 use crate::rooms::{ConnId, Join, Limits, Rooms, Sink, HTTP};
@@ -28,13 +29,19 @@ const SWEEP: Duration = Duration::from_secs(1);
 /// What connection threads ask of the dispatcher.
 pub enum Cmd {
     /// A WebSocket is open: its write half, and its origin (from a token or `Origin`).
+    /// `kurento`: it speaks the Kurento room dialect (`/room`). `admin`: it presented the
+    /// `admin_token` from a loopback address.
     Open {
         conn: ConnId,
         stream: TcpStream,
         origin: Option<Origin>,
+        kurento: bool,
+        admin: bool,
     },
     /// A checked call from a WebSocket client.
     Call { conn: ConnId, call: Call },
+    /// A checked call from a Kurento room client.
+    Kurento { conn: ConnId, call: kurento::Call },
     /// A finished reply for a WebSocket client (a request refused at the edge).
     Reply { conn: ConnId, text: String },
     /// Frame bytes from the client's reader side (pong, close reply), kept in order.
@@ -52,6 +59,7 @@ pub enum Cmd {
     Http {
         call: Result<Call, Rejection>,
         origin: Option<Origin>,
+        admin: bool,
         reply: Sender<Option<String>>,
     },
     /// Numbers for `GET /health`.
@@ -68,13 +76,34 @@ pub struct Health {
     pub queued_bytes: usize,
 }
 
+/// What the dispatcher knows of one WebSocket connection.
+struct Peer {
+    origin: Option<Origin>,
+    /// It presented the `admin_token`: `announce` and `evict` are allowed.
+    admin: bool,
+    /// A Kurento session's id (`None` for a Messenger connection).
+    session: Option<String>,
+}
+
+/// Who makes a call: the connection (or `HTTP`), its origin, whether it is trusted.
+#[derive(Clone, Copy)]
+struct Caller<'a> {
+    conn: ConnId,
+    origin: Option<&'a Origin>,
+    admin: bool,
+}
+
 /// The dispatcher's state.
 pub struct Dispatcher {
     rooms: Rooms,
     out: Outboxes,
-    origins: HashMap<ConnId, Option<Origin>>,
+    peers: HashMap<ConnId, Peer>,
     compat: Compat,
     http_ttl: Duration,
+    /// The `default_room` setting; empty for none.
+    default_room: String,
+    /// The `server_name` setting as a JSON string literal.
+    server_json: String,
 }
 
 impl Dispatcher {
@@ -88,9 +117,11 @@ impl Dispatcher {
         Dispatcher {
             rooms: Rooms::new(limits),
             out: Outboxes::new(config.max_outbound_bytes),
-            origins: HashMap::new(),
+            peers: HashMap::new(),
             compat: config.compat,
             http_ttl: config.http_membership_ttl,
+            default_room: config.default_room.clone(),
+            server_json: wire::json_string(&config.server_name),
         }
     }
 
@@ -143,13 +174,17 @@ impl Dispatcher {
                 conn,
                 stream,
                 origin,
-            } => {
-                self.out.open(conn, stream);
-                self.origins.insert(conn, origin);
-            }
+                kurento,
+                admin,
+            } => self.open(conn, stream, origin, kurento, admin),
             Cmd::Call { conn, call } => {
                 let answer = self.call(conn, call);
                 if let Some(text) = answer {
+                    self.out.send(conn, &[&text]);
+                }
+            }
+            Cmd::Kurento { conn, call } => {
+                if let Some(text) = self.kurento(conn, call) {
                     self.out.send(conn, &[&text]);
                 }
             }
@@ -158,16 +193,17 @@ impl Dispatcher {
             Cmd::Close { conn, code, reason } => self.out.close(conn, code, &reason),
             Cmd::Gone { conn } => {
                 self.rooms.disconnect(conn, &mut self.out);
-                self.origins.remove(&conn);
+                self.peers.remove(&conn);
                 self.out.remove(conn);
             }
             Cmd::Http {
                 call,
                 origin,
+                admin,
                 reply,
             } => {
                 let answer = match call {
-                    Ok(call) => self.http_call(call, origin),
+                    Ok(call) => self.http_call(call, origin, admin),
                     Err(rejection) => rejection
                         .answer
                         .then(|| wire::error(&rejection.id, &rejection.error, self.compat)),
@@ -185,22 +221,98 @@ impl Dispatcher {
         }
     }
 
+    /// A WebSocket is open. A Messenger connection joins the default room, if one is set,
+    /// as `guest-<n>` (`<n>` the connection's number; `-2`, `-3`... if that name is taken).
+    fn open(
+        &mut self,
+        conn: ConnId,
+        stream: TcpStream,
+        origin: Option<Origin>,
+        kurento: bool,
+        admin: bool,
+    ) {
+        self.out.open(conn, stream);
+        let session = if kurento {
+            match kurento::session_id() {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    log::warn!("no randomness for a Kurento session id: {e}");
+                    self.out.close(conn, 1011, "no randomness for a session id");
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        self.peers.insert(
+            conn,
+            Peer {
+                origin,
+                admin,
+                session,
+            },
+        );
+        if kurento || self.default_room.is_empty() {
+            return;
+        }
+        let origin = self.peers[&conn].origin.clone();
+        for n in 1..=3 {
+            let user = match n {
+                1 => format!("guest-{conn}"),
+                n => format!("guest-{conn}-{n}"),
+            };
+            let join = Join {
+                user: &user,
+                room: &self.default_room,
+                secure: None,
+                acl: None,
+                origin: origin.as_ref(),
+                kurento: false,
+            };
+            match self.rooms.join(conn, &join, &mut self.out) {
+                Ok(_) => return,
+                Err(RpcError::IllegalState(_)) => continue,
+                Err(e) => {
+                    log::info!("connection {conn}: cannot join the default room: {e:?}");
+                    return;
+                }
+            }
+        }
+    }
+
     /// Carries out a WebSocket client's call; the response text if the call has an id.
     fn call(&mut self, conn: ConnId, call: Call) -> Option<String> {
-        let origin = self.origins.get(&conn).cloned().flatten();
-        let outcome = self.execute(conn, &call.method, origin.as_ref());
+        let peer = self.peers.get(&conn);
+        let origin = peer.and_then(|p| p.origin.clone());
+        let caller = Caller {
+            conn,
+            origin: origin.as_ref(),
+            admin: peer.is_some_and(|p| p.admin),
+        };
+        let outcome = self.execute(caller, &call.method);
         self.answer(call.id, outcome)
     }
 
     /// Carries out a call made over HTTP: memberships belong to no connection and last
     /// until left or unused for the configured time.
-    fn http_call(&mut self, call: Call, origin: Option<Origin>) -> Option<String> {
+    fn http_call(&mut self, call: Call, origin: Option<Origin>, admin: bool) -> Option<String> {
+        let caller = Caller {
+            conn: HTTP,
+            origin: origin.as_ref(),
+            admin,
+        };
         let outcome = match &call.method {
-            Method::Register { .. } | Method::Unregister { .. } => Err(RpcError::InvalidRequest(
+            Method::Register { .. }
+            | Method::Unregister { .. }
+            | Method::Listen { .. }
+            | Method::Silence { .. } => Err(RpcError::InvalidRequest(
                 "notifications cannot be delivered over HTTP; register on a WebSocket (/jsonrpc)"
                     .into(),
             )),
-            method => self.execute(HTTP, method, origin.as_ref()),
+            Method::WhoAmI => Err(RpcError::InvalidRequest(
+                "whoami names a WebSocket's memberships; over HTTP there is no connection".into(),
+            )),
+            method => self.execute(caller, method),
         };
         let expires = Instant::now() + self.http_ttl;
         match (&call.method, &outcome) {
@@ -220,17 +332,14 @@ impl Dispatcher {
             Ok(Done::Joined(token)) => wire::result(&id, &format!(r#"{{"roomid":"{token}"}}"#)),
             Ok(Done::Registered) => wire::result(&id, if r5 { "null" } else { "0" }),
             Ok(Done::Json(result)) => wire::result(&id, result),
+            Ok(Done::Text(result)) => wire::result(&id, &result),
             Err(e) => wire::error(&id, &e, self.compat),
         })
     }
 
     /// The method itself.
-    fn execute(
-        &mut self,
-        conn: ConnId,
-        method: &Method,
-        origin: Option<&Origin>,
-    ) -> Result<Done, RpcError> {
+    fn execute(&mut self, caller: Caller, method: &Method) -> Result<Done, RpcError> {
+        let Caller { conn, origin, .. } = caller;
         match method {
             Method::Join {
                 user,
@@ -244,6 +353,7 @@ impl Dispatcher {
                     secure: *secure,
                     acl: acl.as_deref(),
                     origin,
+                    kurento: false,
                 };
                 self.rooms
                     .join(conn, &join, &mut self.out)
@@ -273,8 +383,143 @@ impl Dispatcher {
             Method::Versions => Ok(Done::Json(
                 r#"[{"name":"JMessenger","major":1,"minor":0,"patch":0}]"#,
             )),
+            method => self.extension(caller, method),
         }
     }
+
+    /// The extension methods (SPEC §5).
+    fn extension(&mut self, caller: Caller, method: &Method) -> Result<Done, RpcError> {
+        let out = &mut self.out;
+        let rooms = &mut self.rooms;
+        let null = |()| Done::Json("null");
+        match method {
+            Method::Listen { room, id } => rooms
+                .listen(caller.conn, room, id, caller.origin, out)
+                .map(|()| Done::Registered),
+            Method::Silence { room, id } => rooms
+                .silence(caller.conn, room, id)
+                .map(|()| Done::Registered),
+            Method::RoomStatus { room } => rooms.status(room, caller.origin).map(Done::Text),
+            Method::Rooms => Ok(Done::Text(rooms.list())),
+            Method::WhoAmI => Ok(Done::Text(rooms.whoami(caller.conn))),
+            Method::SendTo {
+                roomid,
+                user,
+                message,
+            } => rooms
+                .send_to(roomid, user, message, out)
+                .map(|n| Done::Text(n.to_string())),
+            Method::Whisper {
+                roomid,
+                to,
+                message,
+            } => rooms.whisper(roomid, to, message, out).map(null),
+            Method::IsOnline { user } => Ok(Done::Json(if rooms.is_online(user) {
+                "true"
+            } else {
+                "false"
+            })),
+            Method::Announce { room, message } => {
+                trusted(caller, "announce")?;
+                rooms
+                    .announce(room, &self.server_json, message, out)
+                    .map(null)
+            }
+            Method::Evict { room, user } => {
+                trusted(caller, "evict")?;
+                rooms.evict(room, user, out).map(null)
+            }
+            _ => Err(RpcError::MethodNotFound("not an extension method".into())),
+        }
+    }
+
+    /// Carries out a Kurento client's call; the response text if the call has an id.
+    fn kurento(&mut self, conn: ConnId, call: kurento::Call) -> Option<String> {
+        let peer = self.peers.get(&conn)?;
+        let session = peer.session.clone()?;
+        let origin = peer.origin.clone();
+        let held = self.rooms.held(conn).first().copied();
+        let outcome = match call.method {
+            kurento::Method::JoinRoom { user, room } => match held {
+                Some(token) => Err(KurentoError::ExistingUser(format!(
+                    "this session is already in room {:?}; leaveRoom first",
+                    self.rooms.member(token).map_or("", |(_, r)| r)
+                ))),
+                None => {
+                    let join = Join {
+                        user: &user,
+                        room: &room,
+                        secure: None,
+                        acl: None,
+                        origin: origin.as_ref(),
+                        kurento: true,
+                    };
+                    self.rooms
+                        .join(conn, &join, &mut self.out)
+                        .map(Some)
+                        .map_err(KurentoError::from)
+                }
+            },
+            kurento::Method::LeaveRoom => match held {
+                Some(token) => {
+                    self.rooms.leave_token(token, &mut self.out);
+                    Ok(None)
+                }
+                None => Err(KurentoError::NotInRoom),
+            },
+            kurento::Method::SendMessage {
+                message,
+                user,
+                room,
+            } => self.kurento_send(held, &message, user, room),
+            kurento::Method::Ping => {
+                let id = call.id?;
+                return Some(kurento::pong(&id, &session));
+            }
+            kurento::Method::Media(method) => Err(KurentoError::NoMedia(method)),
+        };
+        let id = call.id?;
+        Some(match outcome {
+            Ok(Some(token)) => kurento::join_result(&id, &session, self.rooms.peers(token)),
+            Ok(None) => kurento::session_result(&id, &session),
+            Err(e) => kurento::error(&id, &e),
+        })
+    }
+
+    /// A Kurento `sendMessage`: `userMessage` and `roomMessage`, when given, must be the
+    /// session's own.
+    fn kurento_send(
+        &mut self,
+        held: Option<Token>,
+        message: &str,
+        user: Option<String>,
+        room: Option<String>,
+    ) -> Result<Option<Token>, KurentoError> {
+        let token = held.ok_or(KurentoError::NotInRoom)?;
+        let (me, here) = self.rooms.member(token).ok_or(KurentoError::NotInRoom)?;
+        if user.is_some_and(|u| u != me) {
+            return Err(KurentoError::InvalidParams(format!(
+                "userMessage must be this session's user {me:?}"
+            )));
+        }
+        if room.is_some_and(|r| r != here) {
+            return Err(KurentoError::InvalidParams(format!(
+                "roomMessage must be this session's room {here:?}"
+            )));
+        }
+        self.rooms.send_token(token, message, &mut self.out);
+        Ok(None)
+    }
+}
+
+/// Refuses `announce` and `evict` from a caller that did not present the `admin_token`.
+fn trusted(caller: Caller, method: &str) -> Result<(), RpcError> {
+    if caller.admin {
+        return Ok(());
+    }
+    Err(RpcError::Privileged(format!(
+        "{method} is for trusted local callers: present the admin_token setting as the header X-Messenger-Admin or ?admin= on the connection"
+    )))
 }
 
 /// A successful call, before it is shaped for the dialect.
@@ -282,4 +527,6 @@ enum Done {
     Joined(Token),
     Registered,
     Json(&'static str),
+    /// A result built for this call (room status, lists).
+    Text(String),
 }

@@ -35,6 +35,7 @@ mod connection;
 mod dispatcher;
 mod error;
 mod http;
+mod kurento;
 mod outbox;
 mod request;
 mod rooms;
