@@ -357,6 +357,18 @@ mod tests {
     }
 
     #[test]
+    fn admin_token_is_long_or_absent() {
+        let mut c = Config::default();
+        assert!(c.validate().is_ok());
+        c.set("--admin-token", "short").unwrap();
+        assert!(c.validate().is_err());
+        c.set("--admin-token", "0123456789abcdef").unwrap();
+        assert!(c.validate().is_ok());
+        c.set("--server-name", "").unwrap();
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
     fn unknown_file_keys_are_refused() {
         let err = serde_json::from_str::<Config>(r#"{"max_romos": 3}"#).unwrap_err();
         assert!(err.to_string().contains("max_romos"));

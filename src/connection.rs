@@ -185,6 +185,15 @@ fn route(
             )?;
             Ok(Next::Close)
         }
+        (_, "/room", None) => {
+            http::refuse(
+                stream,
+                405,
+                "Method Not Allowed",
+                "the Kurento room API is a WebSocket: GET /room with Upgrade: websocket",
+            )?;
+            Ok(Next::Close)
+        }
         ("GET", "/health", None) => {
             health(stream, shared)?;
             Ok(next)

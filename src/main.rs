@@ -10,11 +10,13 @@
 //!   reads HTTP request heads; plain requests (`/health`, the page, `POST /jsonrpc`) are
 //!   answered right there (asking the dispatcher over a one-shot channel when room state is
 //!   needed). After a WebSocket upgrade it only *reads*: each text frame is checked at the
-//!   edge (`request`) and sent to the dispatcher as a `Cmd::Call`; a `Registration` guard
-//!   sends `Cmd::Gone` however the thread ends.
+//!   edge (`request` on `/jsonrpc`, `kurento` on `/room`) and sent to the dispatcher as a
+//!   `Cmd::Call` / `Cmd::Kurento`; a `Registration` guard sends `Cmd::Gone` however the
+//!   thread ends.
 //! - **dispatcher** (`dispatcher`), exactly one: owns all room state (`rooms`: rooms,
-//!   memberships, registrations) and every client's write side (`outbox`). No locks: state
-//!   changes only here, in the order commands arrive. It drains up to a batch of commands per
+//!   memberships, registrations, listens; one set of rooms for both dialects) and every
+//!   client's write side (`outbox`). No locks: state changes only here, in the order
+//!   commands arrive. It drains up to a batch of commands per
 //!   wake-up, appends each reply and event to the recipients' outboxes, then writes each
 //!   touched client once with a non-blocking send. A client whose socket is full keeps its
 //!   bytes queued (retried every few milliseconds) up to `max_outbound_bytes`, then is cut
@@ -75,6 +77,9 @@ Common settings (every key of the JSON config file is also a flag, '_' or '-'):
   --max-memberships-per-connection N, --max-message-size BYTES,
   --max-outbound-bytes BYTES, --idle-timeout SECONDS, --handshake-timeout SECONDS,
   --http-membership-ttl SECONDS
+  --default-room NAME    a room every new Messenger connection joins as guest-<n>
+  --server-name NAME     sender name of announcements (default server)
+  --admin-token SECRET   lets a local caller presenting it use announce and evict
 
 On start it prints 'listening on ADDR:PORT'. SIGTERM or SIGINT closes every client with
 1001 and exits 0. SIGHUP is ignored: restart to apply a changed configuration.";

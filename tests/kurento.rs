@@ -124,6 +124,9 @@ fn errors_and_media_refusals() {
     assert!(a.kdrain().is_empty(), "refusals caused no events");
     let pong = a.kok("ping", json!({"interval": 5000}));
     assert_eq!(pong["value"], "pong");
+    let (status, body) = server.http("GET", "/room", None);
+    assert_eq!(status, 405, "{body}");
+    assert!(body.contains("WebSocket"), "{body}");
 }
 
 #[test]
