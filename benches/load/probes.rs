@@ -1,0 +1,149 @@
+//! The scenarios that are not traffic: idle connections and memory, join/leave churn, and the
+//! time from starting the server to its first accepted connection.
+
+use std::fs;
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::client::{Client, Target};
+
+/// A process's resident memory (KiB) and thread count, from `/proc/PID/status`.
+pub struct ProcStatus {
+    /// All resident pages, shared library pages included.
+    pub rss_kib: u64,
+    /// Resident anonymous memory: what the process itself allocated (heap, stacks).
+    pub anon_kib: u64,
+    pub threads: u64,
+}
+
+pub fn proc_status(pid: u32) -> io::Result<ProcStatus> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok(ProcStatus {
+        rss_kib: field("VmRSS:"),
+        anon_kib: field("RssAnon:"),
+        threads: field("Threads:"),
+    })
+}
+
+/// CPU time a process has used (user + system, its ended threads included), in seconds.
+pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14.
+    let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // USER_HZ is 100 on Linux.
+    Ok((ticks(11) + ticks(12)) as f64 / 100.0)
+}
+
+/// Server memory and threads with no clients, then with `n` idle clients (each joined to one
+/// of ten rooms and registered for `message`; plain connections for the baseline).
+pub struct Idle {
+    pub before: ProcStatus,
+    pub after: ProcStatus,
+    pub clients: usize,
+}
+
+impl Idle {
+    pub fn per_connection_bytes(&self) -> f64 {
+        (self.after.rss_kib as f64 - self.before.rss_kib as f64) * 1024.0 / self.clients as f64
+    }
+}
+
+pub fn idle(target: &Target, pid: u32, n: usize, settle: Duration) -> io::Result<Idle> {
+    let before = proc_status(pid)?;
+    let mut clients = Vec::with_capacity(n);
+    for i in 0..n {
+        let room = format!("idle-{}", i % 10);
+        clients.push(Client::connect(target, &format!("idle{i}"), Some(&room))?);
+    }
+    thread::sleep(settle);
+    let after = proc_status(pid)?;
+    drop(clients);
+    Ok(Idle {
+        before,
+        after,
+        clients: n,
+    })
+}
+
+/// Join/leave cycles per second: `n` clients, each joining and leaving its own room in a loop
+/// (one request at a time) for `secs`.
+pub fn churn(target: &Target, n: usize, secs: f64) -> io::Result<f64> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let cycles = Arc::new(AtomicU64::new(0));
+    let mut handles = Vec::new();
+    for k in 0..n {
+        let mut c = Client::connect(target, &format!("churn{k}"), None)?;
+        let (target, stop, cycles) = (target.clone(), stop.clone(), cycles.clone());
+        handles.push(thread::spawn(move || -> io::Result<()> {
+            let room = format!("churn-{k}");
+            while !stop.load(Ordering::Relaxed) {
+                let roomid = c.join(&target, &format!("churn{k}"), &room)?;
+                c.call(&target, "leave", json!({"roomid": roomid}))?;
+                cycles.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        }));
+    }
+    let start = Instant::now();
+    thread::sleep(Duration::from_secs_f64(secs));
+    stop.store(true, Ordering::Relaxed);
+    let done = cycles.load(Ordering::Relaxed);
+    let elapsed = start.elapsed().as_secs_f64();
+    for h in handles {
+        h.join().expect("churn thread")?;
+    }
+    Ok(done as f64 / elapsed)
+}
+
+/// Spawns `exec --listen 127.0.0.1:PORT` and connects until it accepts: the seconds from
+/// spawn to the first accepted connection. The process is killed afterwards.
+pub fn startup(exec: &[String]) -> io::Result<f64> {
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let addr = format!("127.0.0.1:{port}");
+    let start = Instant::now();
+    let mut child = Command::new(&exec[0])
+        .args(&exec[1..])
+        .args(["--listen", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let result = loop {
+        if TcpStream::connect(&addr).is_ok() {
+            break Ok(start.elapsed().as_secs_f64());
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            break Err(io::Error::other(format!(
+                "{} did not accept within 5 s",
+                exec[0]
+            )));
+        }
+        if let Some(status) = child.try_wait()? {
+            break Err(io::Error::other(format!("{} exited: {status}", exec[0])));
+        }
+        thread::sleep(Duration::from_micros(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
