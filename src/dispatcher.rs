@@ -317,7 +317,12 @@ impl Dispatcher {
         let expires = Instant::now() + self.http_ttl;
         match (&call.method, &outcome) {
             (_, Ok(Done::Joined(token))) => self.rooms.touch(&token.to_string(), expires),
-            (Method::Send { roomid, .. }, Ok(_)) => self.rooms.touch(roomid, expires),
+            (
+                Method::Send { roomid, .. }
+                | Method::SendTo { roomid, .. }
+                | Method::Whisper { roomid, .. },
+                Ok(_),
+            ) => self.rooms.touch(roomid, expires),
             _ => {}
         }
         self.answer(call.id, outcome)

@@ -4,11 +4,13 @@
 //!
 //! One set of rooms serves both dialects: a membership is either Thunder's (events reach it
 //! through the `userupdate` / `message` registrations on its token) or Kurento's (events go
-//! straight to its connection as `participantJoined`, `participantLeft`, `sendMessage`). A fan-out
-//! builds each dialect's text once per event, not once per recipient. The extension methods
-//! (listen, status, targeted messages, evict) live in `rooms/ext.rs`.
+//! straight to its connection as `participantJoined`, `participantLeft`, `sendMessage`). The
+//! fan-out (`rooms/fanout.rs`) builds each dialect's text once per event, not once per
+//! recipient. The extension methods (listen, status, targeted messages, evict) live in
+//! `rooms/ext.rs`.
 
 mod ext;
+mod fanout;
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -19,6 +21,7 @@ use crate::kurento;
 use crate::request::Event;
 use crate::token::Token;
 use crate::wire;
+use fanout::Notice;
 
 /// Identifies a connection for the dispatcher. `HTTP` owns memberships joined over HTTP.
 pub type ConnId = u64;
@@ -569,60 +572,6 @@ impl Rooms {
             if let Some(index) = self.conns.get_mut(&l.conn) {
                 if let Some(at) = index.listening.iter().position(|r| r == name) {
                     index.listening.swap_remove(at);
-                }
-            }
-        }
-    }
-}
-
-/// One room event in every dialect: the Thunder `params` (built once by the caller) and the
-/// Kurento frame, built on first use by a Kurento recipient and then reused.
-struct Notice<'a> {
-    event: Event,
-    params: &'a str,
-    kurento: &'a dyn Fn() -> String,
-    kurento_text: std::cell::OnceCell<String>,
-}
-
-impl<'a> Notice<'a> {
-    fn new(event: Event, params: &'a str, kurento: &'a dyn Fn() -> String) -> Notice<'a> {
-        Notice {
-            event,
-            params,
-            kurento,
-            kurento_text: std::cell::OnceCell::new(),
-        }
-    }
-
-    /// To every member of `room` and to its listeners.
-    fn to_room(&self, members: &HashMap<Token, Member>, room: &Room, sink: &mut impl Sink) {
-        self.to_members(members, room.members.iter(), sink);
-        for l in &room.listeners {
-            sink.send(
-                l.conn,
-                &wire::notification(l.method_json(self.event), self.params),
-            );
-        }
-    }
-
-    /// To the given members only, each in its dialect.
-    fn to_members<'t>(
-        &self,
-        members: &HashMap<Token, Member>,
-        tokens: impl Iterator<Item = &'t Token>,
-        sink: &mut impl Sink,
-    ) {
-        for token in tokens {
-            let member = &members[token];
-            match &member.kind {
-                Kind::Thunder { watchers } => {
-                    for w in watchers.iter().filter(|w| w.event == self.event) {
-                        sink.send(w.conn, &wire::notification(&w.method_json, self.params));
-                    }
-                }
-                Kind::Kurento => {
-                    let text = self.kurento_text.get_or_init(|| (self.kurento)());
-                    sink.send(member.conn, &[text]);
                 }
             }
         }
