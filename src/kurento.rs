@@ -292,6 +292,17 @@ mod tests {
     }
 
     #[test]
+    fn escaped_names_are_read() {
+        assert_eq!(
+            ok(r#"{"id":1,"method":"joinRoom","params":{"user":"A\"1 \u00fc","room":"R\\"}}"#),
+            Method::JoinRoom {
+                user: "A\"1 ü".into(),
+                room: "R\\".into()
+            }
+        );
+    }
+
+    #[test]
     fn bad_requests_are_refused_at_the_edge() {
         for p in [
             r#"{"user":"A"}"#,

@@ -311,6 +311,28 @@ mod tests {
     }
 
     #[test]
+    fn listens_count_as_registrations() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
+        for i in 0..5 {
+            rooms
+                .listen(9, "Lounge", &format!("l{i}"), None, &mut out)
+                .unwrap();
+        }
+        assert!(matches!(
+            rooms.listen(9, "Lounge", "l5", None, &mut out),
+            Err(RpcError::Unavailable(_))
+        ));
+        assert!(matches!(
+            rooms.register(9, Event::RoomUpdate, "r", &mut out),
+            Err(RpcError::Unavailable(_))
+        ));
+        rooms.silence(9, "Lounge", "l0").unwrap();
+        rooms.listen(9, "Lounge", "l5", None, &mut out).unwrap();
+    }
+
+    #[test]
     fn silence_and_disconnect_end_listens() {
         let mut rooms = Rooms::new(limits());
         let mut out = Frames::default();

@@ -73,3 +73,43 @@ impl<'a> Notice<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::super::tests::{limits, Frames};
+    use super::super::{Join, Rooms};
+    use super::*;
+
+    #[test]
+    fn the_kurento_frame_is_built_once_per_event() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        for (conn, user) in [(1, "K1"), (2, "K2"), (3, "K3")] {
+            let join = Join {
+                user,
+                room: "R",
+                secure: None,
+                acl: None,
+                origin: None,
+                kurento: true,
+            };
+            rooms.join(conn, &join, &mut out).unwrap();
+        }
+        out.take();
+        let built = Cell::new(0);
+        let kurento = || {
+            built.set(built.get() + 1);
+            crate::kurento::participant_left("\"X\"")
+        };
+        let notice = Notice::new(Event::UserUpdate, "{}", &kurento);
+        notice.to_room(&rooms.members, &rooms.rooms["R"], &mut out);
+        assert_eq!(out.take().len(), 3);
+        assert_eq!(built.get(), 1, "built once for three Kurento members");
+        let unused = Notice::new(Event::UserUpdate, "{}", &kurento);
+        let none: [Token; 0] = [];
+        unused.to_members(&rooms.members, none.iter(), &mut out);
+        assert_eq!(built.get(), 1, "not built without a Kurento recipient");
+    }
+}
