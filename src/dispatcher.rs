@@ -2,6 +2,8 @@
 //! commands from connection threads over one bounded crossbeam channel, handles up to `BATCH`
 //! of them per wake-up, and then writes each touched client once.
 
+mod kurento_calls;
+
 use std::collections::HashMap;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -11,7 +13,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use crate::acl::Origin;
 use crate::config::{Compat, Config};
 use crate::error::RpcError;
-use crate::kurento::{self, KurentoError};
+use crate::kurento;
 use crate::outbox::Outboxes;
 use crate::request::{Call, Method, Rejection, METHODS};
 use crate::rooms::{ConnId, Join, Limits, Rooms, Sink, HTTP};
@@ -221,8 +223,8 @@ impl Dispatcher {
         }
     }
 
-    /// A WebSocket is open. A Messenger connection joins the default room, if one is set,
-    /// as `guest-<n>` (`<n>` the connection's number; `-2`, `-3`... if that name is taken).
+    /// A WebSocket is open: a Kurento session gets its id, a Messenger connection joins the
+    /// default room if one is set.
     fn open(
         &mut self,
         conn: ConnId,
@@ -244,6 +246,9 @@ impl Dispatcher {
         } else {
             None
         };
+        if !kurento && !self.default_room.is_empty() {
+            self.join_default(conn, origin.as_ref());
+        }
         self.peers.insert(
             conn,
             Peer {
@@ -252,10 +257,11 @@ impl Dispatcher {
                 session,
             },
         );
-        if kurento || self.default_room.is_empty() {
-            return;
-        }
-        let origin = self.peers[&conn].origin.clone();
+    }
+
+    /// Joins a new Messenger connection to the default room as `guest-<conn>` (or
+    /// `guest-<conn>-2`, `-3` if a member already took that name).
+    fn join_default(&mut self, conn: ConnId, origin: Option<&Origin>) {
         for n in 1..=3 {
             let user = match n {
                 1 => format!("guest-{conn}"),
@@ -266,7 +272,7 @@ impl Dispatcher {
                 room: &self.default_room,
                 secure: None,
                 acl: None,
-                origin: origin.as_ref(),
+                origin,
                 kurento: false,
             };
             match self.rooms.join(conn, &join, &mut self.out) {
@@ -436,84 +442,6 @@ impl Dispatcher {
             }
             _ => Err(RpcError::MethodNotFound("not an extension method".into())),
         }
-    }
-
-    /// Carries out a Kurento client's call; the response text if the call has an id.
-    fn kurento(&mut self, conn: ConnId, call: kurento::Call) -> Option<String> {
-        let peer = self.peers.get(&conn)?;
-        let session = peer.session.clone()?;
-        let origin = peer.origin.clone();
-        let held = self.rooms.held(conn).first().copied();
-        let outcome = match call.method {
-            kurento::Method::JoinRoom { user, room } => match held {
-                Some(token) => Err(KurentoError::ExistingUser(format!(
-                    "this session is already in room {:?}; leaveRoom first",
-                    self.rooms.member(token).map_or("", |(_, r)| r)
-                ))),
-                None => {
-                    let join = Join {
-                        user: &user,
-                        room: &room,
-                        secure: None,
-                        acl: None,
-                        origin: origin.as_ref(),
-                        kurento: true,
-                    };
-                    self.rooms
-                        .join(conn, &join, &mut self.out)
-                        .map(Some)
-                        .map_err(KurentoError::from)
-                }
-            },
-            kurento::Method::LeaveRoom => match held {
-                Some(token) => {
-                    self.rooms.leave_token(token, &mut self.out);
-                    Ok(None)
-                }
-                None => Err(KurentoError::NotInRoom),
-            },
-            kurento::Method::SendMessage {
-                message,
-                user,
-                room,
-            } => self.kurento_send(held, &message, user, room),
-            kurento::Method::Ping => {
-                let id = call.id?;
-                return Some(kurento::pong(&id, &session));
-            }
-            kurento::Method::Media(method) => Err(KurentoError::NoMedia(method)),
-        };
-        let id = call.id?;
-        Some(match outcome {
-            Ok(Some(token)) => kurento::join_result(&id, &session, self.rooms.peers(token)),
-            Ok(None) => kurento::session_result(&id, &session),
-            Err(e) => kurento::error(&id, &e),
-        })
-    }
-
-    /// A Kurento `sendMessage`: `userMessage` and `roomMessage`, when given, must be the
-    /// session's own.
-    fn kurento_send(
-        &mut self,
-        held: Option<Token>,
-        message: &str,
-        user: Option<String>,
-        room: Option<String>,
-    ) -> Result<Option<Token>, KurentoError> {
-        let token = held.ok_or(KurentoError::NotInRoom)?;
-        let (me, here) = self.rooms.member(token).ok_or(KurentoError::NotInRoom)?;
-        if user.is_some_and(|u| u != me) {
-            return Err(KurentoError::InvalidParams(format!(
-                "userMessage must be this session's user {me:?}"
-            )));
-        }
-        if room.is_some_and(|r| r != here) {
-            return Err(KurentoError::InvalidParams(format!(
-                "roomMessage must be this session's room {here:?}"
-            )));
-        }
-        self.rooms.send_token(token, message, &mut self.out);
-        Ok(None)
     }
 }
 
