@@ -284,3 +284,32 @@ fn eviction_in_both_dialects() {
     );
     assert_eq!(m.err("send", json!({"roomid": tm, "message": "x"})), 22);
 }
+
+#[test]
+fn secure_rooms_apply_to_kurento_sessions() {
+    let server = Server::start(&[]);
+    let origin = [
+        ("Sec-WebSocket-Protocol", "notification"),
+        ("Origin", "https://app.example.com"),
+    ];
+    let mut m = server.client_with(&server.url("/jsonrpc"), &origin);
+    m.ok(
+        "join",
+        json!({"user": "A", "room": "Vault", "secure": "secure", "acl": ["https://*.example.com"]}),
+    );
+    let mut stranger = server.kurento();
+    let e = stranger.kerr("joinRoom", json!({"user": "K", "room": "Vault"}));
+    assert_eq!(e["code"], 105, "{e}");
+    assert_eq!(e["message"], "CANNOT_JOIN_ROOM");
+    let mut evil = server.client_with(&server.url("/room"), &[("Origin", "https://evil.net")]);
+    assert_eq!(
+        evil.kerr("joinRoom", json!({"user": "K", "room": "Vault"}))["code"],
+        105
+    );
+    let mut friend = server.client_with(
+        &server.url("/room"),
+        &[("Origin", "https://app.example.com")],
+    );
+    let joined = friend.kok("joinRoom", json!({"user": "K", "room": "Vault"}));
+    assert_eq!(joined["value"], json!([{"id": "A", "streams": []}]));
+}
