@@ -76,7 +76,9 @@ pub struct Config {
     /// 16 KiB); this bounds virtual size. Default 64 KiB.
     pub thread_stack_size: usize,
     /// tungstenite's read buffer per connection, in bytes: it is zero-filled on first read, so
-    /// it is resident on every connection. Default 4 KiB.
+    /// it is resident on every connection. Default 2 KiB: a request is a few hundred bytes, a
+    /// larger message is read in several calls, and an idle connection costs about 15 KiB
+    /// (4 KiB: 17 KiB, measured with 1,000 idle connections).
     pub read_buffer_size: usize,
 
     /// A room every new Messenger WebSocket connection joins as `guest-<n>` (actionhero's
@@ -112,7 +114,7 @@ impl Default for Config {
             max_outbound_bytes: 4 << 20,
             http_membership_ttl: Duration::from_secs(600),
             thread_stack_size: 64 * 1024,
-            read_buffer_size: 4 * 1024,
+            read_buffer_size: 2 * 1024,
             default_room: String::new(),
             server_name: "server".into(),
             admin_token: String::new(),

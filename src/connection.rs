@@ -63,8 +63,20 @@ impl Drop for Registration {
 }
 
 /// Serves one accepted connection until it ends.
-pub fn serve(mut stream: TcpStream, guard: Counted) {
+pub fn serve(stream: TcpStream, guard: Counted) {
     let shared = guard.0.clone();
+    // The HTTP phase returns before the WebSocket phase starts, so its stack frames (request
+    // head parsing, responses) are gone while the connection idles: touched stack pages stay
+    // resident for the thread's whole life.
+    if let Some((stream, leftover, upgrade)) = http_phase(stream, &shared) {
+        websocket(stream, leftover, upgrade, &shared);
+    }
+    drop(guard);
+}
+
+/// Answers plain HTTP requests until the connection closes or upgrades to a WebSocket.
+#[inline(never)]
+fn http_phase(mut stream: TcpStream, shared: &Shared) -> Option<(TcpStream, Vec<u8>, Upgrade)> {
     let config = &shared.config;
     let mut buf = Vec::new();
     loop {
@@ -78,26 +90,26 @@ pub fn serve(mut stream: TcpStream, guard: Counted) {
                     "Request Header Fields Too Large",
                     "request head too large",
                 );
-                return;
+                return None;
             }
             Err(HeadError::Malformed(why)) => {
                 let _ = http::refuse(&mut stream, 400, "Bad Request", &why);
-                return;
+                return None;
             }
             Err(HeadError::Timeout) => {
                 log::debug!("dropping a client that did not finish its request in time");
-                return;
+                return None;
             }
             Err(HeadError::Io(e)) => {
                 log::debug!("reading a request: {e}");
-                return;
+                return None;
             }
-            Err(HeadError::Closed) => return,
+            Err(HeadError::Closed) => return None,
         };
-        match route(&mut stream, &mut buf, head, &shared, deadline) {
+        match route(&mut stream, &mut buf, head, shared, deadline) {
             Ok(Next::KeepAlive) => continue,
-            Ok(Next::Upgrade(upgrade)) => return websocket(stream, buf, upgrade, &shared),
-            Ok(Next::Close) | Err(_) => return,
+            Ok(Next::Upgrade(upgrade)) => return Some((stream, buf, upgrade)),
+            Ok(Next::Close) | Err(_) => return None,
         }
     }
 }
@@ -345,8 +357,8 @@ fn post(
     if shared
         .tx
         .send(Cmd::Http {
-            call,
-            origin,
+            call: Box::new(call),
+            origin: origin.map(Box::new),
             admin,
             reply,
         })
@@ -432,7 +444,10 @@ impl Write for ReaderStream {
 }
 
 /// Reads frames until the WebSocket ends; each text frame becomes a checked call.
-fn websocket(stream: TcpStream, leftover: Vec<u8>, upgrade: Upgrade, shared: &Shared) {
+#[inline(never)]
+fn websocket(stream: TcpStream, mut leftover: Vec<u8>, upgrade: Upgrade, shared: &Shared) {
+    // Usually empty: give back the head buffer's capacity before the connection settles.
+    leftover.shrink_to_fit();
     let config = &shared.config;
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     let Ok(writer) = stream.try_clone() else {
@@ -443,7 +458,7 @@ fn websocket(stream: TcpStream, leftover: Vec<u8>, upgrade: Upgrade, shared: &Sh
         .send(Cmd::Open {
             conn,
             stream: writer,
-            origin: upgrade.origin,
+            origin: upgrade.origin.map(Box::new),
             kurento: upgrade.kurento,
             admin: upgrade.admin,
         })
@@ -468,7 +483,12 @@ fn websocket(stream: TcpStream, leftover: Vec<u8>, upgrade: Upgrade, shared: &Sh
         conn,
         tx: shared.tx.clone(),
     };
-    let mut ws = WebSocket::from_partially_read(reader, leftover, Role::Server, Some(ws_config));
+    let mut ws = Box::new(WebSocket::from_partially_read(
+        reader,
+        leftover,
+        Role::Server,
+        Some(ws_config),
+    ));
     let close = |code: u16, reason: String| {
         let _ = shared.tx.send(Cmd::Close { conn, code, reason });
     };
@@ -506,7 +526,10 @@ fn websocket(stream: TcpStream, leftover: Vec<u8>, upgrade: Upgrade, shared: &Sh
         pinged = false;
         let cmd = match message {
             Message::Text(text) if upgrade.kurento => match kurento::parse(text.as_str()) {
-                Ok(call) => Cmd::Kurento { conn, call },
+                Ok(call) => Cmd::Kurento {
+                    conn,
+                    call: Box::new(call),
+                },
                 Err(rejection) if rejection.answer => Cmd::Reply {
                     conn,
                     text: wire::error(&rejection.id, &rejection.error, Compat::Rdk),
@@ -514,7 +537,10 @@ fn websocket(stream: TcpStream, leftover: Vec<u8>, upgrade: Upgrade, shared: &Sh
                 Err(_) => continue,
             },
             Message::Text(text) => match request::parse(text.as_str(), &upgrade.names) {
-                Ok(call) => Cmd::Call { conn, call },
+                Ok(call) => Cmd::Call {
+                    conn,
+                    call: Box::new(call),
+                },
                 Err(rejection) if rejection.answer => Cmd::Reply {
                     conn,
                     text: wire::error(&rejection.id, &rejection.error, config.compat),

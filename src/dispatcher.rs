@@ -4,7 +4,7 @@
 
 mod kurento_calls;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -36,14 +36,17 @@ pub enum Cmd {
     Open {
         conn: ConnId,
         stream: TcpStream,
-        origin: Option<Origin>,
+        origin: Option<Box<Origin>>,
         kurento: bool,
         admin: bool,
     },
     /// A checked call from a WebSocket client.
-    Call { conn: ConnId, call: Call },
+    Call { conn: ConnId, call: Box<Call> },
     /// A checked call from a Kurento room client.
-    Kurento { conn: ConnId, call: kurento::Call },
+    Kurento {
+        conn: ConnId,
+        call: Box<kurento::Call>,
+    },
     /// A finished reply for a WebSocket client (a request refused at the edge).
     Reply { conn: ConnId, text: String },
     /// Frame bytes from the client's reader side (pong, close reply), kept in order.
@@ -59,8 +62,8 @@ pub enum Cmd {
     /// A call made over `POST /jsonrpc`; the response text (none for a notification) goes
     /// back on `reply`.
     Http {
-        call: Result<Call, Rejection>,
-        origin: Option<Origin>,
+        call: Box<Result<Call, Rejection>>,
+        origin: Option<Box<Origin>>,
         admin: bool,
         reply: Sender<Option<String>>,
     },
@@ -78,15 +81,6 @@ pub struct Health {
     pub queued_bytes: usize,
 }
 
-/// What the dispatcher knows of one WebSocket connection.
-struct Peer {
-    origin: Option<Origin>,
-    /// It presented the `admin_token`: `announce` and `evict` are allowed.
-    admin: bool,
-    /// A Kurento session's id (`None` for a Messenger connection).
-    session: Option<String>,
-}
-
 /// Who makes a call: the connection (or `HTTP`), its origin, whether it is trusted.
 #[derive(Clone, Copy)]
 struct Caller<'a> {
@@ -99,7 +93,12 @@ struct Caller<'a> {
 pub struct Dispatcher {
     rooms: Rooms,
     out: Outboxes,
-    peers: HashMap<ConnId, Peer>,
+    /// Origins of the WebSocket connections that have one (kept sparse: most have none).
+    origins: HashMap<ConnId, Box<Origin>>,
+    /// Connections that presented the `admin_token` (`announce`, `evict`).
+    trusted: HashSet<ConnId>,
+    /// Kurento sessions' ids.
+    sessions: HashMap<ConnId, String>,
     compat: Compat,
     http_ttl: Duration,
     /// The `default_room` setting; empty for none.
@@ -119,7 +118,9 @@ impl Dispatcher {
         Dispatcher {
             rooms: Rooms::new(limits),
             out: Outboxes::new(config.max_outbound_bytes),
-            peers: HashMap::new(),
+            origins: HashMap::new(),
+            trusted: HashSet::new(),
+            sessions: HashMap::new(),
             compat: config.compat,
             http_ttl: config.http_membership_ttl,
             default_room: config.default_room.clone(),
@@ -180,13 +181,13 @@ impl Dispatcher {
                 admin,
             } => self.open(conn, stream, origin, kurento, admin),
             Cmd::Call { conn, call } => {
-                let answer = self.call(conn, call);
+                let answer = self.call(conn, *call);
                 if let Some(text) = answer {
                     self.out.send(conn, &[&text]);
                 }
             }
             Cmd::Kurento { conn, call } => {
-                if let Some(text) = self.kurento(conn, call) {
+                if let Some(text) = self.kurento(conn, *call) {
                     self.out.send(conn, &[&text]);
                 }
             }
@@ -195,7 +196,9 @@ impl Dispatcher {
             Cmd::Close { conn, code, reason } => self.out.close(conn, code, &reason),
             Cmd::Gone { conn } => {
                 self.rooms.disconnect(conn, &mut self.out);
-                self.peers.remove(&conn);
+                self.origins.remove(&conn);
+                self.trusted.remove(&conn);
+                self.sessions.remove(&conn);
                 self.out.remove(conn);
             }
             Cmd::Http {
@@ -204,8 +207,8 @@ impl Dispatcher {
                 admin,
                 reply,
             } => {
-                let answer = match call {
-                    Ok(call) => self.http_call(call, origin, admin),
+                let answer = match *call {
+                    Ok(call) => self.http_call(call, origin.map(|o| *o), admin),
                     Err(rejection) => rejection
                         .answer
                         .then(|| wire::error(&rejection.id, &rejection.error, self.compat)),
@@ -229,34 +232,30 @@ impl Dispatcher {
         &mut self,
         conn: ConnId,
         stream: TcpStream,
-        origin: Option<Origin>,
+        origin: Option<Box<Origin>>,
         kurento: bool,
         admin: bool,
     ) {
         self.out.open(conn, stream);
-        let session = if kurento {
+        if admin {
+            self.trusted.insert(conn);
+        }
+        if kurento {
             match kurento::session_id() {
-                Ok(id) => Some(id),
+                Ok(id) => {
+                    self.sessions.insert(conn, id);
+                }
                 Err(e) => {
                     log::warn!("no randomness for a Kurento session id: {e}");
                     self.out.close(conn, 1011, "no randomness for a session id");
-                    return;
                 }
             }
-        } else {
-            None
-        };
-        if !kurento && !self.default_room.is_empty() {
-            self.join_default(conn, origin.as_ref());
+        } else if !self.default_room.is_empty() {
+            self.join_default(conn, origin.as_deref());
         }
-        self.peers.insert(
-            conn,
-            Peer {
-                origin,
-                admin,
-                session,
-            },
-        );
+        if let Some(origin) = origin {
+            self.origins.insert(conn, origin);
+        }
     }
 
     /// Joins a new Messenger connection to the default room as `guest-<conn>` (or
@@ -288,12 +287,17 @@ impl Dispatcher {
 
     /// Carries out a WebSocket client's call; the response text if the call has an id.
     fn call(&mut self, conn: ConnId, call: Call) -> Option<String> {
-        let peer = self.peers.get(&conn);
-        let origin = peer.and_then(|p| p.origin.clone());
+        // Only joins, listens and room status look at the origin; copy it for those alone.
+        let origin = match call.method {
+            Method::Join { .. } | Method::Listen { .. } | Method::RoomStatus { .. } => {
+                self.origins.get(&conn).map(|o| (**o).clone())
+            }
+            _ => None,
+        };
         let caller = Caller {
             conn,
             origin: origin.as_ref(),
-            admin: peer.is_some_and(|p| p.admin),
+            admin: self.trusted.contains(&conn),
         };
         let outcome = self.execute(caller, &call.method);
         self.answer(call.id, outcome)

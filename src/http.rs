@@ -97,7 +97,7 @@ pub fn read_head(
 ) -> Result<Head, HeadError> {
     loop {
         if !buf.is_empty() {
-            let mut headers = [httparse::EMPTY_HEADER; 48];
+            let mut headers = [httparse::EMPTY_HEADER; 32];
             let mut req = httparse::Request::new(&mut headers);
             match req.parse(buf) {
                 Ok(httparse::Status::Complete(len)) => {
@@ -151,15 +151,22 @@ fn read_more(
         .filter(|d| !d.is_zero())
         .ok_or(HeadError::Timeout)?;
     stream.set_read_timeout(Some(left))?;
-    let mut chunk = [0u8; 2048];
-    let want = chunk.len().min(max.saturating_sub(buf.len()).max(1));
+    // Read straight into the heap buffer: a stack chunk would stay resident on every
+    // connection thread's stack for the connection's whole life.
+    let start = buf.len();
+    let want = 1024.min(max.saturating_sub(start).max(1));
+    buf.resize(start + want, 0);
     let n = loop {
-        match stream.read(&mut chunk[..want]) {
+        match stream.read(&mut buf[start..]) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => break other?,
+            Err(e) => {
+                buf.truncate(start);
+                return Err(e.into());
+            }
+            Ok(n) => break n,
         }
     };
-    buf.extend_from_slice(&chunk[..n]);
+    buf.truncate(start + n);
     Ok(n)
 }
 

@@ -26,7 +26,7 @@
 //!
 //! # Channels
 //!
-//! One bounded crossbeam channel of `dispatcher::Cmd` from all connection threads (and the
+//! One bounded crossbeam channel (1,024 slots of about 50 bytes, allocated up front) of `dispatcher::Cmd` from all connection threads (and the
 //! signal thread) to the dispatcher. Its bound is back-pressure: a flooding client's reader
 //! blocks instead of growing memory. HTTP calls carry a one-shot reply channel.
 #![forbid(unsafe_code)]
@@ -57,7 +57,7 @@ use connection::Shared;
 use dispatcher::{Cmd, Dispatcher};
 
 /// Commands the dispatcher's inbox holds before connection threads wait.
-const INBOX: usize = 4096;
+const INBOX: usize = 1024;
 
 const USAGE: &str = "\
 messenger: Thunder Messenger-compatible room chat over a loopback WebSocket

@@ -414,12 +414,12 @@ struct Envelope<'a> {
 /// An id as JSON text: a number, a string or null.
 struct Id(String);
 
+/// Reads the id as raw JSON text (no `Value` tree: this runs on every request, on the
+/// connection thread's small stack).
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Id>, D::Error> {
-    let value = serde_json::Value::deserialize(d)?;
-    match value {
-        serde_json::Value::Number(_) | serde_json::Value::String(_) | serde_json::Value::Null => {
-            Ok(Some(Id(value.to_string())))
-        }
+    let raw = Box::<RawValue>::deserialize(d)?;
+    match raw.get().as_bytes().first() {
+        Some(b'"' | b'-' | b'0'..=b'9' | b'n') => Ok(Some(Id(raw.get().to_owned()))),
         _ => Err(de::Error::custom(
             "\"id\" must be a number, a string or null",
         )),
@@ -428,8 +428,8 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Id>, D::Error> {
 
 /// `jsonrpc` may be absent (Thunder accepts that); when present it must be a string.
 fn version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    match serde_json::Value::deserialize(d)? {
-        serde_json::Value::String(_) => Ok(None),
+    match Field::deserialize(d)? {
+        Field::Str(_) => Ok(None),
         _ => Ok(Some("\"jsonrpc\" must be \"2.0\"".into())),
     }
 }

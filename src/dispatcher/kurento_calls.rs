@@ -11,12 +11,14 @@ use crate::token::Token;
 impl Dispatcher {
     /// Carries out a Kurento client's call; the response text if the call has an id.
     pub(super) fn kurento(&mut self, conn: ConnId, call: kurento::Call) -> Option<String> {
-        let peer = self.peers.get(&conn)?;
-        let session = peer.session.clone()?;
-        let origin = peer.origin.clone();
+        if !self.sessions.contains_key(&conn) {
+            return None;
+        }
         let held = self.rooms.held(conn).first().copied();
+        let ping = call.method == kurento::Method::Ping;
         let outcome = match call.method {
             kurento::Method::JoinRoom { user, room } => {
+                let origin = self.origins.get(&conn).map(|o| (**o).clone());
                 self.kurento_join(conn, held, &user, &room, origin.as_ref())
             }
             kurento::Method::LeaveRoom => match held {
@@ -31,16 +33,15 @@ impl Dispatcher {
                 user,
                 room,
             } => self.kurento_send(held, &message, user, room),
-            kurento::Method::Ping => {
-                let id = call.id?;
-                return Some(kurento::pong(&id, &session));
-            }
+            kurento::Method::Ping => Ok(None),
             kurento::Method::Media(method) => Err(KurentoError::NoMedia(method)),
         };
         let id = call.id?;
+        let session = &self.sessions[&conn];
         Some(match outcome {
-            Ok(Some(token)) => kurento::join_result(&id, &session, self.rooms.peers(token)),
-            Ok(None) => kurento::session_result(&id, &session),
+            Ok(Some(token)) => kurento::join_result(&id, session, self.rooms.peers(token)),
+            Ok(None) if ping => kurento::pong(&id, session),
+            Ok(None) => kurento::session_result(&id, session),
             Err(e) => kurento::error(&id, &e),
         })
     }
