@@ -96,6 +96,16 @@ pub struct Config {
     /// Refuse WebSocket upgrades and `POST /jsonrpc` without a valid access token (HTTP 401).
     /// Default false: local apps connect as they do to Thunder.
     pub require_token: bool,
+
+    /// A room every new Messenger WebSocket connection joins as `guest-<n>` (actionhero's
+    /// default room; `whoami` tells the client its token). Default empty: no default room.
+    pub default_room: String,
+    /// The sender's name on messages from the server itself (`announce`). Default `server`.
+    pub server_name: String,
+    /// The secret a trusted local caller presents (header `X-Messenger-Admin` or query
+    /// `?admin=`, from a loopback address) to use `announce` and `evict`. Default empty:
+    /// nobody may. At least 16 characters when set.
+    pub admin_token: String,
 }
 
 impl Default for Config {
@@ -125,6 +135,9 @@ impl Default for Config {
             message_burst: 10_000,
             key_file: String::new(),
             require_token: false,
+            default_room: String::new(),
+            server_name: "server".into(),
+            admin_token: String::new(),
         }
     }
 }
@@ -253,6 +266,14 @@ impl Config {
                 "max_messages_per_second must be above 0".into(),
             ));
         }
+        if self.server_name.is_empty() {
+            return Err(ConfigError::Invalid("server_name must be non-empty".into()));
+        }
+        if !self.admin_token.is_empty() && self.admin_token.len() < 16 {
+            return Err(ConfigError::Invalid(
+                "admin_token must be at least 16 characters (or empty: no trusted caller)".into(),
+            ));
+        }
         if self.thread_stack_size < 32 * 1024 {
             return Err(ConfigError::Invalid(
                 "thread_stack_size must be at least 32768".into(),
@@ -305,6 +326,9 @@ impl serde::Serialize for ConfigView<'_> {
         m.serialize_entry("message_burst", &c.message_burst)?;
         m.serialize_entry("key_file", &c.key_file)?;
         m.serialize_entry("require_token", &c.require_token)?;
+        m.serialize_entry("default_room", &c.default_room)?;
+        m.serialize_entry("server_name", &c.server_name)?;
+        m.serialize_entry("admin_token", &c.admin_token)?;
         m.end()
     }
 }
@@ -371,6 +395,18 @@ mod tests {
         assert!(c.validate().is_err());
         c.set("--allow-remote", "on").unwrap();
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn admin_token_is_long_or_absent() {
+        let mut c = Config::default();
+        assert!(c.validate().is_ok());
+        c.set("--admin-token", "short").unwrap();
+        assert!(c.validate().is_err());
+        c.set("--admin-token", "0123456789abcdef").unwrap();
+        assert!(c.validate().is_ok());
+        c.set("--server-name", "").unwrap();
+        assert!(c.validate().is_err());
     }
 
     #[test]

@@ -15,11 +15,12 @@ use tungstenite::{Error as WsError, Message, WebSocket};
 
 use crate::access::Key;
 use crate::acl::Origin;
-use crate::config::Config;
+use crate::config::{Compat, Config};
 use crate::dispatcher::Cmd;
 use crate::error::RpcError;
 use crate::gate;
 use crate::http::{self, Head, HeadError};
+use crate::kurento;
 use crate::request::{self, Designators};
 use crate::rooms::ConnId;
 use crate::wire;
@@ -132,6 +133,10 @@ enum Next {
 struct Upgrade {
     names: Designators,
     origin: Option<Origin>,
+    /// The Kurento room dialect (`/room`) instead of Messenger's.
+    kurento: bool,
+    /// The client presented the `admin_token` from a loopback address.
+    admin: bool,
 }
 
 fn route(
@@ -159,10 +164,24 @@ fn route(
         },
     };
     let wants_upgrade = head.has_token("upgrade", "websocket");
+    let admin = trusted(stream, &head, config);
+    let upgraded = |next: Next, kurento: bool| match next {
+        Next::Upgrade(u) => Next::Upgrade(Upgrade {
+            kurento,
+            admin,
+            ..u
+        }),
+        other => other,
+    };
     match (head.method.as_str(), head.path.as_str(), jsonrpc) {
-        ("GET", _, Some(implicit)) if wants_upgrade => handshake(stream, &head, shared, implicit),
+        ("GET", _, Some(implicit)) if wants_upgrade => {
+            handshake(stream, &head, shared, implicit).map(|n| upgraded(n, false))
+        }
+        ("GET", "/room", None) if wants_upgrade => {
+            handshake(stream, &head, shared, false).map(|n| upgraded(n, true))
+        }
         ("POST", _, Some(implicit)) => {
-            post(stream, buf, &head, shared, implicit, deadline)?;
+            post(stream, buf, &head, shared, implicit, admin, deadline)?;
             Ok(next)
         }
         ("OPTIONS", _, Some(_)) => {
@@ -183,6 +202,15 @@ fn route(
                 405,
                 "Method Not Allowed",
                 "JSON-RPC takes POST with a body, or a WebSocket upgrade",
+            )?;
+            Ok(Next::Close)
+        }
+        (_, "/room", None) => {
+            http::refuse(
+                stream,
+                405,
+                "Method Not Allowed",
+                "the Kurento room API is a WebSocket: GET /room with Upgrade: websocket",
             )?;
             Ok(Next::Close)
         }
@@ -258,7 +286,29 @@ fn handshake(
         callsign: shared.config.callsign.clone(),
         implicit,
     };
-    Ok(Next::Upgrade(Upgrade { names, origin }))
+    Ok(Next::Upgrade(Upgrade {
+        names,
+        origin,
+        kurento: false,
+        admin: false,
+    }))
+}
+
+/// Whether the request comes from a trusted local caller: `admin_token` is set, the peer is
+/// on a loopback address, and the request carries the token as the header
+/// `X-Messenger-Admin` or the query parameter `admin` (compared in constant time).
+fn trusted(stream: &TcpStream, head: &Head, config: &Config) -> bool {
+    let secret = config.admin_token.as_bytes();
+    if secret.is_empty() || !stream.peer_addr().is_ok_and(|a| a.ip().is_loopback()) {
+        return false;
+    }
+    let presented = head
+        .header("x-messenger-admin")
+        .or_else(|| head.query_param("admin"));
+    presented.is_some_and(|p| {
+        let p = p.as_bytes();
+        p.len() == secret.len() && p.iter().zip(secret).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0
+    })
 }
 
 /// Answers `POST /jsonrpc`: one request in the body, its response in ours.
@@ -268,6 +318,7 @@ fn post(
     head: &Head,
     shared: &Shared,
     implicit: bool,
+    admin: bool,
     deadline: Instant,
 ) -> Result<(), HeadError> {
     let config = &shared.config;
@@ -328,6 +379,7 @@ fn post(
         .send(Cmd::Http {
             call: Box::new(call),
             origin: origin.map(Box::new),
+            admin,
             reply,
         })
         .is_err()
@@ -429,6 +481,8 @@ fn websocket(stream: TcpStream, mut leftover: Vec<u8>, upgrade: Upgrade, shared:
             conn,
             stream: writer,
             origin: upgrade.origin.map(Box::new),
+            kurento: upgrade.kurento,
+            admin: upgrade.admin,
         })
         .is_err()
     {
@@ -495,8 +549,33 @@ fn websocket(stream: TcpStream, mut leftover: Vec<u8>, upgrade: Upgrade, shared:
         pinged = false;
         let cmd = match message {
             Message::Text(text) => {
-                let parsed = request::parse(text.as_str(), &upgrade.names);
-                match gate::throttle(&mut bucket, conn, parsed, shared) {
+                let allowed = gate::admit(&mut bucket, shared);
+                let (parsed, compat) = if upgrade.kurento {
+                    let parsed = kurento::parse(text.as_str()).map(|call| {
+                        let id = call.id.clone();
+                        (
+                            id,
+                            Cmd::Kurento {
+                                conn,
+                                call: Box::new(call),
+                            },
+                        )
+                    });
+                    (parsed, Compat::Rdk)
+                } else {
+                    let parsed = request::parse(text.as_str(), &upgrade.names).map(|call| {
+                        let id = call.id.clone();
+                        (
+                            id,
+                            Cmd::Call {
+                                conn,
+                                call: Box::new(call),
+                            },
+                        )
+                    });
+                    (parsed, config.compat)
+                };
+                match gate::decide(allowed, conn, parsed, compat, shared) {
                     Some(cmd) => cmd,
                     None => continue,
                 }

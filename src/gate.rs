@@ -8,12 +8,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::access::TokenError;
 use crate::acl::Origin;
+use crate::config::Compat;
 use crate::connection::Shared;
 use crate::dispatcher::Cmd;
 use crate::error::RpcError;
 use crate::http::{self, Head};
 use crate::ratelimit::TokenBucket;
-use crate::request::{Call, Rejection};
+use crate::request::Rejection;
 use crate::rooms::ConnId;
 use crate::wire;
 
@@ -62,36 +63,44 @@ pub fn refuse(stream: &mut TcpStream, shared: &Shared, why: &TokenError) -> std:
     )
 }
 
-/// What the reader sends the dispatcher for one text frame, if anything. Every frame takes a
-/// token from the connection's bucket, well-formed or not. Within the rate: the checked call,
-/// or the edge's error reply. Over it: error 2 for a request with an id; a notification or a
-/// malformed frame is dropped unanswered.
-pub fn throttle(
-    bucket: &mut TokenBucket,
+/// Takes a token from the connection's bucket for one text frame, well-formed or not; counts
+/// the frame in `/health` when there is none.
+pub fn admit(bucket: &mut TokenBucket, shared: &Shared) -> bool {
+    let allowed = bucket.take(Instant::now());
+    if !allowed {
+        shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+    allowed
+}
+
+/// What the reader sends the dispatcher for one text frame, if anything. `parsed` is the
+/// checked call (its id, and the command carrying it) or the edge's refusal. Within the rate:
+/// the command, or the refusal's error reply. Over it: error 2 for a request with an id; a
+/// notification or a malformed frame is dropped unanswered.
+pub fn decide(
+    allowed: bool,
     conn: ConnId,
-    parsed: Result<Call, Rejection>,
+    parsed: Result<(Option<String>, Cmd), Rejection>,
+    compat: Compat,
     shared: &Shared,
 ) -> Option<Cmd> {
-    let config = &shared.config;
-    if bucket.take(Instant::now()) {
+    if allowed {
         return match parsed {
-            Ok(call) => Some(Cmd::Call {
-                conn,
-                call: Box::new(call),
-            }),
+            Ok((_, cmd)) => Some(cmd),
             Err(rejection) => rejection.answer.then(|| Cmd::Reply {
                 conn,
-                text: wire::error(&rejection.id, &rejection.error, config.compat),
+                text: wire::error(&rejection.id, &rejection.error, compat),
             }),
         };
     }
-    shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+    let config = &shared.config;
     let error = RpcError::Unavailable(format!(
         "rate limit: at most {} requests a second (burst {}) on one connection; slow down",
         decimal(config.max_messages_per_second),
         config.message_burst
     ));
-    let text = wire::error(&parsed.ok()?.id?, &error, config.compat);
+    let (id, _) = parsed.ok()?;
+    let text = wire::error(&id?, &error, compat);
     Some(Cmd::Reply { conn, text })
 }
 

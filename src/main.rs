@@ -10,11 +10,13 @@
 //!   reads HTTP request heads; plain requests (`/health`, the page, `POST /jsonrpc`) are
 //!   answered right there (asking the dispatcher over a one-shot channel when room state is
 //!   needed). After a WebSocket upgrade it only *reads*: each text frame is checked at the
-//!   edge (`request`) and sent to the dispatcher as a `Cmd::Call`; a `Registration` guard
-//!   sends `Cmd::Gone` however the thread ends.
+//!   edge (`request` on `/jsonrpc`, `kurento` on `/room`) and sent to the dispatcher as a
+//!   `Cmd::Call` / `Cmd::Kurento`; a `Registration` guard sends `Cmd::Gone` however the
+//!   thread ends.
 //! - **dispatcher** (`dispatcher`), exactly one: owns all room state (`rooms`: rooms,
-//!   memberships, registrations) and every client's write side (`outbox`). No locks: state
-//!   changes only here, in the order commands arrive. It drains up to a batch of commands per
+//!   memberships, registrations, listens; one set of rooms for both dialects) and every
+//!   client's write side (`outbox`). No locks: state changes only here, in the order
+//!   commands arrive. It drains up to a batch of commands per
 //!   wake-up, appends each reply and event to the recipients' outboxes, then writes each
 //!   touched client once with a non-blocking send. A client whose socket is full keeps its
 //!   bytes queued (retried every few milliseconds) up to `max_outbound_bytes`, then is cut
@@ -30,8 +32,8 @@
 //!
 //! # Library and binary
 //!
-//! The pure modules (`config`, `request`, `rooms`, `acl`, `access`, `ratelimit`, `token`,
-//! `wire`, `error`) are the `messenger` library (`src/lib.rs`), shared with the fuzz targets;
+//! The pure modules (`config`, `request`, `kurento`, `rooms`, `acl`, `access`, `ratelimit`,
+//! `token`, `wire`, `error`) are the `messenger` library (`src/lib.rs`), shared with the fuzz targets;
 //! the modules below own the sockets and threads.
 #![forbid(unsafe_code)]
 
@@ -43,7 +45,7 @@ mod issue;
 mod outbox;
 mod server;
 
-use messenger::{access, acl, config, error, ratelimit, request, rooms, token, wire};
+use messenger::{access, acl, config, error, kurento, ratelimit, request, rooms, token, wire};
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -80,6 +82,9 @@ Common settings (every key of the JSON config file is also a flag, '_' or '-'):
   --http-membership-ttl SECONDS, --max-messages-per-second N, --message-burst N
   --key-file PATH        key that signs access tokens (made on first start, mode 0600)
   --require-token on     refuse connections without a valid access token (HTTP 401)
+  --default-room NAME    a room every new Messenger connection joins as guest-<n>
+  --server-name NAME     sender name of announcements (default server)
+  --admin-token SECRET   lets a local caller presenting it use announce and evict
 
 'messenger token' prints an access token for URL (its origin becomes the connection's
 origin for secure rooms), valid for --ttl seconds (default 3600), signed with the key file.

@@ -59,6 +59,52 @@ pub enum Method {
     },
     /// Thunder's built-in `versions`.
     Versions,
+    /// Extension (actionhero `listenToRoom`): hear `room`'s `userupdate` and `message` events
+    /// as `<id>.userupdate` / `<id>.message` without joining it.
+    Listen {
+        room: String,
+        id: String,
+    },
+    /// Extension (actionhero `silenceRoom`): stop listening.
+    Silence {
+        room: String,
+        id: String,
+    },
+    /// Extension (actionhero `socketRoomStatus`): a room's members.
+    RoomStatus {
+        room: String,
+    },
+    /// Extension: every room with its member count.
+    Rooms,
+    /// Extension: this connection's memberships (how a default-room guest learns its token).
+    WhoAmI,
+    /// Extension (actionhero `roomMatchKey`): a message to the members of the sender's room
+    /// whose user name matches `user`, a pattern where `*` matches any run of characters.
+    SendTo {
+        roomid: String,
+        user: String,
+        message: String,
+    },
+    /// Extension (Vendoor `messageUser`): a message to one member of the sender's room.
+    Whisper {
+        roomid: String,
+        to: String,
+        message: String,
+    },
+    /// Extension (Vendoor `isUserOnline`): whether any room has a member of that name.
+    IsOnline {
+        user: String,
+    },
+    /// Extension, trusted callers only: a message from the server itself to a room.
+    Announce {
+        room: String,
+        message: String,
+    },
+    /// Extension, trusted callers only: removes a member from a room.
+    Evict {
+        room: String,
+        user: String,
+    },
 }
 
 /// One checked request. `id` is the request's id as JSON text; `None` for a notification,
@@ -97,21 +143,47 @@ pub const METHODS: &[&str] = &[
     "unregister",
     "exists",
     "versions",
+    "listen",
+    "silence",
+    "roomstatus",
+    "rooms",
+    "whoami",
+    "sendto",
+    "whisper",
+    "isonline",
+    "announce",
+    "evict",
 ];
 
-/// Reads one JSON-RPC request from frame or body text.
-pub fn parse(text: &str, names: &Designators) -> Result<Call, Rejection> {
+/// A JSON-RPC request object whose envelope is checked but whose method is not yet read:
+/// shared by both dialects (`request` for Messenger, `kurento` for the Kurento room API).
+pub struct Raw<'a> {
+    /// The id as JSON text; `None` for a notification.
+    pub id: Option<String>,
+    pub method: Cow<'a, str>,
+    /// The params as JSON text; `None` when absent or `null`.
+    pub params: Option<&'a str>,
+}
+
+impl Raw<'_> {
+    /// The rejection for this request with `error` (not answered if it is a notification).
+    pub fn reject(&self, error: RpcError) -> Rejection {
+        Rejection {
+            id: self.id.clone().unwrap_or_else(|| "null".into()),
+            answer: self.id.is_some(),
+            error,
+        }
+    }
+}
+
+/// Reads the JSON-RPC envelope (id, method, params) from frame or body text.
+pub fn envelope(text: &str) -> Result<Raw<'_>, Rejection> {
     if !text.trim_start().starts_with('{') {
         return Err(envelope_error(text, None));
     }
     let envelope: Envelope =
         serde_json::from_str(text).map_err(|e| envelope_error(text, Some(e)))?;
     let id = envelope.id.map(|Id(raw)| raw);
-    let reject = |error| Rejection {
-        id: id.clone().unwrap_or_else(|| "null".into()),
-        answer: id.is_some(),
-        error,
-    };
     if let Some(bad) = envelope.invalid {
         return Err(Rejection {
             id: "null".into(),
@@ -128,10 +200,16 @@ pub fn parse(text: &str, names: &Designators) -> Result<Call, Rejection> {
             answer: true,
         });
     };
-    let (name, index) = designator(&method, names).map_err(reject)?;
     let params = envelope.params.map(|p| p.get()).filter(|p| *p != "null");
-    let method = method_params(name, index, params).map_err(reject)?;
-    Ok(Call { id, method })
+    Ok(Raw { id, method, params })
+}
+
+/// Reads one JSON-RPC request from frame or body text.
+pub fn parse(text: &str, names: &Designators) -> Result<Call, Rejection> {
+    let raw = envelope(text)?;
+    let (name, index) = designator(&raw.method, names).map_err(|e| raw.reject(e))?;
+    let method = method_params(name, index, raw.params).map_err(|e| raw.reject(e))?;
+    Ok(Call { id: raw.id, method })
 }
 
 /// Splits `<callsign>.<version>.<name>[@<index>]` into name and index.
@@ -253,8 +331,52 @@ fn method_params(
                 "\"method\" must be a string".into(),
             )),
         },
-        _ => Ok(Method::Versions),
+        "versions" => Ok(Method::Versions),
+        _ => extension(name, fields),
     }
+}
+
+/// The extension methods (SPEC §5): every parameter is a required string, `room`, `user` and
+/// `to` non-empty (30 `ERROR_BAD_REQUEST` otherwise, as for `join`).
+fn extension(name: &str, f: Fields) -> Result<Method, RpcError> {
+    Ok(match name {
+        "listen" | "silence" => {
+            let room = f.room.non_empty("room")?;
+            let id = f.id.non_empty("id")?;
+            if name == "listen" {
+                Method::Listen { room, id }
+            } else {
+                Method::Silence { room, id }
+            }
+        }
+        "roomstatus" => Method::RoomStatus {
+            room: f.room.non_empty("room")?,
+        },
+        "rooms" => Method::Rooms,
+        "whoami" => Method::WhoAmI,
+        "sendto" => Method::SendTo {
+            roomid: f.roomid.string("roomid")?,
+            user: f.user.non_empty("user")?,
+            message: f.message.string("message")?,
+        },
+        "whisper" => Method::Whisper {
+            roomid: f.roomid.string("roomid")?,
+            to: f.to.non_empty("to")?,
+            message: f.message.string("message")?,
+        },
+        "isonline" => Method::IsOnline {
+            user: f.user.non_empty("user")?,
+        },
+        "announce" => Method::Announce {
+            room: f.room.non_empty("room")?,
+            message: f.message.string("message")?,
+        },
+        "evict" => Method::Evict {
+            room: f.room.non_empty("room")?,
+            user: f.user.non_empty("user")?,
+        },
+        _ => return Err(RpcError::MethodNotFound(format!("no method {name:?}"))),
+    })
 }
 
 /// Tells unparsable text (-32700) from JSON that is not a request object (-32600).
@@ -334,6 +456,8 @@ struct Fields<'a> {
     id: Field<'a>,
     #[serde(default, borrow)]
     method: Field<'a>,
+    #[serde(default, borrow)]
+    to: Field<'a>,
 }
 
 /// One parameter: a string, something else, or absent.

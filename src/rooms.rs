@@ -1,15 +1,27 @@
 //! Room state: rooms, memberships (by room token) and event registrations, and the rules of
-//! SPEC §3–4 that change them. Owned by the dispatcher thread alone; pure logic that pushes
+//! SPEC §3–5 that change them. Owned by the dispatcher thread alone; pure logic that pushes
 //! the notifications each change causes into a `Sink`, so it is tested without sockets.
+//!
+//! One set of rooms serves both dialects: a membership is either Thunder's (events reach it
+//! through the `userupdate` / `message` registrations on its token) or Kurento's (events go
+//! straight to its connection as `participantJoined`, `participantLeft`, `sendMessage`). The
+//! fan-out (`rooms/fanout.rs`) builds each dialect's text once per event, not once per
+//! recipient. The extension methods (listen, status, targeted messages, evict) live in
+//! `rooms/ext.rs`.
+
+mod ext;
+mod fanout;
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::acl::{self, Origin, Pattern};
 use crate::error::RpcError;
+use crate::kurento;
 use crate::request::Event;
 use crate::token::Token;
 use crate::wire;
+use fanout::Notice;
 
 /// Identifies a connection for the dispatcher. `HTTP` owns memberships joined over HTTP.
 pub type ConnId = u64;
@@ -39,6 +51,8 @@ pub struct Join<'a> {
     pub acl: Option<&'a [String]>,
     /// The joining connection's origin (from a verified token or the `Origin` header).
     pub origin: Option<&'a Origin>,
+    /// The membership speaks the Kurento dialect (events go straight to its connection).
+    pub kurento: bool,
 }
 
 /// All rooms, memberships and registrations.
@@ -58,6 +72,8 @@ struct Room {
     acl: Vec<Pattern>,
     /// Member tokens in join order.
     members: Vec<Token>,
+    /// Connections that hear this room without being in it (`listen`).
+    listeners: Vec<Listener>,
 }
 
 struct Member {
@@ -65,10 +81,33 @@ struct Member {
     user: String,
     user_json: String,
     conn: ConnId,
-    /// `userupdate` and `message` registrations whose id starts with this token.
-    watchers: Vec<Watcher>,
+    kind: Kind,
     /// For memberships joined over HTTP: when it counts as left unless used again.
     expires: Option<Instant>,
+}
+
+/// How a membership hears its room.
+enum Kind {
+    /// Through the `userupdate` and `message` registrations whose id starts with its token.
+    Thunder { watchers: Vec<Watcher> },
+    /// Kurento events straight to the member's connection.
+    Kurento,
+}
+
+impl Member {
+    fn watchers(&self) -> &[Watcher] {
+        match &self.kind {
+            Kind::Thunder { watchers } => watchers,
+            Kind::Kurento => &[],
+        }
+    }
+
+    fn watchers_mut(&mut self) -> Option<&mut Vec<Watcher>> {
+        match &mut self.kind {
+            Kind::Thunder { watchers } => Some(watchers),
+            Kind::Kurento => None,
+        }
+    }
 }
 
 struct Watcher {
@@ -95,6 +134,27 @@ impl Watcher {
     }
 }
 
+/// One `listen` on a room: its events under `<id>.userupdate` / `<id>.message`, and a last
+/// `<id>.roomupdate` `destroyed` when the room ends.
+struct Listener {
+    conn: ConnId,
+    id: String,
+    /// `"<id>.<event>"` for each event, as JSON string literals.
+    userupdate_json: String,
+    message_json: String,
+    roomupdate_json: String,
+}
+
+impl Listener {
+    fn method_json(&self, event: Event) -> &str {
+        match event {
+            Event::UserUpdate => &self.userupdate_json,
+            Event::Message => &self.message_json,
+            Event::RoomUpdate => &self.roomupdate_json,
+        }
+    }
+}
+
 /// What one connection holds, so its end is cleaned up without a scan of everything.
 #[derive(Default)]
 struct ConnIndex {
@@ -104,11 +164,13 @@ struct ConnIndex {
     watching: Vec<Token>,
     /// Its `roomupdate` registrations.
     room_watches: usize,
+    /// Rooms it listens to (once per `listen`).
+    listening: Vec<String>,
 }
 
 impl ConnIndex {
     fn registrations(&self) -> usize {
-        self.watching.len() + self.room_watches
+        self.watching.len() + self.room_watches + self.listening.len()
     }
 }
 
@@ -118,6 +180,15 @@ fn secure_name(secure: bool) -> &'static str {
     } else {
         r#""insecure""#
     }
+}
+
+/// The `roomupdate` params for a room.
+fn room_params(room: &Room, action: &str) -> String {
+    format!(
+        r#"{{"room":{},"secure":{},"action":"{action}"}}"#,
+        room.name_json,
+        secure_name(room.secure)
+    )
 }
 
 impl Rooms {
@@ -137,6 +208,27 @@ impl Rooms {
 
     pub fn member_count(&self) -> usize {
         self.members.len()
+    }
+
+    /// The memberships a connection holds, in join order.
+    pub fn held(&self, conn: ConnId) -> &[Token] {
+        self.conns.get(&conn).map_or(&[], |c| &c.tokens)
+    }
+
+    /// A membership's user and room names.
+    pub fn member(&self, token: Token) -> Option<(&str, &str)> {
+        self.members
+            .get(&token)
+            .map(|m| (m.user.as_str(), m.room.as_str()))
+    }
+
+    /// The other members of a membership's room, as JSON string literals, in join order.
+    pub fn peers(&self, token: Token) -> impl Iterator<Item = &str> {
+        let room = self.members.get(&token).map(|m| &self.rooms[&m.room]);
+        room.into_iter()
+            .flat_map(|r| r.members.iter())
+            .filter(move |t| **t != token)
+            .map(|t| self.members[t].user_json.as_str())
     }
 
     /// Joins `req.room` as `req.user`, creating the room if needed (SPEC §3, §4).
@@ -168,12 +260,9 @@ impl Rooms {
                     secure,
                     acl,
                     members: Vec::new(),
+                    listeners: Vec::new(),
                 };
-                let params = format!(
-                    r#"{{"room":{},"secure":{},"action":"created"}}"#,
-                    room.name_json,
-                    secure_name(secure)
-                );
+                let params = room_params(&room, "created");
                 for w in &self.room_watchers {
                     sink.send(w.conn, &wire::notification(&w.method_json, &params));
                 }
@@ -188,14 +277,17 @@ impl Rooms {
             .rooms
             .get_mut(req.room)
             .expect("room exists or was just made");
-        notify(
-            &self.members,
-            &room.members,
-            Event::UserUpdate,
-            &params,
-            sink,
-        );
+        let kurento = || kurento::participant_joined(&user_json);
+        let notice = Notice::new(Event::UserUpdate, &params, &kurento);
+        notice.to_room(&self.members, room, sink);
         room.members.push(token);
+        let kind = if req.kurento {
+            Kind::Kurento
+        } else {
+            Kind::Thunder {
+                watchers: Vec::new(),
+            }
+        };
         self.members.insert(
             token,
             Member {
@@ -203,7 +295,7 @@ impl Rooms {
                 user: req.user.to_owned(),
                 user_json,
                 conn,
-                watchers: Vec::new(),
+                kind,
                 expires: None,
             },
         );
@@ -220,17 +312,7 @@ impl Rooms {
             ));
         }
         if room.secure {
-            let origin = req.origin.ok_or_else(|| {
-                RpcError::Privileged(
-                    "secure room: this connection has no origin (no Origin header, no token)"
-                        .into(),
-                )
-            })?;
-            if !acl::admits(&room.acl, origin) {
-                return Err(RpcError::Privileged(format!(
-                    "secure room: origin {origin} is not in its ACL"
-                )));
-            }
+            check_origin(room, req.origin)?;
         } else if req.secure == Some(true) {
             return Err(RpcError::Privileged(
                 "the room exists and is not secure".into(),
@@ -262,6 +344,11 @@ impl Rooms {
         Ok(())
     }
 
+    /// Ends the membership `token` (a Kurento `leaveRoom`); false if it had already ended.
+    pub fn leave_token(&mut self, token: Token, sink: &mut impl Sink) -> bool {
+        self.remove_member(token, sink)
+    }
+
     /// Sends `message` to every member of the room, the sender included.
     pub fn send(
         &mut self,
@@ -270,20 +357,24 @@ impl Rooms {
         sink: &mut impl Sink,
     ) -> Result<(), RpcError> {
         let token = self.known(roomid)?;
-        let member = &self.members[&token];
-        let params = format!(
-            r#"{{"user":{},"message":{}}}"#,
-            member.user_json,
-            wire::json_string(message)
-        );
-        notify(
-            &self.members,
-            &self.rooms[&member.room].members,
-            Event::Message,
-            &params,
-            sink,
-        );
+        self.send_token(token, message, sink);
         Ok(())
+    }
+
+    /// Sends `message` from the membership `token` to every member of its room (and the room's
+    /// listeners). Each dialect's text is built once.
+    pub fn send_token(&mut self, token: Token, message: &str, sink: &mut impl Sink) {
+        let Some(member) = self.members.get(&token) else {
+            return;
+        };
+        let room = &self.rooms[&member.room];
+        let message_json = wire::json_string(message);
+        let params = format!(
+            r#"{{"user":{},"message":{message_json}}}"#,
+            member.user_json
+        );
+        let kurento = || kurento::send_message(&room.name_json, &member.user_json, &message_json);
+        Notice::new(Event::Message, &params, &kurento).to_room(&self.members, room, sink);
     }
 
     /// Registers `conn` for `event` under `id`, replaying the current state first: a
@@ -308,39 +399,40 @@ impl Rooms {
             }
             let watcher = Watcher::new(conn, event, id.to_owned());
             for room in self.rooms.values() {
-                let params = format!(
-                    r#"{{"room":{},"secure":{},"action":"created"}}"#,
-                    room.name_json,
-                    secure_name(room.secure)
-                );
+                let params = room_params(room, "created");
                 sink.send(conn, &wire::notification(&watcher.method_json, &params));
             }
             self.room_watchers.push(watcher);
             index.room_watches += 1;
             return Ok(());
         }
-        let token = self.known(room_token(id))?;
+        let token = self.known_thunder(room_token(id))?;
         let member = &self.members[&token];
-        if member.watchers.iter().any(|w| w.is(conn, event, id)) {
+        if member.watchers().iter().any(|w| w.is(conn, event, id)) {
             return Ok(());
         }
         let watcher = Watcher::new(conn, event, id.to_owned());
         if event == Event::UserUpdate {
-            for t in &self.rooms[&member.room].members {
-                let params = format!(
-                    r#"{{"user":{},"action":"joined"}}"#,
-                    self.members[t].user_json
-                );
-                sink.send(conn, &wire::notification(&watcher.method_json, &params));
-            }
+            self.replay_members(&self.rooms[&member.room], conn, &watcher.method_json, sink);
         }
         self.members
             .get_mut(&token)
-            .expect("known token")
-            .watchers
+            .and_then(Member::watchers_mut)
+            .expect("known Thunder token")
             .push(watcher);
         self.conns.entry(conn).or_default().watching.push(token);
         Ok(())
+    }
+
+    /// Sends `conn` a `joined` under `method_json` for every member of `room`.
+    fn replay_members(&self, room: &Room, conn: ConnId, method_json: &str, sink: &mut impl Sink) {
+        for t in &room.members {
+            let params = format!(
+                r#"{{"user":{},"action":"joined"}}"#,
+                self.members[t].user_json
+            );
+            sink.send(conn, &wire::notification(method_json, &params));
+        }
     }
 
     /// Ends a registration. Unregistering what is not registered is not an error.
@@ -353,11 +445,15 @@ impl Rooms {
             }
             return Ok(());
         }
-        let token = self.known(room_token(id))?;
-        let member = self.members.get_mut(&token).expect("known token");
-        let before = member.watchers.len();
-        member.watchers.retain(|w| !w.is(conn, event, id));
-        if before != member.watchers.len() {
+        let token = self.known_thunder(room_token(id))?;
+        let watchers = self
+            .members
+            .get_mut(&token)
+            .and_then(Member::watchers_mut)
+            .expect("known Thunder token");
+        let before = watchers.len();
+        watchers.retain(|w| !w.is(conn, event, id));
+        if before != watchers.len() {
             if let Some(index) = self.conns.get_mut(&conn) {
                 if let Some(at) = index.watching.iter().position(|t| *t == token) {
                     index.watching.swap_remove(at);
@@ -368,7 +464,7 @@ impl Rooms {
     }
 
     /// A connection ended: its memberships leave (others see `left`, empty rooms are
-    /// destroyed) and all its registrations end.
+    /// destroyed) and all its registrations and listens end.
     pub fn disconnect(&mut self, conn: ConnId, sink: &mut impl Sink) {
         let Some(index) = self.conns.remove(&conn) else {
             return;
@@ -377,8 +473,13 @@ impl Rooms {
             self.room_watchers.retain(|w| w.conn != conn);
         }
         for token in index.watching {
-            if let Some(member) = self.members.get_mut(&token) {
-                member.watchers.retain(|w| w.conn != conn);
+            if let Some(watchers) = self.members.get_mut(&token).and_then(Member::watchers_mut) {
+                watchers.retain(|w| w.conn != conn);
+            }
+        }
+        for name in index.listening {
+            if let Some(room) = self.rooms.get_mut(&name) {
+                room.listeners.retain(|l| l.conn != conn);
             }
         }
         for token in index.tokens {
@@ -417,11 +518,23 @@ impl Rooms {
             .ok_or(RpcError::UnknownKey)
     }
 
-    fn remove_member(&mut self, token: Token, sink: &mut impl Sink) {
+    /// A token of a Thunder membership (a Kurento membership's token is never shown, but
+    /// it is not a registration target either way).
+    fn known_thunder(&self, roomid: &str) -> Result<Token, RpcError> {
+        let token = self.known(roomid)?;
+        match self.members[&token].kind {
+            Kind::Thunder { .. } => Ok(token),
+            Kind::Kurento => Err(RpcError::UnknownKey),
+        }
+    }
+
+    /// Ends a membership: the others hear it leave, and the last one out destroys the room
+    /// (`roomupdate` watchers and listeners hear `destroyed`). False if it was not there.
+    fn remove_member(&mut self, token: Token, sink: &mut impl Sink) -> bool {
         let Some(member) = self.members.remove(&token) else {
-            return;
+            return false;
         };
-        for w in &member.watchers {
+        for w in member.watchers() {
             if let Some(index) = self.conns.get_mut(&w.conn) {
                 if let Some(at) = index.watching.iter().position(|t| *t == token) {
                     index.watching.swap_remove(at);
@@ -438,40 +551,46 @@ impl Rooms {
         room.members.retain(|t| *t != token);
         if room.members.is_empty() {
             let room = self.rooms.remove(&member.room).expect("room exists");
-            let params = format!(
-                r#"{{"room":{},"secure":{},"action":"destroyed"}}"#,
-                room.name_json,
-                secure_name(room.secure)
-            );
-            for w in &self.room_watchers {
-                sink.send(w.conn, &wire::notification(&w.method_json, &params));
-            }
+            self.destroyed(&member.room, room, sink);
         } else {
             let params = format!(r#"{{"user":{},"action":"left"}}"#, member.user_json);
-            notify(
-                &self.members,
-                &room.members,
-                Event::UserUpdate,
-                &params,
-                sink,
-            );
+            let kurento = || kurento::participant_left(&member.user_json);
+            Notice::new(Event::UserUpdate, &params, &kurento).to_room(&self.members, room, sink);
+        }
+        true
+    }
+
+    /// A room has ended: its `roomupdate` watchers and its listeners hear `destroyed`, and
+    /// the listens end.
+    fn destroyed(&mut self, name: &str, room: Room, sink: &mut impl Sink) {
+        let params = room_params(&room, "destroyed");
+        for w in &self.room_watchers {
+            sink.send(w.conn, &wire::notification(&w.method_json, &params));
+        }
+        for l in &room.listeners {
+            sink.send(l.conn, &wire::notification(&l.roomupdate_json, &params));
+            if let Some(index) = self.conns.get_mut(&l.conn) {
+                if let Some(at) = index.listening.iter().position(|r| r == name) {
+                    index.listening.swap_remove(at);
+                }
+            }
         }
     }
 }
 
-/// Sends an event with `params` to every registration for `event` on the `members`.
-fn notify(
-    members: &HashMap<Token, Member>,
-    tokens: &[Token],
-    event: Event,
-    params: &str,
-    sink: &mut impl Sink,
-) {
-    for token in tokens {
-        for w in members[token].watchers.iter().filter(|w| w.event == event) {
-            sink.send(w.conn, &wire::notification(&w.method_json, params));
-        }
+/// Refuses an origin a secure room's ACL does not admit.
+fn check_origin(room: &Room, origin: Option<&Origin>) -> Result<(), RpcError> {
+    let origin = origin.ok_or_else(|| {
+        RpcError::Privileged(
+            "secure room: this connection has no origin (no Origin header, no token)".into(),
+        )
+    })?;
+    if !acl::admits(&room.acl, origin) {
+        return Err(RpcError::Privileged(format!(
+            "secure room: origin {origin} is not in its ACL"
+        )));
     }
+    Ok(())
 }
 
 /// The room token at the front of a registration id (`<roomid>.<client-id>`).
@@ -504,7 +623,7 @@ mod tests {
     use super::*;
 
     #[derive(Default)]
-    struct Frames(Vec<(ConnId, serde_json::Value)>);
+    pub(super) struct Frames(Vec<(ConnId, serde_json::Value)>);
 
     impl Sink for Frames {
         fn send(&mut self, conn: ConnId, parts: &[&str]) {
@@ -514,7 +633,7 @@ mod tests {
     }
 
     impl Frames {
-        fn take(&mut self) -> Vec<(ConnId, String, serde_json::Value)> {
+        pub(super) fn take(&mut self) -> Vec<(ConnId, String, serde_json::Value)> {
             self.0
                 .drain(..)
                 .map(|(c, v)| {
@@ -528,7 +647,7 @@ mod tests {
         }
     }
 
-    fn limits() -> Limits {
+    pub(super) fn limits() -> Limits {
         Limits {
             max_rooms: 3,
             max_members_per_room: 3,
@@ -537,7 +656,7 @@ mod tests {
         }
     }
 
-    fn join(
+    pub(super) fn join(
         rooms: &mut Rooms,
         conn: ConnId,
         user: &str,
@@ -552,6 +671,7 @@ mod tests {
                 secure: None,
                 acl: None,
                 origin: None,
+                kurento: false,
             },
             out,
         )
@@ -747,6 +867,7 @@ mod tests {
             secure,
             acl,
             origin,
+            kurento: false,
         };
         rooms
             .join(1, &mk("Alice", Some(true), Some(&acl[..]), None), &mut out)
@@ -785,6 +906,7 @@ mod tests {
             secure,
             acl,
             origin: None,
+            kurento: false,
         };
         assert!(matches!(
             rooms.join(1, &open("A", Some(true), Some(&empty[..])), &mut out),

@@ -88,14 +88,34 @@ impl Server {
         }
     }
 
+    /// A Kurento room client on `/room` (no subprotocol, as kurento-room's client).
+    pub fn kurento(&self) -> Client {
+        self.client_with(&self.url("/room"), &[])
+    }
+
     /// One HTTP request on a fresh connection; returns status and body.
     pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        self.http_with(method, path, &[], body)
+    }
+
+    /// One HTTP request with extra headers on a fresh connection; returns status and body.
+    pub fn http_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> (u16, String) {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         stream.set_read_timeout(Some(WAIT)).unwrap();
         let body = body.unwrap_or("");
+        let extra: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         write!(
             stream,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .unwrap();
@@ -195,12 +215,48 @@ impl Client {
 
     /// Calls `Messenger.1.<method>`; returns the whole response.
     pub fn call(&mut self, method: &str, params: Value) -> Value {
+        self.rpc(&format!("Messenger.1.{method}"), params)
+    }
+
+    /// Calls a method by its full name (Kurento's have no prefix); returns the whole response.
+    pub fn rpc(&mut self, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
-        let text = json!({"jsonrpc":"2.0","id":id,"method":format!("Messenger.1.{method}"),"params":params}).to_string();
+        let text = json!({"jsonrpc":"2.0","id":id,"method":method,"params":params}).to_string();
         let reply = self.raw(&text);
         assert_eq!(reply["id"], id, "response to the wrong request: {reply}");
         reply
+    }
+
+    /// Calls a Kurento method and returns `result`, failing on an error.
+    pub fn kok(&mut self, method: &str, params: Value) -> Value {
+        let reply = self.rpc(method, params);
+        assert!(reply.get("error").is_none(), "{method} failed: {reply}");
+        reply["result"].clone()
+    }
+
+    /// Calls a Kurento method and returns the error, failing on success.
+    pub fn kerr(&mut self, method: &str, params: Value) -> Value {
+        let reply = self.rpc(method, params);
+        assert!(
+            reply.get("error").is_some(),
+            "{method} should fail: {reply}"
+        );
+        reply["error"].clone()
+    }
+
+    /// Kurento's `drain`: every notification received before a `ping` is answered.
+    pub fn kdrain(&mut self) -> Vec<(String, Value)> {
+        self.kok("ping", json!({}));
+        self.events
+            .drain(..)
+            .map(|v| {
+                (
+                    v["method"].as_str().unwrap().to_owned(),
+                    v["params"].clone(),
+                )
+            })
+            .collect()
     }
 
     /// Calls and returns `result`, failing on an error.

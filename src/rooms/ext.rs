@@ -1,0 +1,514 @@
+//! The extension methods of SPEC §5 on the shared room state: listening without joining,
+//! room status and list, who-am-I, online check, targeted messages (`sendto`, `whisper`), and
+//! the trusted caller's `announce` and `evict`. Trust is decided by the dispatcher; these are
+//! the room rules only.
+
+use super::*;
+
+impl Rooms {
+    /// Starts hearing `room`'s `userupdate` and `message` events as `<id>.userupdate` and
+    /// `<id>.message`, after a `joined` replay of its members. A secure room's ACL applies as
+    /// for a join. Listening again with the same id is not an error and delivers once.
+    pub fn listen(
+        &mut self,
+        conn: ConnId,
+        name: &str,
+        id: &str,
+        origin: Option<&Origin>,
+        sink: &mut impl Sink,
+    ) -> Result<(), RpcError> {
+        let room = self.rooms.get(name).ok_or(RpcError::UnknownKey)?;
+        if room.secure {
+            check_origin(room, origin)?;
+        }
+        if room.listeners.iter().any(|l| l.conn == conn && l.id == id) {
+            return Ok(());
+        }
+        let index = self.conns.entry(conn).or_default();
+        if index.registrations() >= self.limits.max_registrations_per_connection {
+            return Err(RpcError::Unavailable(format!(
+                "too many registrations on this connection (limit {})",
+                self.limits.max_registrations_per_connection
+            )));
+        }
+        index.listening.push(name.to_owned());
+        let method = |event: Event| wire::json_string(&format!("{id}.{}", event.name()));
+        let listener = Listener {
+            conn,
+            id: id.to_owned(),
+            userupdate_json: method(Event::UserUpdate),
+            message_json: method(Event::Message),
+            roomupdate_json: method(Event::RoomUpdate),
+        };
+        self.replay_members(room, conn, &listener.userupdate_json, sink);
+        self.rooms
+            .get_mut(name)
+            .expect("room exists")
+            .listeners
+            .push(listener);
+        Ok(())
+    }
+
+    /// Stops a listen. Unknown room: 22; not listening under `id`: not an error.
+    pub fn silence(&mut self, conn: ConnId, name: &str, id: &str) -> Result<(), RpcError> {
+        let room = self.rooms.get_mut(name).ok_or(RpcError::UnknownKey)?;
+        let before = room.listeners.len();
+        room.listeners.retain(|l| !(l.conn == conn && l.id == id));
+        if before != room.listeners.len() {
+            if let Some(index) = self.conns.get_mut(&conn) {
+                if let Some(at) = index.listening.iter().position(|r| r == name) {
+                    index.listening.swap_remove(at);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `{"room":..,"members":[names in join order],"membersCount":n}`. A secure room shows
+    /// its members only to an origin its ACL admits.
+    pub fn status(&self, name: &str, origin: Option<&Origin>) -> Result<String, RpcError> {
+        let room = self.rooms.get(name).ok_or(RpcError::UnknownKey)?;
+        if room.secure {
+            check_origin(room, origin)?;
+        }
+        let names: Vec<&str> = room
+            .members
+            .iter()
+            .map(|t| self.members[t].user_json.as_str())
+            .collect();
+        Ok(format!(
+            r#"{{"room":{},"members":[{}],"membersCount":{}}}"#,
+            room.name_json,
+            names.join(","),
+            names.len()
+        ))
+    }
+
+    /// `[{"room":..,"secure":..,"membersCount":n}]`, sorted by room name.
+    pub fn list(&self) -> String {
+        let mut names: Vec<&String> = self.rooms.keys().collect();
+        names.sort();
+        let items: Vec<String> = names
+            .into_iter()
+            .map(|name| {
+                let room = &self.rooms[name];
+                format!(
+                    r#"{{"room":{},"secure":{},"membersCount":{}}}"#,
+                    room.name_json,
+                    secure_name(room.secure),
+                    room.members.len()
+                )
+            })
+            .collect();
+        format!("[{}]", items.join(","))
+    }
+
+    /// `[{"room":..,"user":..,"roomid":..}]`: the memberships `conn` holds, in join order.
+    pub fn whoami(&self, conn: ConnId) -> String {
+        let items: Vec<String> = self
+            .held(conn)
+            .iter()
+            .map(|t| {
+                let m = &self.members[t];
+                format!(
+                    r#"{{"room":{},"user":{},"roomid":"{t}"}}"#,
+                    self.rooms[&m.room].name_json, m.user_json
+                )
+            })
+            .collect();
+        format!("[{}]", items.join(","))
+    }
+
+    /// Whether any room has a member called `user` (either dialect, any connection).
+    pub fn is_online(&self, user: &str) -> bool {
+        self.members.values().any(|m| m.user == user)
+    }
+
+    /// A message from the membership `roomid` to the members of its room whose user name
+    /// matches `pattern` (`*` matches any run of characters). Returns how many received it;
+    /// the sender hears it only if it matches. Listeners do not hear targeted messages.
+    pub fn send_to(
+        &mut self,
+        roomid: &str,
+        pattern: &str,
+        message: &str,
+        sink: &mut impl Sink,
+    ) -> Result<usize, RpcError> {
+        let token = self.known(roomid)?;
+        Ok(self.targeted(token, pattern, message, |user| glob(pattern, user), sink))
+    }
+
+    /// A message from the membership `roomid` to the one member of its room named `to`.
+    /// No such member: 22.
+    pub fn whisper(
+        &mut self,
+        roomid: &str,
+        to: &str,
+        message: &str,
+        sink: &mut impl Sink,
+    ) -> Result<(), RpcError> {
+        let token = self.known(roomid)?;
+        match self.targeted(token, to, message, |user| user == to, sink) {
+            0 => Err(RpcError::UnknownKey),
+            _ => Ok(()),
+        }
+    }
+
+    /// Delivers a `message` event with `"to"` to the members of `token`'s room that `hits`.
+    fn targeted(
+        &self,
+        token: Token,
+        to: &str,
+        message: &str,
+        hits: impl Fn(&str) -> bool,
+        sink: &mut impl Sink,
+    ) -> usize {
+        let sender = &self.members[&token];
+        let room = &self.rooms[&sender.room];
+        let message_json = wire::json_string(message);
+        let params = format!(
+            r#"{{"user":{},"message":{message_json},"to":{}}}"#,
+            sender.user_json,
+            wire::json_string(to)
+        );
+        let kurento = || kurento::send_message(&room.name_json, &sender.user_json, &message_json);
+        let recipients: Vec<&Token> = room
+            .members
+            .iter()
+            .filter(|t| hits(&self.members[t].user))
+            .collect();
+        Notice::new(Event::Message, &params, &kurento).to_members(
+            &self.members,
+            recipients.iter().copied(),
+            sink,
+        );
+        recipients.len()
+    }
+
+    /// A message from the server itself: a `message` whose `user` is `server` (a JSON string
+    /// literal) to every member and listener of `name`. Unknown room: 22.
+    pub fn announce(
+        &mut self,
+        name: &str,
+        server: &str,
+        message: &str,
+        sink: &mut impl Sink,
+    ) -> Result<(), RpcError> {
+        let room = self.rooms.get(name).ok_or(RpcError::UnknownKey)?;
+        let message_json = wire::json_string(message);
+        let params = format!(r#"{{"user":{server},"message":{message_json}}}"#);
+        let kurento = || kurento::send_message(&room.name_json, server, &message_json);
+        Notice::new(Event::Message, &params, &kurento).to_room(&self.members, room, sink);
+        Ok(())
+    }
+
+    /// Removes `user` from `name`. The evicted member is told first (Kurento:
+    /// `participantEvicted`; Thunder: a `left` with its own name through its own `userupdate`
+    /// registrations, which then end); the others hear it leave. Unknown room or user: 22.
+    pub fn evict(&mut self, name: &str, user: &str, sink: &mut impl Sink) -> Result<(), RpcError> {
+        let room = self.rooms.get(name).ok_or(RpcError::UnknownKey)?;
+        let token = *room
+            .members
+            .iter()
+            .find(|t| self.members[t].user == user)
+            .ok_or(RpcError::UnknownKey)?;
+        let member = &self.members[&token];
+        let params = format!(r#"{{"user":{},"action":"left"}}"#, member.user_json);
+        let kurento = || kurento::PARTICIPANT_EVICTED.to_owned();
+        Notice::new(Event::UserUpdate, &params, &kurento).to_members(
+            &self.members,
+            std::iter::once(&token),
+            sink,
+        );
+        self.remove_member(token, sink);
+        Ok(())
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` matches any run of characters (also none)
+/// and every other character matches itself.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{join, limits, Frames};
+    use super::*;
+
+    #[test]
+    fn glob_matches_whole_names() {
+        assert!(glob("*", ""));
+        assert!(glob("*", "anyone"));
+        assert!(glob("team_a-*", "team_a-bob"));
+        assert!(!glob("team_a-*", "team_b-bob"));
+        assert!(glob("*-bob", "team_a-bob"));
+        assert!(glob("a*c*e", "abcde"));
+        assert!(!glob("a*c*e", "abcd"));
+        assert!(glob("Bob", "Bob"));
+        assert!(!glob("Bob", "Bobby"));
+        assert!(glob("ü*", "über"));
+    }
+
+    #[test]
+    fn listeners_hear_the_room_until_it_ends() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        let a = join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
+        assert_eq!(
+            rooms.listen(9, "Nowhere", "l", None, &mut out),
+            Err(RpcError::UnknownKey)
+        );
+        rooms.listen(9, "Lounge", "l", None, &mut out).unwrap();
+        rooms.listen(9, "Lounge", "l", None, &mut out).unwrap();
+        assert_eq!(
+            out.take(),
+            vec![(
+                9,
+                "l.userupdate".into(),
+                serde_json::json!({"user":"Alice","action":"joined"})
+            )]
+        );
+        rooms.send(&a.to_string(), "hi", &mut out).unwrap();
+        assert_eq!(
+            out.take(),
+            vec![(
+                9,
+                "l.message".into(),
+                serde_json::json!({"user":"Alice","message":"hi"})
+            )]
+        );
+        rooms.leave(&a.to_string(), &mut out).unwrap();
+        assert_eq!(
+            out.take(),
+            vec![(
+                9,
+                "l.roomupdate".into(),
+                serde_json::json!({"room":"Lounge","secure":"insecure","action":"destroyed"})
+            )]
+        );
+        assert!(rooms.conns[&9].listening.is_empty());
+        join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
+        assert!(out.take().is_empty(), "the listen ended with the room");
+    }
+
+    #[test]
+    fn listens_count_as_registrations() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
+        for i in 0..5 {
+            rooms
+                .listen(9, "Lounge", &format!("l{i}"), None, &mut out)
+                .unwrap();
+        }
+        assert!(matches!(
+            rooms.listen(9, "Lounge", "l5", None, &mut out),
+            Err(RpcError::Unavailable(_))
+        ));
+        assert!(matches!(
+            rooms.register(9, Event::RoomUpdate, "r", &mut out),
+            Err(RpcError::Unavailable(_))
+        ));
+        rooms.silence(9, "Lounge", "l0").unwrap();
+        rooms.listen(9, "Lounge", "l5", None, &mut out).unwrap();
+    }
+
+    #[test]
+    fn silence_and_disconnect_end_listens() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        let a = join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
+        rooms.listen(9, "Lounge", "l", None, &mut out).unwrap();
+        rooms.listen(8, "Lounge", "m", None, &mut out).unwrap();
+        rooms.silence(9, "Lounge", "l").unwrap();
+        rooms.silence(9, "Lounge", "never").unwrap();
+        assert_eq!(rooms.silence(9, "Nowhere", "l"), Err(RpcError::UnknownKey));
+        rooms.disconnect(8, &mut out);
+        out.take();
+        rooms.send(&a.to_string(), "hi", &mut out).unwrap();
+        assert!(out.take().is_empty());
+        assert!(rooms.rooms["Lounge"].listeners.is_empty());
+    }
+
+    #[test]
+    fn status_list_whoami_online() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        let a = join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
+        join(&mut rooms, 2, "Bob", "Lounge", &mut out).unwrap();
+        join(&mut rooms, 1, "Al", "Den", &mut out).unwrap();
+        let status: serde_json::Value =
+            serde_json::from_str(&rooms.status("Lounge", None).unwrap()).unwrap();
+        assert_eq!(
+            status,
+            serde_json::json!({"room":"Lounge","members":["Alice","Bob"],"membersCount":2})
+        );
+        assert_eq!(rooms.status("Nowhere", None), Err(RpcError::UnknownKey));
+        let list: serde_json::Value = serde_json::from_str(&rooms.list()).unwrap();
+        assert_eq!(
+            list,
+            serde_json::json!([
+                {"room":"Den","secure":"insecure","membersCount":1},
+                {"room":"Lounge","secure":"insecure","membersCount":2}
+            ])
+        );
+        let mine: serde_json::Value = serde_json::from_str(&rooms.whoami(1)).unwrap();
+        assert_eq!(mine[0]["roomid"], a.to_string());
+        assert_eq!(mine[1]["user"], "Al");
+        assert_eq!(rooms.whoami(7), "[]");
+        assert!(rooms.is_online("Bob"));
+        assert!(!rooms.is_online("bob"));
+    }
+
+    #[test]
+    fn targeted_messages_reach_only_the_matching_members() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        let enter = |conn, user: &str, rooms: &mut Rooms, out: &mut Frames| {
+            let t = join(rooms, conn, user, "Field", out).unwrap();
+            rooms
+                .register(conn, Event::Message, &t.to_string(), out)
+                .unwrap();
+            t
+        };
+        let a = enter(1, "a-1", &mut rooms, &mut out);
+        enter(2, "a-2", &mut rooms, &mut out);
+        enter(3, "b-1", &mut rooms, &mut out);
+        rooms.listen(9, "Field", "l", None, &mut out).unwrap();
+        out.take();
+        assert_eq!(
+            rooms.send_to(&a.to_string(), "a-*", "team", &mut out),
+            Ok(2)
+        );
+        let got: Vec<_> = out.take().into_iter().map(|(c, _, p)| (c, p)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    1,
+                    serde_json::json!({"user":"a-1","message":"team","to":"a-*"})
+                ),
+                (
+                    2,
+                    serde_json::json!({"user":"a-1","message":"team","to":"a-*"})
+                )
+            ]
+        );
+        rooms
+            .whisper(&a.to_string(), "b-1", "psst", &mut out)
+            .unwrap();
+        let got: Vec<_> = out.take().into_iter().map(|(c, _, _)| c).collect();
+        assert_eq!(got, vec![3]);
+        assert_eq!(
+            rooms.whisper(&a.to_string(), "nobody", "x", &mut out),
+            Err(RpcError::UnknownKey)
+        );
+        assert_eq!(
+            rooms.send_to("0000000000deadbeef00", "*", "x", &mut out),
+            Err(RpcError::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn evicted_member_hears_its_own_leave_first() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        let a = join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
+        let b = join(&mut rooms, 2, "Bob", "Lounge", &mut out).unwrap();
+        for (conn, t) in [(1, a), (2, b)] {
+            rooms
+                .register(conn, Event::UserUpdate, &t.to_string(), &mut out)
+                .unwrap();
+        }
+        out.take();
+        assert_eq!(
+            rooms.evict("Lounge", "Nobody", &mut out),
+            Err(RpcError::UnknownKey)
+        );
+        rooms.evict("Lounge", "Bob", &mut out).unwrap();
+        let left = serde_json::json!({"user":"Bob","action":"left"});
+        assert_eq!(
+            out.take(),
+            vec![
+                (2, format!("{b}.userupdate"), left.clone()),
+                (1, format!("{a}.userupdate"), left)
+            ]
+        );
+        assert!(rooms.conns[&2].watching.is_empty());
+        assert_eq!(
+            rooms.leave(&b.to_string(), &mut out),
+            Err(RpcError::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn kurento_members_get_their_own_dialect() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        let k = rooms
+            .join(
+                5,
+                &Join {
+                    user: "K",
+                    room: "Lounge",
+                    secure: None,
+                    acl: None,
+                    origin: None,
+                    kurento: true,
+                },
+                &mut out,
+            )
+            .unwrap();
+        let a = join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
+        assert_eq!(
+            out.take(),
+            vec![(
+                5,
+                "participantJoined".into(),
+                serde_json::json!({"id":"Alice"})
+            )]
+        );
+        assert_eq!(rooms.peers(a).collect::<Vec<_>>(), ["\"K\""]);
+        assert_eq!(
+            rooms.register(1, Event::Message, &k.to_string(), &mut out),
+            Err(RpcError::UnknownKey),
+            "a Kurento membership takes no registrations"
+        );
+        rooms.send(&a.to_string(), "hi", &mut out).unwrap();
+        assert_eq!(
+            out.take(),
+            vec![(
+                5,
+                "sendMessage".into(),
+                serde_json::json!({"room":"Lounge","user":"Alice","message":"hi"})
+            )]
+        );
+        rooms.evict("Lounge", "K", &mut out).unwrap();
+        assert_eq!(
+            out.take(),
+            vec![(5, "participantEvicted".into(), serde_json::json!({}))]
+        );
+        assert!(rooms.held(5).is_empty());
+        rooms.leave(&a.to_string(), &mut out).unwrap();
+        assert_eq!(rooms.room_count(), 0);
+    }
+}

@@ -1,0 +1,115 @@
+//! The fan-out of one room event to its recipients, each in its dialect: Thunder members
+//! through their registrations, Kurento members straight to their connection, listeners under
+//! their listen id. The Thunder params are built once by the caller; the Kurento frame at most
+//! once, on the first Kurento recipient. Per recipient only bytes are copied.
+
+use std::cell::OnceCell;
+use std::collections::HashMap;
+
+use super::{Kind, Member, Room, Sink};
+use crate::request::Event;
+use crate::token::Token;
+use crate::wire;
+
+/// One room event in every dialect: the Thunder `params` (built once by the caller) and the
+/// Kurento frame, built on first use by a Kurento recipient and then reused.
+pub(super) struct Notice<'a> {
+    event: Event,
+    params: &'a str,
+    kurento: &'a dyn Fn() -> String,
+    kurento_text: OnceCell<String>,
+}
+
+impl<'a> Notice<'a> {
+    pub(super) fn new(
+        event: Event,
+        params: &'a str,
+        kurento: &'a dyn Fn() -> String,
+    ) -> Notice<'a> {
+        Notice {
+            event,
+            params,
+            kurento,
+            kurento_text: OnceCell::new(),
+        }
+    }
+
+    /// To every member of `room` and to its listeners.
+    pub(super) fn to_room(
+        &self,
+        members: &HashMap<Token, Member>,
+        room: &Room,
+        sink: &mut impl Sink,
+    ) {
+        self.to_members(members, room.members.iter(), sink);
+        for l in &room.listeners {
+            sink.send(
+                l.conn,
+                &wire::notification(l.method_json(self.event), self.params),
+            );
+        }
+    }
+
+    /// To the given members only, each in its dialect.
+    pub(super) fn to_members<'t>(
+        &self,
+        members: &HashMap<Token, Member>,
+        tokens: impl Iterator<Item = &'t Token>,
+        sink: &mut impl Sink,
+    ) {
+        for token in tokens {
+            let member = &members[token];
+            match &member.kind {
+                Kind::Thunder { watchers } => {
+                    for w in watchers.iter().filter(|w| w.event == self.event) {
+                        sink.send(w.conn, &wire::notification(&w.method_json, self.params));
+                    }
+                }
+                Kind::Kurento => {
+                    let text = self.kurento_text.get_or_init(|| (self.kurento)());
+                    sink.send(member.conn, &[text]);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::super::tests::{limits, Frames};
+    use super::super::{Join, Rooms};
+    use super::*;
+
+    #[test]
+    fn the_kurento_frame_is_built_once_per_event() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        for (conn, user) in [(1, "K1"), (2, "K2"), (3, "K3")] {
+            let join = Join {
+                user,
+                room: "R",
+                secure: None,
+                acl: None,
+                origin: None,
+                kurento: true,
+            };
+            rooms.join(conn, &join, &mut out).unwrap();
+        }
+        out.take();
+        let built = Cell::new(0);
+        let kurento = || {
+            built.set(built.get() + 1);
+            crate::kurento::participant_left("\"X\"")
+        };
+        let notice = Notice::new(Event::UserUpdate, "{}", &kurento);
+        notice.to_room(&rooms.members, &rooms.rooms["R"], &mut out);
+        assert_eq!(out.take().len(), 3);
+        assert_eq!(built.get(), 1, "built once for three Kurento members");
+        let unused = Notice::new(Event::UserUpdate, "{}", &kurento);
+        let none: [Token; 0] = [];
+        unused.to_members(&rooms.members, none.iter(), &mut out);
+        assert_eq!(built.get(), 1, "not built without a Kurento recipient");
+    }
+}
