@@ -2,7 +2,7 @@
 //! is one frame on one of four connections, checked by `request::parse` and applied to a
 //! `Rooms` with small limits, the way the dispatcher does. Asserts no panic, that every reply
 //! and event is valid JSON, that the limits hold, and that when every connection has ended no
-//! room or membership is left.
+//! room or membership is left. Each frame also goes through the Kurento dialect's parser.
 //!
 //! A line is `[0-3]?<frame text>` (the digit picks the connection; 0 is the HTTP owner), or
 //! `!<digit>` to end that connection. `$0`..`$9` in a frame stand for the room tokens of the
@@ -12,6 +12,7 @@
 use libfuzzer_sys::fuzz_target;
 use messenger::acl::Origin;
 use messenger::config::Compat;
+use messenger::kurento;
 use messenger::request::{self, Call, Designators, Method};
 use messenger::rooms::{ConnId, Join, Limits, Rooms, Sink};
 use messenger::wire;
@@ -66,6 +67,7 @@ fn apply(rooms: &mut Rooms, conn: ConnId, call: Call, tokens: &mut Vec<String>) 
                 secure: *secure,
                 acl: acl.as_deref(),
                 origin: origin.as_ref(),
+                kurento: false,
             };
             rooms.join(conn, &join, &mut sink).map(|token| {
                 tokens.push(token.to_string());
@@ -134,6 +136,10 @@ fuzz_target!(|data: &[u8]| {
             _ => (1, line),
         };
         let frame = substitute(frame, &tokens);
+        // The Kurento dialect's edge reads the same text without panicking.
+        if let Err(rejection) = kurento::parse(&frame) {
+            assert_json(&wire::error(&rejection.id, &rejection.error, Compat::Rdk));
+        }
         match request::parse(&frame, &names[conn as usize % 2]) {
             Ok(call) => {
                 if let Some(reply) = apply(&mut rooms, conn, call, &mut tokens) {
