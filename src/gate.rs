@@ -74,19 +74,20 @@ pub fn admit(bucket: &mut TokenBucket, shared: &Shared) -> bool {
 }
 
 /// What the reader sends the dispatcher for one text frame, if anything. `parsed` is the
-/// checked call (its id, and the command carrying it) or the edge's refusal. Within the rate:
+/// command carrying the checked call, or the edge's refusal. Within the rate:
 /// the command, or the refusal's error reply. Over it: error 2 for a request with an id; a
 /// notification or a malformed frame is dropped unanswered.
+#[inline(never)] // keeps the reply formatting out of the parse path's frames
 pub fn decide(
     allowed: bool,
     conn: ConnId,
-    parsed: Result<(Option<String>, Cmd), Rejection>,
+    parsed: Result<Cmd, Rejection>,
     compat: Compat,
     shared: &Shared,
 ) -> Option<Cmd> {
     if allowed {
         return match parsed {
-            Ok((_, cmd)) => Some(cmd),
+            Ok(cmd) => Some(cmd),
             Err(rejection) => rejection.answer.then(|| Cmd::Reply {
                 conn,
                 text: wire::error(&rejection.id, &rejection.error, compat),
@@ -99,7 +100,11 @@ pub fn decide(
         decimal(config.max_messages_per_second),
         config.message_burst
     ));
-    let (id, _) = parsed.ok()?;
+    let id = match parsed.ok()? {
+        Cmd::Call { call, .. } => call.id,
+        Cmd::Kurento { call, .. } => call.id,
+        _ => None,
+    };
     let text = wire::error(&id?, &error, compat);
     Some(Cmd::Reply { conn, text })
 }

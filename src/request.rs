@@ -177,6 +177,8 @@ impl Raw<'_> {
 }
 
 /// Reads the JSON-RPC envelope (id, method, params) from frame or body text.
+// Out of line: see `connection::text_command` (one stack page per connection).
+#[inline(never)]
 pub fn envelope(text: &str) -> Result<Raw<'_>, Rejection> {
     if !text.trim_start().starts_with('{') {
         return Err(envelope_error(text, None));
@@ -254,6 +256,8 @@ fn designator<'a>(
     Ok((name, index))
 }
 
+// Out of line: see `connection::text_command` (one stack page per connection).
+#[inline(never)]
 fn method_params(
     name: &str,
     index: Option<&str>,

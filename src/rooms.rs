@@ -245,32 +245,13 @@ impl Rooms {
                 self.limits.max_memberships_per_connection
             )));
         }
-        match self.rooms.get(req.room) {
-            Some(room) => self.admit(room, req)?,
-            None => {
-                if self.rooms.len() >= self.limits.max_rooms {
-                    return Err(RpcError::Unavailable(format!(
-                        "too many rooms (limit {})",
-                        self.limits.max_rooms
-                    )));
-                }
-                let (secure, acl) = creator_security(req)?;
-                let room = Room {
-                    name_json: wire::json_string(req.room),
-                    secure,
-                    acl,
-                    members: Vec::new(),
-                    listeners: Vec::new(),
-                };
-                let params = room_params(&room, "created");
-                for w in &self.room_watchers {
-                    sink.send(w.conn, &wire::notification(&w.method_json, &params));
-                }
-                self.rooms.insert(req.room.to_owned(), room);
-            }
-        }
+        // The token first: nothing is changed if the OS has no randomness to give.
         let token = Token::generate()
             .map_err(|e| RpcError::Unavailable(format!("no randomness for a room token: {e}")))?;
+        match self.rooms.get(req.room) {
+            Some(room) => self.admit(room, req)?,
+            None => self.create_room(req, sink)?,
+        }
         let user_json = wire::json_string(req.user);
         let params = format!(r#"{{"user":{user_json},"action":"joined"}}"#);
         let room = self
@@ -301,6 +282,31 @@ impl Rooms {
         );
         self.conns.entry(conn).or_default().tokens.push(token);
         Ok(token)
+    }
+
+    /// Makes the room a first joiner asks for, with the security it asks for, and tells the
+    /// `roomupdate` registrations.
+    fn create_room(&mut self, req: &Join, sink: &mut impl Sink) -> Result<(), RpcError> {
+        if self.rooms.len() >= self.limits.max_rooms {
+            return Err(RpcError::Unavailable(format!(
+                "too many rooms (limit {})",
+                self.limits.max_rooms
+            )));
+        }
+        let (secure, acl) = creator_security(req)?;
+        let room = Room {
+            name_json: wire::json_string(req.room),
+            secure,
+            acl,
+            members: Vec::new(),
+            listeners: Vec::new(),
+        };
+        let params = room_params(&room, "created");
+        for w in &self.room_watchers {
+            sink.send(w.conn, &wire::notification(&w.method_json, &params));
+        }
+        self.rooms.insert(req.room.to_owned(), room);
+        Ok(())
     }
 
     /// Checks a join into an existing room: its security first (so a refused client learns
