@@ -4,7 +4,7 @@
 
 mod kurento_calls;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use crate::acl::Origin;
 use crate::config::{Compat, Config};
 use crate::error::RpcError;
+use crate::idmap::IdMap;
 use crate::kurento;
 use crate::outbox::Outboxes;
 use crate::request::{Call, Method, Rejection, METHODS};
@@ -94,11 +95,11 @@ pub struct Dispatcher {
     rooms: Rooms,
     out: Outboxes,
     /// Origins of the WebSocket connections that have one (kept sparse: most have none).
-    origins: HashMap<ConnId, Box<Origin>>,
+    origins: IdMap<ConnId, Box<Origin>>,
     /// Connections that presented the `admin_token` (`announce`, `evict`).
     trusted: HashSet<ConnId>,
     /// Kurento sessions' ids.
-    sessions: HashMap<ConnId, String>,
+    sessions: IdMap<ConnId, String>,
     compat: Compat,
     http_ttl: Duration,
     /// The `default_room` setting; empty for none.
@@ -118,9 +119,9 @@ impl Dispatcher {
         Dispatcher {
             rooms: Rooms::new(limits),
             out: Outboxes::new(config.max_outbound_bytes),
-            origins: HashMap::new(),
+            origins: IdMap::default(),
             trusted: HashSet::new(),
-            sessions: HashMap::new(),
+            sessions: IdMap::default(),
             compat: config.compat,
             http_ttl: config.http_membership_ttl,
             default_room: config.default_room.clone(),

@@ -8,6 +8,7 @@ pub mod access;
 pub mod acl;
 pub mod config;
 pub mod error;
+pub mod idmap;
 pub mod kurento;
 pub mod ratelimit;
 pub mod request;

@@ -33,7 +33,7 @@
 //! # Library and binary
 //!
 //! The pure modules (`config`, `request`, `kurento`, `rooms`, `acl`, `access`, `ratelimit`,
-//! `token`, `wire`, `error`) are the `messenger` library (`src/lib.rs`), shared with the fuzz targets;
+//! `token`, `wire`, `error`, `idmap`) are the `messenger` library (`src/lib.rs`), shared with the fuzz targets;
 //! the modules below own the sockets and threads.
 #![forbid(unsafe_code)]
 
@@ -45,7 +45,9 @@ mod issue;
 mod outbox;
 mod server;
 
-use messenger::{access, acl, config, error, kurento, ratelimit, request, rooms, token, wire};
+use messenger::{
+    access, acl, config, error, idmap, kurento, ratelimit, request, rooms, token, wire,
+};
 
 use std::io::Write;
 use std::net::TcpListener;

@@ -3,12 +3,12 @@
 //! non-blocking sends, so a slow or dead client never makes the dispatcher wait; a client whose
 //! backlog passes the limit is cut off with close 1008.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, TcpStream};
 
 use socket2::SockRef;
 
+use crate::idmap::IdMap;
 use crate::rooms::{ConnId, Sink};
 use crate::wire;
 
@@ -36,7 +36,7 @@ enum Flushed {
 
 /// All outboxes, and which of them have bytes to write.
 pub struct Outboxes {
-    boxes: HashMap<ConnId, Outbox>,
+    boxes: IdMap<ConnId, Outbox>,
     dirty: Vec<ConnId>,
     stalled: Vec<ConnId>,
     limit: usize,
@@ -45,7 +45,7 @@ pub struct Outboxes {
 impl Outboxes {
     pub fn new(limit: usize) -> Outboxes {
         Outboxes {
-            boxes: HashMap::new(),
+            boxes: IdMap::default(),
             dirty: Vec::new(),
             stalled: Vec::new(),
             limit,

@@ -13,6 +13,8 @@ mod ext;
 mod fanout;
 
 use std::collections::HashMap;
+
+use crate::idmap::IdMap;
 use std::time::Instant;
 
 use crate::acl::{self, Origin, Pattern};
@@ -58,10 +60,10 @@ pub struct Join<'a> {
 /// All rooms, memberships and registrations.
 pub struct Rooms {
     rooms: HashMap<String, Room>,
-    members: HashMap<Token, Member>,
+    members: IdMap<Token, Member>,
     /// `roomupdate` registrations, in registration order.
     room_watchers: Vec<Watcher>,
-    conns: HashMap<ConnId, ConnIndex>,
+    conns: IdMap<ConnId, ConnIndex>,
     limits: Limits,
 }
 
@@ -195,9 +197,9 @@ impl Rooms {
     pub fn new(limits: Limits) -> Rooms {
         Rooms {
             rooms: HashMap::new(),
-            members: HashMap::new(),
+            members: IdMap::default(),
             room_watchers: Vec::new(),
-            conns: HashMap::new(),
+            conns: IdMap::default(),
             limits,
         }
     }

@@ -4,9 +4,9 @@
 //! once, on the first Kurento recipient. Per recipient only bytes are copied.
 
 use std::cell::OnceCell;
-use std::collections::HashMap;
 
 use super::{Kind, Member, Room, Sink};
+use crate::idmap::IdMap;
 use crate::request::Event;
 use crate::token::Token;
 use crate::wire;
@@ -37,7 +37,7 @@ impl<'a> Notice<'a> {
     /// To every member of `room` and to its listeners.
     pub(super) fn to_room(
         &self,
-        members: &HashMap<Token, Member>,
+        members: &IdMap<Token, Member>,
         room: &Room,
         sink: &mut impl Sink,
     ) {
@@ -53,7 +53,7 @@ impl<'a> Notice<'a> {
     /// To the given members only, each in its dialect.
     pub(super) fn to_members<'t>(
         &self,
-        members: &HashMap<Token, Member>,
+        members: &IdMap<Token, Member>,
         tokens: impl Iterator<Item = &'t Token>,
         sink: &mut impl Sink,
     ) {
