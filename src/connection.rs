@@ -329,7 +329,10 @@ fn post(
             return Err(HeadError::Closed);
         }
     };
-    if head.has_token("transfer-encoding", "chunked") {
+    let length = head
+        .header("content-length")
+        .and_then(|l| l.parse::<usize>().ok());
+    let Some(len) = length.filter(|_| !head.has_token("transfer-encoding", "chunked")) else {
         http::refuse(
             stream,
             411,
@@ -337,28 +340,12 @@ fn post(
             "send the body with Content-Length",
         )?;
         return Err(HeadError::Closed);
-    }
-    let len = match head.header("content-length").map(str::parse::<usize>) {
-        Some(Ok(len)) if len <= config.max_request_body => len,
-        Some(Ok(_)) => {
-            http::refuse(
-                stream,
-                413,
-                "Payload Too Large",
-                &format!("body larger than {} bytes", config.max_request_body),
-            )?;
-            return Err(HeadError::Closed);
-        }
-        _ => {
-            http::refuse(
-                stream,
-                411,
-                "Length Required",
-                "send the body with Content-Length",
-            )?;
-            return Err(HeadError::Closed);
-        }
     };
+    if len > config.max_request_body {
+        let why = format!("body larger than {} bytes", config.max_request_body);
+        http::refuse(stream, 413, "Payload Too Large", &why)?;
+        return Err(HeadError::Closed);
+    }
     let body = http::read_body(stream, buf, len, deadline)?;
     let cors = ("Access-Control-Allow-Origin", "*");
     let names = Designators {

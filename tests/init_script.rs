@@ -62,7 +62,10 @@ impl Root {
             "the shipped configuration listens on loopback"
         );
         config["listen"] = format!("127.0.0.1:{port}").into();
-        assert!(config["key_file"].is_string(), "the shipped configuration names its key file");
+        assert!(
+            config["key_file"].is_string(),
+            "the shipped configuration names its key file"
+        );
         let key = dir.join("var/lib/messenger/key");
         config["key_file"] = key.to_str().unwrap().into();
         fs::write(dir.join("etc/messenger/messenger.json"), config.to_string()).unwrap();

@@ -248,15 +248,7 @@ impl Client {
     /// Kurento's `drain`: every notification received before a `ping` is answered.
     pub fn kdrain(&mut self) -> Vec<(String, Value)> {
         self.kok("ping", json!({}));
-        self.events
-            .drain(..)
-            .map(|v| {
-                (
-                    v["method"].as_str().unwrap().to_owned(),
-                    v["params"].clone(),
-                )
-            })
-            .collect()
+        self.take_events()
     }
 
     /// Calls and returns `result`, failing on an error.
@@ -312,11 +304,10 @@ impl Client {
         )
     }
 
-    /// Takes every notification already received (after a round trip), in order.
-    pub fn drain(&mut self) -> Vec<(String, Value)> {
-        self.ok("exists", json!({"method": "join"}));
-        self.events
-            .drain(..)
+    /// The notifications set aside so far, as (method, params), in order.
+    fn take_events(&mut self) -> Vec<(String, Value)> {
+        let events = self.events.drain(..);
+        events
             .map(|v| {
                 (
                     v["method"].as_str().unwrap().to_owned(),
@@ -324,6 +315,12 @@ impl Client {
                 )
             })
             .collect()
+    }
+
+    /// Takes every notification already received (after a round trip), in order.
+    pub fn drain(&mut self) -> Vec<(String, Value)> {
+        self.ok("exists", json!({"method": "join"}));
+        self.take_events()
     }
 
     /// One notification already received, without waiting.
