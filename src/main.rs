@@ -16,9 +16,9 @@
 //! - **dispatcher** (`dispatcher`), exactly one: owns all room state (`rooms`: rooms,
 //!   memberships, registrations, listens; one set of rooms for both dialects) and every
 //!   client's write side (`outbox`). No locks: state changes only here, in the order
-//!   commands arrive. It drains up to a batch of commands per
-//!   wake-up, appends each reply and event to the recipients' outboxes, then writes each
-//!   touched client once with a non-blocking send. A client whose socket is full keeps its
+//!   commands arrive. It drains up to a batch of commands per wake-up, appends each reply
+//!   and event to the recipients' outboxes, then writes each touched client once with a
+//!   non-blocking send. A client whose socket is full keeps its
 //!   bytes queued (retried every few milliseconds) up to `max_outbound_bytes`, then is cut
 //!   off with close 1008; nobody else waits for it.
 //! - **signals**: SIGTERM / SIGINT stop accepting and tell the dispatcher to close every
@@ -26,15 +26,18 @@
 //!
 //! # Channels
 //!
-//! One bounded crossbeam channel (1,024 slots of about 50 bytes, allocated up front) of `dispatcher::Cmd` from all connection threads (and the
-//! signal thread) to the dispatcher. Its bound is back-pressure: a flooding client's reader
-//! blocks instead of growing memory. HTTP calls carry a one-shot reply channel.
+//! One bounded crossbeam channel of `dispatcher::Cmd` (1,024 slots of about 50 bytes,
+//! allocated up front) from all connection threads (and the signal thread) to the
+//! dispatcher. Its bound is back-pressure: a flooding client's reader blocks instead of
+//! growing memory. HTTP calls carry a one-shot reply channel. Before a frame is sent on, the
+//! connection thread charges it to its own rate limit (`gate`), so one client's flood is
+//! refused at its own edge.
 //!
 //! # Library and binary
 //!
 //! The pure modules (`config`, `request`, `kurento`, `rooms`, `acl`, `access`, `ratelimit`,
-//! `token`, `wire`, `error`, `idmap`) are the `messenger` library (`src/lib.rs`), shared with the fuzz targets;
-//! the modules below own the sockets and threads.
+//! `token`, `wire`, `error`, `idmap`) are the `messenger` library (`src/lib.rs`), shared with
+//! the fuzz targets; the modules below own the sockets, the threads and the clock.
 #![forbid(unsafe_code)]
 
 mod connection;
