@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// How results and error codes are shaped on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compat {
     /// The rdkservices Messenger API (seed 000): `{"roomid": ...}`, register returns `0`,
@@ -21,7 +21,7 @@ pub enum Compat {
 }
 
 /// Every setting of the server. `Config::default()` is what `make run` uses.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on. Default `127.0.0.1:9998`, the Thunder development port.
@@ -204,7 +204,7 @@ impl Config {
     /// `max_rooms`). Uses the same parser as the file, so both accept the same values.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         let key = name.trim_start_matches("--").replace('-', "_");
-        let mut as_json = serde_json::to_value(ConfigView(self)).expect("settings serialize");
+        let mut as_json = serde_json::to_value(&*self).expect("settings serialize");
         let slot = as_json
             .get_mut(&key)
             .ok_or_else(|| ConfigError::UnknownFlag(name.to_owned()))?;
@@ -283,60 +283,14 @@ impl Config {
     }
 }
 
-/// Serializes the settings with the same names and units the file uses, so `Config::set` can
-/// reuse the file's parser for flags.
-struct ConfigView<'a>(&'a Config);
-
-impl serde::Serialize for ConfigView<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let c = self.0;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("listen", &c.listen.to_string())?;
-        m.serialize_entry("allow_remote", &c.allow_remote)?;
-        m.serialize_entry("callsign", &c.callsign)?;
-        let compat = match c.compat {
-            Compat::Rdk => "rdk",
-            Compat::R5 => "r5",
-        };
-        m.serialize_entry("compat", compat)?;
-        m.serialize_entry("page", &c.page)?;
-        m.serialize_entry("log_level", &c.log_level)?;
-        m.serialize_entry("max_connections", &c.max_connections)?;
-        m.serialize_entry("max_message_size", &c.max_message_size)?;
-        m.serialize_entry("max_rooms", &c.max_rooms)?;
-        m.serialize_entry("max_members_per_room", &c.max_members_per_room)?;
-        m.serialize_entry(
-            "max_memberships_per_connection",
-            &c.max_memberships_per_connection,
-        )?;
-        m.serialize_entry(
-            "max_registrations_per_connection",
-            &c.max_registrations_per_connection,
-        )?;
-        m.serialize_entry("max_request_head", &c.max_request_head)?;
-        m.serialize_entry("max_request_body", &c.max_request_body)?;
-        m.serialize_entry("handshake_timeout", &c.handshake_timeout.as_secs_f64())?;
-        m.serialize_entry("idle_timeout", &c.idle_timeout.as_secs_f64())?;
-        m.serialize_entry("max_outbound_bytes", &c.max_outbound_bytes)?;
-        m.serialize_entry("http_membership_ttl", &c.http_membership_ttl.as_secs_f64())?;
-        m.serialize_entry("thread_stack_size", &c.thread_stack_size)?;
-        m.serialize_entry("read_buffer_size", &c.read_buffer_size)?;
-        m.serialize_entry("max_messages_per_second", &c.max_messages_per_second)?;
-        m.serialize_entry("message_burst", &c.message_burst)?;
-        m.serialize_entry("key_file", &c.key_file)?;
-        m.serialize_entry("require_token", &c.require_token)?;
-        m.serialize_entry("default_room", &c.default_room)?;
-        m.serialize_entry("server_name", &c.server_name)?;
-        m.serialize_entry("admin_token", &c.admin_token)?;
-        m.end()
-    }
-}
-
 /// Durations are written in seconds (fractions allowed) in the file and on the command line.
 mod secs {
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = f64::deserialize(d)?;

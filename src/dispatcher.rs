@@ -4,7 +4,6 @@
 
 mod kurento_calls;
 
-use std::collections::HashSet;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -13,7 +12,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use crate::acl::Origin;
 use crate::config::{Compat, Config};
 use crate::error::RpcError;
-use crate::idmap::IdMap;
+use crate::idmap::{IdMap, IdSet};
 use crate::kurento;
 use crate::outbox::Outboxes;
 use crate::request::{Call, Method, Rejection, METHODS};
@@ -97,7 +96,7 @@ pub struct Dispatcher {
     /// Origins of the WebSocket connections that have one (kept sparse: most have none).
     origins: IdMap<ConnId, Box<Origin>>,
     /// Connections that presented the `admin_token` (`announce`, `evict`).
-    trusted: HashSet<ConnId>,
+    trusted: IdSet<ConnId>,
     /// Kurento sessions' ids.
     sessions: IdMap<ConnId, String>,
     compat: Compat,
@@ -120,7 +119,7 @@ impl Dispatcher {
             rooms: Rooms::new(limits),
             out: Outboxes::new(config.max_outbound_bytes),
             origins: IdMap::default(),
-            trusted: HashSet::new(),
+            trusted: IdSet::default(),
             sessions: IdMap::default(),
             compat: config.compat,
             http_ttl: config.http_membership_ttl,
@@ -356,25 +355,13 @@ impl Dispatcher {
     /// The method itself.
     fn execute(&mut self, caller: Caller, method: &Method) -> Result<Done, RpcError> {
         let Caller { conn, origin, .. } = caller;
+        if let Some(join) = Join::from_call(method, origin) {
+            return self
+                .rooms
+                .join(conn, &join, &mut self.out)
+                .map(Done::Joined);
+        }
         match method {
-            Method::Join {
-                user,
-                room,
-                secure,
-                acl,
-            } => {
-                let join = Join {
-                    user,
-                    room,
-                    secure: *secure,
-                    acl: acl.as_deref(),
-                    origin,
-                    kurento: false,
-                };
-                self.rooms
-                    .join(conn, &join, &mut self.out)
-                    .map(Done::Joined)
-            }
             Method::Leave { roomid } => self
                 .rooms
                 .leave(roomid, &mut self.out)

@@ -20,7 +20,7 @@ use std::time::Instant;
 use crate::acl::{self, Origin, Pattern};
 use crate::error::RpcError;
 use crate::kurento;
-use crate::request::Event;
+use crate::request::{Event, Method};
 use crate::token::Token;
 use crate::wire;
 use fanout::Notice;
@@ -57,6 +57,30 @@ pub struct Join<'a> {
     pub kurento: bool,
 }
 
+impl<'a> Join<'a> {
+    /// The join a Messenger `join` call asks for, made by a connection with `origin`; `None`
+    /// for any other method.
+    pub fn from_call(method: &'a Method, origin: Option<&'a Origin>) -> Option<Join<'a>> {
+        let Method::Join {
+            user,
+            room,
+            secure,
+            acl,
+        } = method
+        else {
+            return None;
+        };
+        Some(Join {
+            user,
+            room,
+            secure: *secure,
+            acl: acl.as_deref(),
+            origin,
+            kurento: false,
+        })
+    }
+}
+
 /// All rooms, memberships and registrations.
 pub struct Rooms {
     rooms: HashMap<String, Room>,
@@ -76,6 +100,27 @@ struct Room {
     members: Vec<Token>,
     /// Connections that hear this room without being in it (`listen`).
     listeners: Vec<Listener>,
+}
+
+impl Room {
+    /// Admits any origin to an insecure room; to a secure one, only an origin its ACL admits
+    /// (a connection without origin is refused).
+    fn admits(&self, origin: Option<&Origin>) -> Result<(), RpcError> {
+        if !self.secure {
+            return Ok(());
+        }
+        let origin = origin.ok_or_else(|| {
+            RpcError::Privileged(
+                "secure room: this connection has no origin (no Origin header, no token)".into(),
+            )
+        })?;
+        if !acl::admits(&self.acl, origin) {
+            return Err(RpcError::Privileged(format!(
+                "secure room: origin {origin} is not in its ACL"
+            )));
+        }
+        Ok(())
+    }
 }
 
 struct Member {
@@ -171,8 +216,16 @@ struct ConnIndex {
 }
 
 impl ConnIndex {
-    fn registrations(&self) -> usize {
-        self.watching.len() + self.room_watches + self.listening.len()
+    /// Refuses one more registration (or listen) beyond the connection's limit.
+    fn may_register(&self, limits: &Limits) -> Result<(), RpcError> {
+        let held = self.watching.len() + self.room_watches + self.listening.len();
+        if held >= limits.max_registrations_per_connection {
+            return Err(RpcError::Unavailable(format!(
+                "too many registrations on this connection (limit {})",
+                limits.max_registrations_per_connection
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -319,9 +372,8 @@ impl Rooms {
                 "the room exists; only its creator sets an ACL".into(),
             ));
         }
-        if room.secure {
-            check_origin(room, req.origin)?;
-        } else if req.secure == Some(true) {
+        room.admits(req.origin)?;
+        if !room.secure && req.secure == Some(true) {
             return Err(RpcError::Privileged(
                 "the room exists and is not secure".into(),
             ));
@@ -395,12 +447,7 @@ impl Rooms {
         sink: &mut impl Sink,
     ) -> Result<(), RpcError> {
         let index = self.conns.entry(conn).or_default();
-        if index.registrations() >= self.limits.max_registrations_per_connection {
-            return Err(RpcError::Unavailable(format!(
-                "too many registrations on this connection (limit {})",
-                self.limits.max_registrations_per_connection
-            )));
-        }
+        index.may_register(&self.limits)?;
         if event == Event::RoomUpdate {
             if self.room_watchers.iter().any(|w| w.is(conn, event, id)) {
                 return Ok(());
@@ -584,21 +631,6 @@ impl Rooms {
             }
         }
     }
-}
-
-/// Refuses an origin a secure room's ACL does not admit.
-fn check_origin(room: &Room, origin: Option<&Origin>) -> Result<(), RpcError> {
-    let origin = origin.ok_or_else(|| {
-        RpcError::Privileged(
-            "secure room: this connection has no origin (no Origin header, no token)".into(),
-        )
-    })?;
-    if !acl::admits(&room.acl, origin) {
-        return Err(RpcError::Privileged(format!(
-            "secure room: origin {origin} is not in its ACL"
-        )));
-    }
-    Ok(())
 }
 
 /// The room token at the front of a registration id (`<roomid>.<client-id>`).

@@ -55,20 +55,8 @@ fn apply(rooms: &mut Rooms, conn: ConnId, call: Call, tokens: &mut Vec<String>) 
     let origin = origin_of(conn);
     let mut sink = JsonSink;
     let outcome: Result<String, _> = match &call.method {
-        Method::Join {
-            user,
-            room,
-            secure,
-            acl,
-        } => {
-            let join = Join {
-                user,
-                room,
-                secure: *secure,
-                acl: acl.as_deref(),
-                origin: origin.as_ref(),
-                kurento: false,
-            };
+        method @ Method::Join { .. } => {
+            let join = Join::from_call(method, origin.as_ref()).expect("a join call");
             rooms.join(conn, &join, &mut sink).map(|token| {
                 tokens.push(token.to_string());
                 format!(r#"{{"roomid":"{token}"}}"#)
@@ -81,9 +69,7 @@ fn apply(rooms: &mut Rooms, conn: ConnId, call: Call, tokens: &mut Vec<String>) 
         Method::Register { event, id } => rooms
             .register(conn, *event, id, &mut sink)
             .map(|()| "0".into()),
-        Method::Unregister { event, id } => {
-            rooms.unregister(conn, *event, id).map(|()| "0".into())
-        }
+        Method::Unregister { event, id } => rooms.unregister(conn, *event, id).map(|()| "0".into()),
         _ => Ok("true".into()),
     };
     let id = call.id?;
@@ -158,5 +144,9 @@ fuzz_target!(|data: &[u8]| {
         rooms.disconnect(conn, &mut JsonSink);
     }
     assert_eq!(rooms.room_count(), 0, "a room outlived every connection");
-    assert_eq!(rooms.member_count(), 0, "a membership outlived every connection");
+    assert_eq!(
+        rooms.member_count(),
+        0,
+        "a membership outlived every connection"
+    );
 });

@@ -18,19 +18,12 @@ impl Rooms {
         sink: &mut impl Sink,
     ) -> Result<(), RpcError> {
         let room = self.rooms.get(name).ok_or(RpcError::UnknownKey)?;
-        if room.secure {
-            check_origin(room, origin)?;
-        }
+        room.admits(origin)?;
         if room.listeners.iter().any(|l| l.conn == conn && l.id == id) {
             return Ok(());
         }
         let index = self.conns.entry(conn).or_default();
-        if index.registrations() >= self.limits.max_registrations_per_connection {
-            return Err(RpcError::Unavailable(format!(
-                "too many registrations on this connection (limit {})",
-                self.limits.max_registrations_per_connection
-            )));
-        }
+        index.may_register(&self.limits)?;
         index.listening.push(name.to_owned());
         let method = |event: Event| wire::json_string(&format!("{id}.{}", event.name()));
         let listener = Listener {
@@ -68,9 +61,7 @@ impl Rooms {
     /// its members only to an origin its ACL admits.
     pub fn status(&self, name: &str, origin: Option<&Origin>) -> Result<String, RpcError> {
         let room = self.rooms.get(name).ok_or(RpcError::UnknownKey)?;
-        if room.secure {
-            check_origin(room, origin)?;
-        }
+        room.admits(origin)?;
         let names: Vec<&str> = room
             .members
             .iter()
