@@ -6,11 +6,15 @@
 //! through the `userupdate` / `message` registrations on its token) or Kurento's (events go
 //! straight to its connection as `participantJoined`, `participantLeft`, `sendMessage`). The
 //! fan-out (`rooms/fanout.rs`) builds each dialect's text once per event, not once per
-//! recipient. The extension methods (listen, status, targeted messages, evict) live in
-//! `rooms/ext.rs`.
+//! recipient. Registrations whose id starts with no room token belong to the whole connection
+//! (`rooms/wide.rs`); the optional room history lives in `rooms/history.rs`. The extension
+//! methods (listen, status, targeted messages, evict) live in `rooms/ext.rs`.
 
 mod ext;
 mod fanout;
+mod history;
+mod join_error;
+mod wide;
 
 use std::collections::HashMap;
 
@@ -24,6 +28,8 @@ use crate::request::{Event, Method};
 use crate::token::Token;
 use crate::wire;
 use fanout::Notice;
+use history::History;
+pub use join_error::JoinError;
 
 /// Identifies a connection for the dispatcher. `HTTP` owns memberships joined over HTTP.
 pub type ConnId = u64;
@@ -89,6 +95,8 @@ pub struct Rooms {
     room_watchers: Vec<Watcher>,
     conns: IdMap<ConnId, ConnIndex>,
     limits: Limits,
+    /// The rooms' recent messages (`history` setting; off by default).
+    history: History,
 }
 
 struct Room {
@@ -100,24 +108,23 @@ struct Room {
     members: Vec<Token>,
     /// Connections that hear this room without being in it (`listen`).
     listeners: Vec<Listener>,
+    /// Connections with a connection-wide registration that hold a membership here, each
+    /// once however many memberships it holds (`rooms/wide.rs` keeps it).
+    wide: Vec<ConnId>,
 }
 
 impl Room {
     /// Admits any origin to an insecure room; to a secure one, only an origin its ACL admits
-    /// (a connection without origin is refused).
-    fn admits(&self, origin: Option<&Origin>) -> Result<(), RpcError> {
+    /// (a connection without origin is refused). The error says why.
+    fn admits(&self, origin: Option<&Origin>) -> Result<(), String> {
         if !self.secure {
             return Ok(());
         }
         let origin = origin.ok_or_else(|| {
-            RpcError::Privileged(
-                "secure room: this connection has no origin (no Origin header, no token)".into(),
-            )
+            "secure room: this connection has no origin (no Origin header, no token)".to_owned()
         })?;
         if !acl::admits(&self.acl, origin) {
-            return Err(RpcError::Privileged(format!(
-                "secure room: origin {origin} is not in its ACL"
-            )));
+            return Err(format!("secure room: origin {origin} is not in its ACL"));
         }
         Ok(())
     }
@@ -213,12 +220,14 @@ struct ConnIndex {
     room_watches: usize,
     /// Rooms it listens to (once per `listen`).
     listening: Vec<String>,
+    /// Its connection-wide `userupdate` / `message` registrations (ids without a room token).
+    wide: Vec<Watcher>,
 }
 
 impl ConnIndex {
     /// Refuses one more registration (or listen) beyond the connection's limit.
     fn may_register(&self, limits: &Limits) -> Result<(), RpcError> {
-        let held = self.watching.len() + self.room_watches + self.listening.len();
+        let held = self.watching.len() + self.room_watches + self.listening.len() + self.wide.len();
         if held >= limits.max_registrations_per_connection {
             return Err(RpcError::Unavailable(format!(
                 "too many registrations on this connection (limit {})",
@@ -254,7 +263,16 @@ impl Rooms {
             room_watchers: Vec::new(),
             conns: IdMap::default(),
             limits,
+            history: History::new(0, 0),
         }
+    }
+
+    /// Keeps each room's last `per_room` messages (`send` and `announce`), within `bytes`
+    /// for all rooms together, and replays them to a new `message` registration. 0 turns
+    /// history off (the default).
+    pub fn with_history(mut self, per_room: usize, bytes: usize) -> Rooms {
+        self.history = History::new(per_room, bytes);
+        self
     }
 
     pub fn room_count(&self) -> usize {
@@ -293,16 +311,23 @@ impl Rooms {
         req: &Join,
         sink: &mut impl Sink,
     ) -> Result<Token, RpcError> {
+        self.try_join(conn, req, sink).map_err(|e| e.rpc(req))
+    }
+
+    /// `join`, with the refusal as a `JoinError` (for a dialect with its own error codes).
+    pub fn try_join(
+        &mut self,
+        conn: ConnId,
+        req: &Join,
+        sink: &mut impl Sink,
+    ) -> Result<Token, JoinError> {
         let held = self.conns.get(&conn).map_or(0, |c| c.tokens.len());
-        if held >= self.limits.max_memberships_per_connection {
-            return Err(RpcError::Unavailable(format!(
-                "this connection already holds {held} memberships (limit {})",
-                self.limits.max_memberships_per_connection
-            )));
+        let limit = self.limits.max_memberships_per_connection;
+        if held >= limit {
+            return Err(JoinError::TooManyMemberships { held, limit });
         }
         // The token first: nothing is changed if the OS has no randomness to give.
-        let token = Token::generate()
-            .map_err(|e| RpcError::Unavailable(format!("no randomness for a room token: {e}")))?;
+        let token = Token::generate().map_err(|e| JoinError::NoRandomness(e.to_string()))?;
         match self.rooms.get(req.room) {
             Some(room) => self.admit(room, req)?,
             None => self.create_room(req, sink)?,
@@ -315,7 +340,7 @@ impl Rooms {
             .expect("room exists or was just made");
         let kurento = || kurento::participant_joined(&user_json);
         let notice = Notice::new(Event::UserUpdate, &params, &kurento);
-        notice.to_room(&self.members, room, sink);
+        notice.to_room(&self.members, &self.conns, room, sink);
         room.members.push(token);
         let kind = if req.kurento {
             Kind::Kurento
@@ -336,25 +361,26 @@ impl Rooms {
             },
         );
         self.conns.entry(conn).or_default().tokens.push(token);
+        self.wide_entered(conn, req.room, sink);
         Ok(token)
     }
 
     /// Makes the room a first joiner asks for, with the security it asks for, and tells the
     /// `roomupdate` registrations.
-    fn create_room(&mut self, req: &Join, sink: &mut impl Sink) -> Result<(), RpcError> {
+    fn create_room(&mut self, req: &Join, sink: &mut impl Sink) -> Result<(), JoinError> {
         if self.rooms.len() >= self.limits.max_rooms {
-            return Err(RpcError::Unavailable(format!(
-                "too many rooms (limit {})",
-                self.limits.max_rooms
-            )));
+            return Err(JoinError::TooManyRooms {
+                limit: self.limits.max_rooms,
+            });
         }
-        let (secure, acl) = creator_security(req)?;
+        let (secure, acl) = creator_security(req).map_err(JoinError::Refused)?;
         let room = Room {
             name_json: wire::json_string(req.room),
             secure,
             acl,
             members: Vec::new(),
             listeners: Vec::new(),
+            wide: Vec::new(),
         };
         let params = room_params(&room, "created");
         for w in &self.room_watchers {
@@ -366,33 +392,29 @@ impl Rooms {
 
     /// Checks a join into an existing room: its security first (so a refused client learns
     /// nothing about who is inside), then the member limit and the user name.
-    fn admit(&self, room: &Room, req: &Join) -> Result<(), RpcError> {
+    fn admit(&self, room: &Room, req: &Join) -> Result<(), JoinError> {
         if req.acl.is_some() {
-            return Err(RpcError::Privileged(
+            return Err(JoinError::Refused(
                 "the room exists; only its creator sets an ACL".into(),
             ));
         }
-        room.admits(req.origin)?;
+        room.admits(req.origin).map_err(JoinError::Refused)?;
         if !room.secure && req.secure == Some(true) {
-            return Err(RpcError::Privileged(
+            return Err(JoinError::Refused(
                 "the room exists and is not secure".into(),
             ));
         }
         if room.members.len() >= self.limits.max_members_per_room {
-            return Err(RpcError::Unavailable(format!(
-                "room is full (limit {})",
-                self.limits.max_members_per_room
-            )));
+            return Err(JoinError::RoomFull {
+                limit: self.limits.max_members_per_room,
+            });
         }
         if room
             .members
             .iter()
             .any(|t| self.members[t].user == req.user)
         {
-            return Err(RpcError::IllegalState(format!(
-                "user {:?} is already in room {:?}",
-                req.user, req.room
-            )));
+            return Err(JoinError::Taken);
         }
         Ok(())
     }
@@ -434,11 +456,19 @@ impl Rooms {
             member.user_json
         );
         let kurento = || kurento::send_message(&room.name_json, &member.user_json, &message_json);
-        Notice::new(Event::Message, &params, &kurento).to_room(&self.members, room, sink);
+        Notice::new(Event::Message, &params, &kurento).to_room(
+            &self.members,
+            &self.conns,
+            room,
+            sink,
+        );
+        self.history.keep(&member.room, params);
     }
 
     /// Registers `conn` for `event` under `id`, replaying the current state first: a
-    /// `created` for every room, or a `joined` for every member of the token's room.
+    /// `created` for every room; for `userupdate` a `joined` for every member of the room, for
+    /// `message` the room's history. An id that does not start with a room token registers
+    /// the whole connection (`rooms/wide.rs`).
     pub fn register(
         &mut self,
         conn: ConnId,
@@ -461,15 +491,24 @@ impl Rooms {
             index.room_watches += 1;
             return Ok(());
         }
-        let token = self.known_thunder(room_token(id))?;
+        let front = room_token(id);
+        if Token::parse(front).is_none() {
+            self.register_wide(conn, event, id, sink);
+            return Ok(());
+        }
+        let token = self.known_thunder(front)?;
         let member = &self.members[&token];
         if member.watchers().iter().any(|w| w.is(conn, event, id)) {
             return Ok(());
         }
         let watcher = Watcher::new(conn, event, id.to_owned());
-        if event == Event::UserUpdate {
-            self.replay_members(&self.rooms[&member.room], conn, &watcher.method_json, sink);
-        }
+        self.replay(
+            &member.room,
+            event,
+            (conn, &watcher.method_json),
+            false,
+            sink,
+        );
         self.members
             .get_mut(&token)
             .and_then(Member::watchers_mut)
@@ -479,14 +518,33 @@ impl Rooms {
         Ok(())
     }
 
-    /// Sends `conn` a `joined` under `method_json` for every member of `room`.
-    fn replay_members(&self, room: &Room, conn: ConnId, method_json: &str, sink: &mut impl Sink) {
-        for t in &room.members {
-            let params = format!(
-                r#"{{"user":{},"action":"joined"}}"#,
-                self.members[t].user_json
-            );
-            sink.send(conn, &wire::notification(method_json, &params));
+    /// What a new `event` registration in room `name` gets first, sent to `to` (a connection
+    /// and a method as a JSON string literal): for `userupdate` a `joined` for every member in
+    /// join order, for `message` the room's history, oldest first. `wide` adds `"room"` to
+    /// the params (a connection-wide registration).
+    fn replay(
+        &self,
+        name: &str,
+        event: Event,
+        to: (ConnId, &str),
+        wide: bool,
+        sink: &mut impl Sink,
+    ) {
+        let room = &self.rooms[name];
+        let room_json = wide.then_some(room.name_json.as_str());
+        match event {
+            Event::UserUpdate => {
+                for t in &room.members {
+                    let user = &self.members[t].user_json;
+                    let params = match room_json {
+                        Some(r) => format!(r#"{{"user":{user},"action":"joined","room":{r}}}"#),
+                        None => format!(r#"{{"user":{user},"action":"joined"}}"#),
+                    };
+                    sink.send(to.0, &wire::notification(to.1, &params));
+                }
+            }
+            Event::Message => self.history.replay(name, to, room_json, sink),
+            Event::RoomUpdate => {}
         }
     }
 
@@ -500,7 +558,12 @@ impl Rooms {
             }
             return Ok(());
         }
-        let token = self.known_thunder(room_token(id))?;
+        let front = room_token(id);
+        if Token::parse(front).is_none() {
+            self.unregister_wide(conn, event, id);
+            return Ok(());
+        }
+        let token = self.known_thunder(front)?;
         let watchers = self
             .members
             .get_mut(&token)
@@ -536,6 +599,9 @@ impl Rooms {
             if let Some(room) = self.rooms.get_mut(&name) {
                 room.listeners.retain(|l| l.conn != conn);
             }
+        }
+        if !index.wide.is_empty() {
+            self.wide_forget(conn, &index.tokens);
         }
         for token in index.tokens {
             self.remove_member(token, sink);
@@ -604,20 +670,27 @@ impl Rooms {
             .get_mut(&member.room)
             .expect("a member's room exists");
         room.members.retain(|t| *t != token);
+        wide::left(room, &self.members, member.conn);
         if room.members.is_empty() {
             let room = self.rooms.remove(&member.room).expect("room exists");
             self.destroyed(&member.room, room, sink);
         } else {
             let params = format!(r#"{{"user":{},"action":"left"}}"#, member.user_json);
             let kurento = || kurento::participant_left(&member.user_json);
-            Notice::new(Event::UserUpdate, &params, &kurento).to_room(&self.members, room, sink);
+            Notice::new(Event::UserUpdate, &params, &kurento).to_room(
+                &self.members,
+                &self.conns,
+                room,
+                sink,
+            );
         }
         true
     }
 
-    /// A room has ended: its `roomupdate` watchers and its listeners hear `destroyed`, and
-    /// the listens end.
+    /// A room has ended: its history goes, its `roomupdate` watchers and its listeners hear
+    /// `destroyed`, and the listens end.
     fn destroyed(&mut self, name: &str, room: Room, sink: &mut impl Sink) {
+        self.history.forget(name);
         let params = room_params(&room, "destroyed");
         for w in &self.room_watchers {
             sink.send(w.conn, &wire::notification(&w.method_json, &params));
@@ -638,22 +711,18 @@ fn room_token(id: &str) -> &str {
     id.split('.').next().unwrap_or(id)
 }
 
-/// The security a new room gets from its creator's join.
-fn creator_security(req: &Join) -> Result<(bool, Vec<Pattern>), RpcError> {
+/// The security a new room gets from its creator's join; the error says why it is refused.
+fn creator_security(req: &Join) -> Result<(bool, Vec<Pattern>), String> {
     match (req.secure, req.acl) {
-        (Some(false), Some(_)) => Err(RpcError::Privileged("an insecure room takes no ACL".into())),
-        (_, Some([])) => Err(RpcError::Privileged(
-            "a secure room needs a non-empty ACL".into(),
-        )),
-        (_, Some(acl)) => {
-            let acl = acl
-                .iter()
-                .map(|p| Pattern::parse(p))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| RpcError::Privileged(e.to_string()))?;
-            Ok((true, acl))
-        }
-        (Some(true), None) => Err(RpcError::Privileged("a secure room needs an ACL".into())),
+        (Some(false), Some(_)) => Err("an insecure room takes no ACL".into()),
+        (_, Some([])) => Err("a secure room needs a non-empty ACL".into()),
+        (_, Some(acl)) => acl
+            .iter()
+            .map(|p| Pattern::parse(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|acl| (true, acl))
+            .map_err(|e| e.to_string()),
+        (Some(true), None) => Err("a secure room needs an ACL".into()),
         (_, None) => Ok((false, Vec::new())),
     }
 }

@@ -185,7 +185,8 @@ fn unknown_tokens_are_unknown_keys() {
     assert_eq!(rooms.send("", "x", &mut out), Err(RpcError::UnknownKey));
     assert_eq!(
         rooms.register(1, Event::UserUpdate, "client.events", &mut out),
-        Err(RpcError::UnknownKey)
+        Ok(()),
+        "no token in front: a registration for the whole connection"
     );
     assert_eq!(
         rooms.register(1, Event::Message, "0000000000deadbeef00.x", &mut out),
@@ -392,4 +393,85 @@ fn duplicate_registration_delivers_once() {
     rooms.unregister(1, Event::Message, &id).unwrap();
     rooms.send(&a.to_string(), "x", &mut out).unwrap();
     assert!(out.take().is_empty());
+}
+
+#[test]
+fn history_replays_before_live_messages_and_goes_with_the_room() {
+    let mut rooms = Rooms::new(limits()).with_history(2, 1 << 20);
+    let mut out = Frames::default();
+    let a = join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
+    for m in ["one", "two", "three"] {
+        rooms.send(&a.to_string(), m, &mut out).unwrap();
+    }
+    assert_eq!(
+        rooms.send_to(&a.to_string(), "*", "private", &mut out),
+        Ok(1)
+    );
+    rooms
+        .announce("Lounge", "\"server\"", "notice", &mut out)
+        .unwrap();
+    let kurento = Join {
+        user: "K",
+        room: "Lounge",
+        secure: None,
+        acl: None,
+        origin: None,
+        kurento: true,
+    };
+    rooms.join(5, &kurento, &mut out).unwrap();
+    assert!(
+        out.take().iter().all(|(c, _, _)| *c != 5),
+        "Kurento sees none"
+    );
+    let b = join(&mut rooms, 2, "Bob", "Lounge", &mut out).unwrap();
+    rooms
+        .register(2, Event::Message, &b.to_string(), &mut out)
+        .unwrap();
+    rooms.send(&b.to_string(), "live", &mut out).unwrap();
+    let method = format!("{b}.message");
+    let got: Vec<_> = out.take().into_iter().filter(|(c, _, _)| *c == 2).collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                2,
+                method.clone(),
+                serde_json::json!({"user":"Alice","message":"three","history":true})
+            ),
+            (
+                2,
+                method.clone(),
+                serde_json::json!({"user":"server","message":"notice","history":true})
+            ),
+            (
+                2,
+                method,
+                serde_json::json!({"user":"Bob","message":"live"})
+            ),
+        ]
+    );
+    rooms.listen(9, "Lounge", "l", None, &mut out).unwrap();
+    let heard: Vec<_> = out.take().into_iter().map(|(_, m, p)| (m, p)).collect();
+    assert_eq!(
+        heard.len(),
+        5,
+        "three members, then two kept messages: {heard:?}"
+    );
+    assert_eq!(heard[3].0, "l.message");
+    assert_eq!(heard[4].1["message"], "live");
+    assert_eq!(heard[4].1["history"], true);
+    for t in [a, b] {
+        rooms.leave(&t.to_string(), &mut out).unwrap();
+    }
+    rooms.evict("Lounge", "K", &mut out).unwrap();
+    assert_eq!(rooms.room_count(), 0);
+    out.take();
+    let c = join(&mut rooms, 3, "Carol", "Lounge", &mut out).unwrap();
+    rooms
+        .register(3, Event::Message, &c.to_string(), &mut out)
+        .unwrap();
+    assert!(
+        out.take().is_empty(),
+        "a new room of the same name has no history"
+    );
 }
