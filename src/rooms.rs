@@ -8,8 +8,8 @@
 //! fan-out (`rooms/fanout.rs`) builds each dialect's text once per event, not once per
 //! recipient. Registrations and their replays are in `rooms/register.rs`; those whose id starts
 //! with no room token belong to the whole connection (`rooms/wide.rs`); the optional room
-//! history lives in `rooms/history.rs`. The extension
-//! methods (listen, status, targeted messages, evict) live in `rooms/ext.rs`.
+//! history lives in `rooms/history.rs`. The extension methods (listen, status, targeted
+//! messages, evict) live in `rooms/ext.rs`.
 
 mod ext;
 mod fanout;
