@@ -453,10 +453,7 @@ impl Rooms {
         };
         let room = &self.rooms[&member.room];
         let message_json = wire::json_string(message);
-        let params = format!(
-            r#"{{"user":{},"message":{message_json}}}"#,
-            member.user_json
-        );
+        let params = history::message_params(&member.user_json, &message_json);
         let kurento = || kurento::send_message(&room.name_json, &member.user_json, &message_json);
         Notice::new(Event::Message, &params, &kurento).to_room(
             &self.members,

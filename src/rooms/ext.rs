@@ -204,7 +204,7 @@ impl Rooms {
     ) -> Result<(), RpcError> {
         let room = self.rooms.get(name).ok_or(RpcError::UnknownKey)?;
         let message_json = wire::json_string(message);
-        let params = format!(r#"{{"user":{server},"message":{message_json}}}"#);
+        let params = history::message_params(server, &message_json);
         let kurento = || kurento::send_message(&room.name_json, server, &message_json);
         Notice::new(Event::Message, &params, &kurento).to_room(
             &self.members,

@@ -186,6 +186,18 @@ impl History {
     }
 }
 
+/// A `message` event's params `{"user":<user_json>,"message":<message_json>}` (both JSON
+/// string literals) in a block of exactly their size, so history keeps them as they are.
+pub(super) fn message_params(user_json: &str, message_json: &str) -> String {
+    const PIECES: [&str; 3] = [r#"{"user":"#, r#","message":"#, "}"];
+    let len = PIECES.iter().map(|p| p.len()).sum::<usize>() + user_json.len() + message_json.len();
+    let mut params = String::with_capacity(len);
+    for piece in [PIECES[0], user_json, PIECES[1], message_json, PIECES[2]] {
+        params.push_str(piece);
+    }
+    params
+}
+
 impl Log {
     /// The heap bytes this log holds apart from its name: the messages' text and its slots.
     fn cost(&self) -> usize {
