@@ -75,13 +75,19 @@ impl Rooms {
         let room_json = wide.then_some(room.name_json.as_str());
         match event {
             Event::UserUpdate => {
+                // Sent as pieces: no allocation per member, however many rooms are replayed.
+                let [head, method, mid, _, tail] = wire::notification(to.1, "");
+                let (with_room, room_json) = match room_json {
+                    Some(r) => (r#","action":"joined","room":"#, r),
+                    None => (r#","action":"joined""#, ""),
+                };
                 for t in &room.members {
-                    let user = &self.members[t].user_json;
-                    let params = match room_json {
-                        Some(r) => format!(r#"{{"user":{user},"action":"joined","room":{r}}}"#),
-                        None => format!(r#"{{"user":{user},"action":"joined"}}"#),
-                    };
-                    sink.send(to.0, &wire::notification(to.1, &params));
+                    let user = self.members[t].user_json.as_str();
+                    let open = r#"{"user":"#;
+                    let parts = [
+                        head, method, mid, open, user, with_room, room_json, "}", tail,
+                    ];
+                    sink.send(to.0, &parts);
                 }
             }
             Event::Message => self.history.replay(name, to, room_json, sink),
