@@ -54,6 +54,16 @@ pub struct Config {
     /// Most registrations (register calls) held by one connection. Default 4,000: four events
     /// for each of 1,000 memberships.
     pub max_registrations_per_connection: usize,
+    /// Messages each room keeps, replayed (marked `"history": true`, oldest first) to a
+    /// client that registers for `message` later, or listens. Default 0: no history, as
+    /// Thunder; an app that wants it asks the operator.
+    pub history: usize,
+    /// Bytes all rooms' history may hold together (the messages' text and their bookkeeping);
+    /// when full, the oldest messages of any room are dropped, never a send refused. Default
+    /// 1 MiB: a sixty-fourth of the systemd unit's `MemoryMax` (64M), thousands of chat lines;
+    /// a replay of all of it still fits one client's outbound queue (so this may be at most a
+    /// quarter of `max_outbound_bytes`) and costs the dispatcher about a millisecond of copying.
+    pub history_bytes: usize,
     /// Largest HTTP request head (request line and headers), in bytes. Default 8 KiB.
     pub max_request_head: usize,
     /// Largest HTTP request body (`POST /jsonrpc`). Default the message size.
@@ -123,6 +133,8 @@ impl Default for Config {
             max_members_per_room: 1000,
             max_memberships_per_connection: 1000,
             max_registrations_per_connection: 4000,
+            history: 0,
+            history_bytes: 1 << 20,
             max_request_head: 8 * 1024,
             max_request_body: 64 * 1024 + 1024,
             handshake_timeout: Duration::from_secs(5),
@@ -274,10 +286,29 @@ impl Config {
                 "admin_token must be at least 16 characters (or empty: no trusted caller)".into(),
             ));
         }
+        self.validate_history()?;
         if self.thread_stack_size < 32 * 1024 {
             return Err(ConfigError::Invalid(
                 "thread_stack_size must be at least 32768".into(),
             ));
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// With history on, its budget must be above 0 and small enough that replaying all of it
+    /// (framing included: up to about four times the counted bytes for short messages) never
+    /// cuts off the client it is replayed to.
+    fn validate_history(&self) -> Result<(), ConfigError> {
+        if self.history == 0 {
+            return Ok(());
+        }
+        if self.history_bytes == 0 || self.history_bytes > self.max_outbound_bytes / 4 {
+            return Err(ConfigError::Invalid(format!(
+                "history_bytes must be above 0 and at most a quarter of max_outbound_bytes ({}) when history is on",
+                self.max_outbound_bytes / 4
+            )));
         }
         Ok(())
     }
@@ -361,6 +392,21 @@ mod tests {
         assert!(c.validate().is_ok());
         c.set("--server-name", "").unwrap();
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn history_budget_fits_the_outbound_queue() {
+        let mut c = Config::default();
+        c.set("--history-bytes", "0").unwrap();
+        assert!(c.validate().is_ok(), "no history, no budget needed");
+        c.set("--history", "100").unwrap();
+        assert!(c.validate().is_err());
+        c.set("--history-bytes", &(c.max_outbound_bytes / 4).to_string())
+            .unwrap();
+        assert!(c.validate().is_ok());
+        c.set("--max-outbound-bytes", "1048576").unwrap();
+        assert!(c.validate().is_err());
+        assert!(Config::default().history_bytes <= Config::default().max_outbound_bytes / 4);
     }
 
     #[test]

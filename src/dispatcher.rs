@@ -116,7 +116,7 @@ impl Dispatcher {
             max_registrations_per_connection: config.max_registrations_per_connection,
         };
         Dispatcher {
-            rooms: Rooms::new(limits),
+            rooms: Rooms::new(limits).with_history(config.history, config.history_bytes),
             out: Outboxes::new(config.max_outbound_bytes),
             origins: IdMap::default(),
             trusted: IdSet::default(),

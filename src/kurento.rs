@@ -3,7 +3,28 @@
 //! state; the dispatcher keeps each session's id and `rooms` keeps its membership.
 //!
 //! Method names carry no callsign or version. A session is in at most one room. There is no
-//! media: the media methods are answered with a "Media is not supported" error.
+//! media: the media methods are answered with a "media is not supported" error.
+//!
+//! # Errors
+//!
+//! A refusal after the edge carries a code of the Kurento room server's `RoomException.Code`
+//! (kurento-room-sdk) and, as that server does, a readable sentence as `message` and no
+//! `data`: `{"code":104,"message":"User 'A' already exists in room 'R'"}`.
+//!
+//! | code | name | when |
+//! |---|---|---|
+//! | 101 | `USER_GENERIC_ERROR` | the connection holds its limit of memberships |
+//! | 102 | `USER_NOT_FOUND` | `leaveRoom` / `sendMessage` before `joinRoom`; a `userMessage` that is not the session's user |
+//! | 104 | `EXISTING_USER_IN_ROOM` | the user name is taken in that room; the session is already in a room |
+//! | 201 | `ROOM_GENERIC_ERROR` | a secure room does not admit the session's origin; the room is full |
+//! | 202 | `ROOM_NOT_FOUND` | a `roomMessage` that is not the session's room |
+//! | 204 | `ROOM_CANNOT_BE_CREATED` | a new room while the server holds its limit of rooms |
+//! | 301 | `MEDIA_GENERIC_ERROR` | a media method (there is no media server) |
+//! | 999 | `GENERIC_ERROR` | the operating system gave no randomness for the membership |
+//!
+//! The server's other codes (103 `USER_CLOSED`, 105 `USER_NOT_STREAMING`, 203 `ROOM_CLOSED`,
+//! 302–307 media, 801–803 transport) name states this server never has. What the edge refuses
+//! keeps JSON-RPC's codes (-32700, -32600, -32601 unknown method, -32602 bad params).
 
 use std::borrow::Cow;
 
@@ -11,6 +32,7 @@ use serde::Deserialize;
 
 use crate::error::RpcError;
 use crate::request::{self, Rejection};
+use crate::rooms::JoinError;
 use crate::wire;
 
 /// The media methods of the Kurento room API, answered with `KurentoError::NoMedia`.
@@ -50,65 +72,102 @@ pub struct Call {
     pub method: Method,
 }
 
-/// Why a Kurento call failed after the edge. Codes are those of the Kurento room server's
-/// `RoomException` where one fits.
+/// Why a Kurento call failed after the edge, each variant with its `RoomException.Code`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KurentoError {
-    /// -32602: a parameter does not fit the session (a foreign `userMessage`/`roomMessage`).
-    InvalidParams(String),
-    /// -32601 "Media is not supported": a media method (there is no media server).
+    /// 301 `MEDIA_GENERIC_ERROR`: a media method (there is no media server).
     NoMedia(&'static str),
-    /// 104: the user name is taken in that room, or this session is already in a room.
-    ExistingUser(String),
-    /// 102: this session is in no room (`leaveRoom`, `sendMessage` before `joinRoom`).
+    /// 104 `EXISTING_USER_IN_ROOM`: the user name is taken in that room.
+    ExistingUser { user: String, room: String },
+    /// 104 `EXISTING_USER_IN_ROOM`: this session is already in `room` (one room per session).
+    AlreadyInRoom { room: String },
+    /// 102 `USER_NOT_FOUND`: this session is in no room (`leaveRoom`, `sendMessage` before
+    /// `joinRoom`, or after an eviction).
     NotInRoom,
-    /// 105: the room cannot be joined (a secure room refuses this origin, or a limit is
-    /// reached).
-    CannotJoin(String),
+    /// 102 `USER_NOT_FOUND`: `userMessage` is not this session's user (no one speaks for
+    /// another).
+    NotThisUser { given: String },
+    /// 202 `ROOM_NOT_FOUND`: `roomMessage` is not this session's room.
+    NotThisRoom { given: String },
+    /// 201 `ROOM_GENERIC_ERROR`: a secure room does not admit this session (`why` says how).
+    Refused { room: String, why: String },
+    /// 201 `ROOM_GENERIC_ERROR`: the room has `max_members_per_room` members.
+    RoomFull { room: String, limit: usize },
+    /// 204 `ROOM_CANNOT_BE_CREATED`: the room does not exist and `max_rooms` rooms do.
+    CannotCreate { room: String, limit: usize },
+    /// 101 `USER_GENERIC_ERROR`: the connection holds `max_memberships_per_connection`.
+    TooManyMemberships { limit: usize },
+    /// 999 `GENERIC_ERROR`: something outside the rules failed (no randomness).
+    Generic(String),
 }
 
 impl KurentoError {
-    fn code(&self) -> i64 {
-        match self {
-            KurentoError::InvalidParams(_) => -32602,
-            KurentoError::NoMedia(_) => -32601,
-            KurentoError::ExistingUser(_) => 104,
-            KurentoError::NotInRoom => 102,
-            KurentoError::CannotJoin(_) => 105,
-        }
-    }
-
-    fn message(&self) -> &'static str {
-        match self {
-            KurentoError::InvalidParams(_) => "Invalid parameters.",
-            KurentoError::NoMedia(_) => "Media is not supported",
-            KurentoError::ExistingUser(_) => "EXISTING_USER_IN_ROOM",
-            KurentoError::NotInRoom => "USER_NOT_FOUND",
-            KurentoError::CannotJoin(_) => "CANNOT_JOIN_ROOM",
-        }
-    }
-
-    fn detail(&self) -> Cow<'_, str> {
-        match self {
-            KurentoError::InvalidParams(d)
-            | KurentoError::ExistingUser(d)
-            | KurentoError::CannotJoin(d) => Cow::Borrowed(d),
-            KurentoError::NoMedia(m) => Cow::Owned(format!(
-                "{m}: this room server carries chat only (joinRoom, sendMessage, leaveRoom)"
-            )),
-            KurentoError::NotInRoom => Cow::Borrowed("this session has not joined a room"),
-        }
-    }
-}
-
-impl From<RpcError> for KurentoError {
-    /// A refusal from the shared room rules, in Kurento's terms.
-    fn from(e: RpcError) -> Self {
+    /// The refusal of `user`'s join into `room`, in Kurento's terms.
+    pub fn join(e: JoinError, user: &str, room: &str) -> KurentoError {
+        let room = room.to_owned();
         match e {
-            RpcError::IllegalState(d) => KurentoError::ExistingUser(d),
-            RpcError::UnknownKey => KurentoError::NotInRoom,
-            RpcError::Privileged(d) | RpcError::Unavailable(d) => KurentoError::CannotJoin(d),
-            other => KurentoError::InvalidParams(other.detail().unwrap_or("").to_owned()),
+            JoinError::Taken => KurentoError::ExistingUser {
+                user: user.to_owned(),
+                room,
+            },
+            JoinError::Refused(why) => KurentoError::Refused { room, why },
+            JoinError::RoomFull { limit } => KurentoError::RoomFull { room, limit },
+            JoinError::TooManyRooms { limit } => KurentoError::CannotCreate { room, limit },
+            JoinError::TooManyMemberships { limit, .. } => {
+                KurentoError::TooManyMemberships { limit }
+            }
+            JoinError::NoRandomness(e) => {
+                KurentoError::Generic(format!("No randomness for a membership: {e}"))
+            }
+        }
+    }
+
+    /// The `RoomException.Code` value.
+    pub fn code(&self) -> i64 {
+        match self {
+            KurentoError::TooManyMemberships { .. } => 101,
+            KurentoError::NotInRoom | KurentoError::NotThisUser { .. } => 102,
+            KurentoError::ExistingUser { .. } | KurentoError::AlreadyInRoom { .. } => 104,
+            KurentoError::Refused { .. } | KurentoError::RoomFull { .. } => 201,
+            KurentoError::NotThisRoom { .. } => 202,
+            KurentoError::CannotCreate { .. } => 204,
+            KurentoError::NoMedia(_) => 301,
+            KurentoError::Generic(_) => 999,
+        }
+    }
+
+    /// The sentence sent as `message`, in the Kurento room server's style.
+    pub fn message(&self) -> String {
+        match self {
+            KurentoError::NoMedia(m) => format!(
+                "Media is not supported: {m} needs a media server; this room server carries chat only (joinRoom, sendMessage, leaveRoom)"
+            ),
+            KurentoError::ExistingUser { user, room } => {
+                format!("User '{user}' already exists in room '{room}'")
+            }
+            KurentoError::AlreadyInRoom { room } => {
+                format!("This session is already in room '{room}'; leaveRoom first")
+            }
+            KurentoError::NotInRoom => "This session has not joined a room".into(),
+            KurentoError::NotThisUser { given } => {
+                format!("Provided username '{given}' differs from the participant's name")
+            }
+            KurentoError::NotThisRoom { given } => {
+                format!("Provided room name '{given}' differs from the participant's room")
+            }
+            KurentoError::Refused { room, why } => {
+                format!("Room '{room}' cannot be joined: {why}")
+            }
+            KurentoError::RoomFull { room, limit } => {
+                format!("Room '{room}' is full ({limit} members)")
+            }
+            KurentoError::CannotCreate { room, limit } => format!(
+                "Room '{room}' cannot be created: the server holds its limit of {limit} rooms"
+            ),
+            KurentoError::TooManyMemberships { limit } => {
+                format!("This connection holds its limit of {limit} memberships")
+            }
+            KurentoError::Generic(why) => why.clone(),
         }
     }
 }
@@ -211,13 +270,12 @@ pub fn join_result<'a>(id: &str, session: &str, present: impl Iterator<Item = &'
     )
 }
 
-/// An error response.
+/// An error response: the code and the sentence, no `data` (as the Kurento room server).
 pub fn error(id: &str, e: &KurentoError) -> String {
     format!(
-        r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{},"message":"{}","data":{}}}}}"#,
+        r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{},"message":{}}}}}"#,
         e.code(),
-        e.message(),
-        wire::json_string(&e.detail())
+        wire::json_string(&e.message())
     )
 }
 
@@ -349,5 +407,43 @@ mod tests {
         let id = session_id().unwrap();
         assert_eq!(id.len(), 32);
         assert_ne!(id, session_id().unwrap());
+    }
+
+    #[test]
+    fn join_refusals_get_room_server_codes() {
+        let cases = [
+            (JoinError::Taken, 104, "User 'U' already exists in room 'R'"),
+            (
+                JoinError::Refused("no origin".into()),
+                201,
+                "Room 'R' cannot be joined: no origin",
+            ),
+            (
+                JoinError::RoomFull { limit: 3 },
+                201,
+                "Room 'R' is full (3 members)",
+            ),
+            (
+                JoinError::TooManyRooms { limit: 2 },
+                204,
+                "Room 'R' cannot be created",
+            ),
+            (
+                JoinError::TooManyMemberships { held: 1, limit: 1 },
+                101,
+                "limit of 1 memberships",
+            ),
+            (JoinError::NoRandomness("EIO".into()), 999, "No randomness"),
+        ];
+        for (join, code, says) in cases {
+            let e = KurentoError::join(join, "U", "R");
+            let v: serde_json::Value = serde_json::from_str(&error("3", &e)).unwrap();
+            assert_eq!(v["error"]["code"], code, "{v}");
+            assert!(
+                v["error"]["message"].as_str().unwrap().contains(says),
+                "{v}"
+            );
+            assert!(v["error"].get("data").is_none());
+        }
     }
 }

@@ -6,11 +6,17 @@
 //! through the `userupdate` / `message` registrations on its token) or Kurento's (events go
 //! straight to its connection as `participantJoined`, `participantLeft`, `sendMessage`). The
 //! fan-out (`rooms/fanout.rs`) builds each dialect's text once per event, not once per
-//! recipient. The extension methods (listen, status, targeted messages, evict) live in
-//! `rooms/ext.rs`.
+//! recipient. Registrations and their replays are in `rooms/register.rs`; those whose id starts
+//! with no room token belong to the whole connection (`rooms/wide.rs`); the optional room
+//! history lives in `rooms/history.rs`. The extension methods (listen, status, targeted
+//! messages, evict) live in `rooms/ext.rs`.
 
 mod ext;
 mod fanout;
+mod history;
+mod join_error;
+mod register;
+mod wide;
 
 use std::collections::HashMap;
 
@@ -24,6 +30,8 @@ use crate::request::{Event, Method};
 use crate::token::Token;
 use crate::wire;
 use fanout::Notice;
+use history::History;
+pub use join_error::JoinError;
 
 /// Identifies a connection for the dispatcher. `HTTP` owns memberships joined over HTTP.
 pub type ConnId = u64;
@@ -89,6 +97,8 @@ pub struct Rooms {
     room_watchers: Vec<Watcher>,
     conns: IdMap<ConnId, ConnIndex>,
     limits: Limits,
+    /// The rooms' recent messages (`history` setting; off by default).
+    history: History,
 }
 
 struct Room {
@@ -100,24 +110,23 @@ struct Room {
     members: Vec<Token>,
     /// Connections that hear this room without being in it (`listen`).
     listeners: Vec<Listener>,
+    /// Connections with a connection-wide registration that hold a membership here, each
+    /// once however many memberships it holds (`rooms/wide.rs` keeps it).
+    wide: Vec<ConnId>,
 }
 
 impl Room {
     /// Admits any origin to an insecure room; to a secure one, only an origin its ACL admits
-    /// (a connection without origin is refused).
-    fn admits(&self, origin: Option<&Origin>) -> Result<(), RpcError> {
+    /// (a connection without origin is refused). The error says why.
+    fn admits(&self, origin: Option<&Origin>) -> Result<(), String> {
         if !self.secure {
             return Ok(());
         }
         let origin = origin.ok_or_else(|| {
-            RpcError::Privileged(
-                "secure room: this connection has no origin (no Origin header, no token)".into(),
-            )
+            "secure room: this connection has no origin (no Origin header, no token)".to_owned()
         })?;
         if !acl::admits(&self.acl, origin) {
-            return Err(RpcError::Privileged(format!(
-                "secure room: origin {origin} is not in its ACL"
-            )));
+            return Err(format!("secure room: origin {origin} is not in its ACL"));
         }
         Ok(())
     }
@@ -213,12 +222,14 @@ struct ConnIndex {
     room_watches: usize,
     /// Rooms it listens to (once per `listen`).
     listening: Vec<String>,
+    /// Its connection-wide `userupdate` / `message` registrations (ids without a room token).
+    wide: Vec<Watcher>,
 }
 
 impl ConnIndex {
     /// Refuses one more registration (or listen) beyond the connection's limit.
     fn may_register(&self, limits: &Limits) -> Result<(), RpcError> {
-        let held = self.watching.len() + self.room_watches + self.listening.len();
+        let held = self.watching.len() + self.room_watches + self.listening.len() + self.wide.len();
         if held >= limits.max_registrations_per_connection {
             return Err(RpcError::Unavailable(format!(
                 "too many registrations on this connection (limit {})",
@@ -254,7 +265,16 @@ impl Rooms {
             room_watchers: Vec::new(),
             conns: IdMap::default(),
             limits,
+            history: History::new(0, 0),
         }
+    }
+
+    /// Keeps each room's last `per_room` messages (`send` and `announce`), within `bytes`
+    /// for all rooms together, and replays them to a new `message` registration. 0 turns
+    /// history off (the default).
+    pub fn with_history(mut self, per_room: usize, bytes: usize) -> Rooms {
+        self.history = History::new(per_room, bytes);
+        self
     }
 
     pub fn room_count(&self) -> usize {
@@ -293,16 +313,23 @@ impl Rooms {
         req: &Join,
         sink: &mut impl Sink,
     ) -> Result<Token, RpcError> {
+        self.try_join(conn, req, sink).map_err(|e| e.rpc(req))
+    }
+
+    /// `join`, with the refusal as a `JoinError` (for a dialect with its own error codes).
+    pub fn try_join(
+        &mut self,
+        conn: ConnId,
+        req: &Join,
+        sink: &mut impl Sink,
+    ) -> Result<Token, JoinError> {
         let held = self.conns.get(&conn).map_or(0, |c| c.tokens.len());
-        if held >= self.limits.max_memberships_per_connection {
-            return Err(RpcError::Unavailable(format!(
-                "this connection already holds {held} memberships (limit {})",
-                self.limits.max_memberships_per_connection
-            )));
+        let limit = self.limits.max_memberships_per_connection;
+        if held >= limit {
+            return Err(JoinError::TooManyMemberships { held, limit });
         }
         // The token first: nothing is changed if the OS has no randomness to give.
-        let token = Token::generate()
-            .map_err(|e| RpcError::Unavailable(format!("no randomness for a room token: {e}")))?;
+        let token = Token::generate().map_err(|e| JoinError::NoRandomness(e.to_string()))?;
         match self.rooms.get(req.room) {
             Some(room) => self.admit(room, req)?,
             None => self.create_room(req, sink)?,
@@ -315,7 +342,7 @@ impl Rooms {
             .expect("room exists or was just made");
         let kurento = || kurento::participant_joined(&user_json);
         let notice = Notice::new(Event::UserUpdate, &params, &kurento);
-        notice.to_room(&self.members, room, sink);
+        notice.to_room(&self.members, &self.conns, room, sink);
         room.members.push(token);
         let kind = if req.kurento {
             Kind::Kurento
@@ -336,25 +363,26 @@ impl Rooms {
             },
         );
         self.conns.entry(conn).or_default().tokens.push(token);
+        self.wide_entered(conn, req.room, sink);
         Ok(token)
     }
 
     /// Makes the room a first joiner asks for, with the security it asks for, and tells the
     /// `roomupdate` registrations.
-    fn create_room(&mut self, req: &Join, sink: &mut impl Sink) -> Result<(), RpcError> {
+    fn create_room(&mut self, req: &Join, sink: &mut impl Sink) -> Result<(), JoinError> {
         if self.rooms.len() >= self.limits.max_rooms {
-            return Err(RpcError::Unavailable(format!(
-                "too many rooms (limit {})",
-                self.limits.max_rooms
-            )));
+            return Err(JoinError::TooManyRooms {
+                limit: self.limits.max_rooms,
+            });
         }
-        let (secure, acl) = creator_security(req)?;
+        let (secure, acl) = creator_security(req).map_err(JoinError::Refused)?;
         let room = Room {
             name_json: wire::json_string(req.room),
             secure,
             acl,
             members: Vec::new(),
             listeners: Vec::new(),
+            wide: Vec::new(),
         };
         let params = room_params(&room, "created");
         for w in &self.room_watchers {
@@ -366,33 +394,29 @@ impl Rooms {
 
     /// Checks a join into an existing room: its security first (so a refused client learns
     /// nothing about who is inside), then the member limit and the user name.
-    fn admit(&self, room: &Room, req: &Join) -> Result<(), RpcError> {
+    fn admit(&self, room: &Room, req: &Join) -> Result<(), JoinError> {
         if req.acl.is_some() {
-            return Err(RpcError::Privileged(
+            return Err(JoinError::Refused(
                 "the room exists; only its creator sets an ACL".into(),
             ));
         }
-        room.admits(req.origin)?;
+        room.admits(req.origin).map_err(JoinError::Refused)?;
         if !room.secure && req.secure == Some(true) {
-            return Err(RpcError::Privileged(
+            return Err(JoinError::Refused(
                 "the room exists and is not secure".into(),
             ));
         }
         if room.members.len() >= self.limits.max_members_per_room {
-            return Err(RpcError::Unavailable(format!(
-                "room is full (limit {})",
-                self.limits.max_members_per_room
-            )));
+            return Err(JoinError::RoomFull {
+                limit: self.limits.max_members_per_room,
+            });
         }
         if room
             .members
             .iter()
             .any(|t| self.members[t].user == req.user)
         {
-            return Err(RpcError::IllegalState(format!(
-                "user {:?} is already in room {:?}",
-                req.user, req.room
-            )));
+            return Err(JoinError::Taken);
         }
         Ok(())
     }
@@ -429,93 +453,15 @@ impl Rooms {
         };
         let room = &self.rooms[&member.room];
         let message_json = wire::json_string(message);
-        let params = format!(
-            r#"{{"user":{},"message":{message_json}}}"#,
-            member.user_json
-        );
+        let params = history::message_params(&member.user_json, &message_json);
         let kurento = || kurento::send_message(&room.name_json, &member.user_json, &message_json);
-        Notice::new(Event::Message, &params, &kurento).to_room(&self.members, room, sink);
-    }
-
-    /// Registers `conn` for `event` under `id`, replaying the current state first: a
-    /// `created` for every room, or a `joined` for every member of the token's room.
-    pub fn register(
-        &mut self,
-        conn: ConnId,
-        event: Event,
-        id: &str,
-        sink: &mut impl Sink,
-    ) -> Result<(), RpcError> {
-        let index = self.conns.entry(conn).or_default();
-        index.may_register(&self.limits)?;
-        if event == Event::RoomUpdate {
-            if self.room_watchers.iter().any(|w| w.is(conn, event, id)) {
-                return Ok(());
-            }
-            let watcher = Watcher::new(conn, event, id.to_owned());
-            for room in self.rooms.values() {
-                let params = room_params(room, "created");
-                sink.send(conn, &wire::notification(&watcher.method_json, &params));
-            }
-            self.room_watchers.push(watcher);
-            index.room_watches += 1;
-            return Ok(());
-        }
-        let token = self.known_thunder(room_token(id))?;
-        let member = &self.members[&token];
-        if member.watchers().iter().any(|w| w.is(conn, event, id)) {
-            return Ok(());
-        }
-        let watcher = Watcher::new(conn, event, id.to_owned());
-        if event == Event::UserUpdate {
-            self.replay_members(&self.rooms[&member.room], conn, &watcher.method_json, sink);
-        }
-        self.members
-            .get_mut(&token)
-            .and_then(Member::watchers_mut)
-            .expect("known Thunder token")
-            .push(watcher);
-        self.conns.entry(conn).or_default().watching.push(token);
-        Ok(())
-    }
-
-    /// Sends `conn` a `joined` under `method_json` for every member of `room`.
-    fn replay_members(&self, room: &Room, conn: ConnId, method_json: &str, sink: &mut impl Sink) {
-        for t in &room.members {
-            let params = format!(
-                r#"{{"user":{},"action":"joined"}}"#,
-                self.members[t].user_json
-            );
-            sink.send(conn, &wire::notification(method_json, &params));
-        }
-    }
-
-    /// Ends a registration. Unregistering what is not registered is not an error.
-    pub fn unregister(&mut self, conn: ConnId, event: Event, id: &str) -> Result<(), RpcError> {
-        if event == Event::RoomUpdate {
-            let before = self.room_watchers.len();
-            self.room_watchers.retain(|w| !w.is(conn, event, id));
-            if let Some(index) = self.conns.get_mut(&conn) {
-                index.room_watches -= before - self.room_watchers.len();
-            }
-            return Ok(());
-        }
-        let token = self.known_thunder(room_token(id))?;
-        let watchers = self
-            .members
-            .get_mut(&token)
-            .and_then(Member::watchers_mut)
-            .expect("known Thunder token");
-        let before = watchers.len();
-        watchers.retain(|w| !w.is(conn, event, id));
-        if before != watchers.len() {
-            if let Some(index) = self.conns.get_mut(&conn) {
-                if let Some(at) = index.watching.iter().position(|t| *t == token) {
-                    index.watching.swap_remove(at);
-                }
-            }
-        }
-        Ok(())
+        Notice::new(Event::Message, &params, &kurento).to_room(
+            &self.members,
+            &self.conns,
+            room,
+            sink,
+        );
+        self.history.keep(&member.room, params);
     }
 
     /// A connection ended: its memberships leave (others see `left`, empty rooms are
@@ -536,6 +482,9 @@ impl Rooms {
             if let Some(room) = self.rooms.get_mut(&name) {
                 room.listeners.retain(|l| l.conn != conn);
             }
+        }
+        if !index.wide.is_empty() {
+            self.wide_forget(conn, &index.tokens);
         }
         for token in index.tokens {
             self.remove_member(token, sink);
@@ -604,20 +553,27 @@ impl Rooms {
             .get_mut(&member.room)
             .expect("a member's room exists");
         room.members.retain(|t| *t != token);
+        wide::left(room, &self.members, member.conn);
         if room.members.is_empty() {
             let room = self.rooms.remove(&member.room).expect("room exists");
             self.destroyed(&member.room, room, sink);
         } else {
             let params = format!(r#"{{"user":{},"action":"left"}}"#, member.user_json);
             let kurento = || kurento::participant_left(&member.user_json);
-            Notice::new(Event::UserUpdate, &params, &kurento).to_room(&self.members, room, sink);
+            Notice::new(Event::UserUpdate, &params, &kurento).to_room(
+                &self.members,
+                &self.conns,
+                room,
+                sink,
+            );
         }
         true
     }
 
-    /// A room has ended: its `roomupdate` watchers and its listeners hear `destroyed`, and
-    /// the listens end.
+    /// A room has ended: its history goes, its `roomupdate` watchers and its listeners hear
+    /// `destroyed`, and the listens end.
     fn destroyed(&mut self, name: &str, room: Room, sink: &mut impl Sink) {
+        self.history.forget(name);
         let params = room_params(&room, "destroyed");
         for w in &self.room_watchers {
             sink.send(w.conn, &wire::notification(&w.method_json, &params));
@@ -633,423 +589,21 @@ impl Rooms {
     }
 }
 
-/// The room token at the front of a registration id (`<roomid>.<client-id>`).
-fn room_token(id: &str) -> &str {
-    id.split('.').next().unwrap_or(id)
-}
-
-/// The security a new room gets from its creator's join.
-fn creator_security(req: &Join) -> Result<(bool, Vec<Pattern>), RpcError> {
+/// The security a new room gets from its creator's join; the error says why it is refused.
+fn creator_security(req: &Join) -> Result<(bool, Vec<Pattern>), String> {
     match (req.secure, req.acl) {
-        (Some(false), Some(_)) => Err(RpcError::Privileged("an insecure room takes no ACL".into())),
-        (_, Some([])) => Err(RpcError::Privileged(
-            "a secure room needs a non-empty ACL".into(),
-        )),
-        (_, Some(acl)) => {
-            let acl = acl
-                .iter()
-                .map(|p| Pattern::parse(p))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| RpcError::Privileged(e.to_string()))?;
-            Ok((true, acl))
-        }
-        (Some(true), None) => Err(RpcError::Privileged("a secure room needs an ACL".into())),
+        (Some(false), Some(_)) => Err("an insecure room takes no ACL".into()),
+        (_, Some([])) => Err("a secure room needs a non-empty ACL".into()),
+        (_, Some(acl)) => acl
+            .iter()
+            .map(|p| Pattern::parse(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|acl| (true, acl))
+            .map_err(|e| e.to_string()),
+        (Some(true), None) => Err("a secure room needs an ACL".into()),
         (_, None) => Ok((false, Vec::new())),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Default)]
-    pub(super) struct Frames(Vec<(ConnId, serde_json::Value)>);
-
-    impl Sink for Frames {
-        fn send(&mut self, conn: ConnId, parts: &[&str]) {
-            self.0
-                .push((conn, serde_json::from_str(&parts.concat()).unwrap()));
-        }
-    }
-
-    impl Frames {
-        pub(super) fn take(&mut self) -> Vec<(ConnId, String, serde_json::Value)> {
-            self.0
-                .drain(..)
-                .map(|(c, v)| {
-                    (
-                        c,
-                        v["method"].as_str().unwrap().to_owned(),
-                        v["params"].clone(),
-                    )
-                })
-                .collect()
-        }
-    }
-
-    pub(super) fn limits() -> Limits {
-        Limits {
-            max_rooms: 3,
-            max_members_per_room: 3,
-            max_memberships_per_connection: 4,
-            max_registrations_per_connection: 5,
-        }
-    }
-
-    pub(super) fn join(
-        rooms: &mut Rooms,
-        conn: ConnId,
-        user: &str,
-        room: &str,
-        out: &mut Frames,
-    ) -> Result<Token, RpcError> {
-        rooms.join(
-            conn,
-            &Join {
-                user,
-                room,
-                secure: None,
-                acl: None,
-                origin: None,
-                kurento: false,
-            },
-            out,
-        )
-    }
-
-    #[test]
-    fn join_send_leave_with_events_in_order() {
-        let mut rooms = Rooms::new(limits());
-        let mut out = Frames::default();
-        rooms
-            .register(9, Event::RoomUpdate, "obs", &mut out)
-            .unwrap();
-        let a = join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
-        assert_eq!(
-            out.take(),
-            vec![(
-                9,
-                "obs.roomupdate".into(),
-                serde_json::json!({"room":"Lounge","secure":"insecure","action":"created"})
-            )]
-        );
-        rooms
-            .register(
-                1,
-                Event::UserUpdate,
-                &format!("{a}.client.events"),
-                &mut out,
-            )
-            .unwrap();
-        rooms
-            .register(1, Event::Message, &format!("{a}.client.events"), &mut out)
-            .unwrap();
-        assert_eq!(out.take().len(), 1, "replay of Alice herself");
-        let b = join(&mut rooms, 2, "Bob", "Lounge", &mut out).unwrap();
-        assert_eq!(
-            out.take(),
-            vec![(
-                1,
-                format!("{a}.client.events.userupdate"),
-                serde_json::json!({"user":"Bob","action":"joined"})
-            )]
-        );
-        rooms.send(&b.to_string(), "hi", &mut out).unwrap();
-        assert_eq!(
-            out.take(),
-            vec![(
-                1,
-                format!("{a}.client.events.message"),
-                serde_json::json!({"user":"Bob","message":"hi"})
-            )]
-        );
-        rooms.leave(&b.to_string(), &mut out).unwrap();
-        assert_eq!(
-            out.take(),
-            vec![(
-                1,
-                format!("{a}.client.events.userupdate"),
-                serde_json::json!({"user":"Bob","action":"left"})
-            )]
-        );
-        rooms.leave(&a.to_string(), &mut out).unwrap();
-        assert_eq!(
-            out.take(),
-            vec![(
-                9,
-                "obs.roomupdate".into(),
-                serde_json::json!({"room":"Lounge","secure":"insecure","action":"destroyed"})
-            )]
-        );
-        assert_eq!(rooms.room_count(), 0);
-        assert_eq!(
-            rooms.leave(&a.to_string(), &mut out),
-            Err(RpcError::UnknownKey)
-        );
-    }
-
-    #[test]
-    fn register_replays_rooms_and_members() {
-        let mut rooms = Rooms::new(limits());
-        let mut out = Frames::default();
-        let b = join(&mut rooms, 2, "Bob", "Lounge", &mut out).unwrap();
-        join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
-        join(&mut rooms, 1, "Alice", "Den", &mut out).unwrap();
-        rooms.register(3, Event::RoomUpdate, "r", &mut out).unwrap();
-        let mut replayed: Vec<_> = out
-            .take()
-            .into_iter()
-            .map(|(_, _, p)| p["room"].as_str().unwrap().to_owned())
-            .collect();
-        replayed.sort();
-        assert_eq!(replayed, ["Den", "Lounge"]);
-        rooms
-            .register(3, Event::UserUpdate, &b.to_string(), &mut out)
-            .unwrap();
-        let users: Vec<_> = out
-            .take()
-            .into_iter()
-            .map(|(c, m, p)| (c, m, p["user"].as_str().unwrap().to_owned()))
-            .collect();
-        assert_eq!(
-            users,
-            vec![
-                (3, format!("{b}.userupdate"), "Bob".into()),
-                (3, format!("{b}.userupdate"), "Alice".into())
-            ]
-        );
-    }
-
-    #[test]
-    fn same_user_twice_is_illegal_state() {
-        let mut rooms = Rooms::new(limits());
-        let mut out = Frames::default();
-        join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
-        assert!(matches!(
-            join(&mut rooms, 2, "Alice", "Lounge", &mut out),
-            Err(RpcError::IllegalState(_))
-        ));
-        assert!(join(&mut rooms, 1, "Alice", "Den", &mut out).is_ok());
-        assert!(join(&mut rooms, 1, "Bob", "Lounge", &mut out).is_ok());
-    }
-
-    #[test]
-    fn unknown_tokens_are_unknown_keys() {
-        let mut rooms = Rooms::new(limits());
-        let mut out = Frames::default();
-        assert_eq!(
-            rooms.send("0000000000deadbeef00", "x", &mut out),
-            Err(RpcError::UnknownKey)
-        );
-        assert_eq!(rooms.send("", "x", &mut out), Err(RpcError::UnknownKey));
-        assert_eq!(
-            rooms.register(1, Event::UserUpdate, "client.events", &mut out),
-            Err(RpcError::UnknownKey)
-        );
-        assert_eq!(
-            rooms.register(1, Event::Message, "0000000000deadbeef00.x", &mut out),
-            Err(RpcError::UnknownKey)
-        );
-    }
-
-    #[test]
-    fn disconnect_leaves_and_unregisters() {
-        let mut rooms = Rooms::new(limits());
-        let mut out = Frames::default();
-        let a = join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
-        let b = join(&mut rooms, 2, "Bob", "Lounge", &mut out).unwrap();
-        rooms
-            .register(1, Event::UserUpdate, &format!("{a}.e"), &mut out)
-            .unwrap();
-        rooms
-            .register(2, Event::UserUpdate, &format!("{a}.spy"), &mut out)
-            .unwrap();
-        rooms.register(2, Event::RoomUpdate, "r", &mut out).unwrap();
-        out.take();
-        rooms.disconnect(2, &mut out);
-        assert_eq!(
-            out.take(),
-            vec![(
-                1,
-                format!("{a}.e.userupdate"),
-                serde_json::json!({"user":"Bob","action":"left"})
-            )]
-        );
-        assert_eq!(
-            rooms.leave(&b.to_string(), &mut out),
-            Err(RpcError::UnknownKey)
-        );
-        join(&mut rooms, 3, "Carol", "Lounge", &mut out).unwrap();
-        let got = out.take();
-        assert_eq!(
-            got.len(),
-            1,
-            "Bob's registrations ended with his connection: {got:?}"
-        );
-        rooms.disconnect(1, &mut out);
-        rooms.disconnect(3, &mut out);
-        assert_eq!(rooms.room_count(), 0);
-        assert_eq!(rooms.member_count(), 0);
-        assert!(rooms.conns.is_empty());
-        assert!(rooms.room_watchers.is_empty());
-    }
-
-    #[test]
-    fn secure_rooms_check_the_origin() {
-        let mut rooms = Rooms::new(limits());
-        let mut out = Frames::default();
-        let acl = ["https://*.example.com".to_owned()];
-        let good = Origin::parse("https://app.example.com").unwrap();
-        let evil = Origin::parse("https://example.com.evil.net").unwrap();
-        let mk = |user, secure, acl, origin| Join {
-            user,
-            room: "Vault",
-            secure,
-            acl,
-            origin,
-            kurento: false,
-        };
-        rooms
-            .join(1, &mk("Alice", Some(true), Some(&acl[..]), None), &mut out)
-            .unwrap();
-        assert!(matches!(
-            rooms.join(2, &mk("Bob", None, None, Some(&evil)), &mut out),
-            Err(RpcError::Privileged(_))
-        ));
-        assert!(matches!(
-            rooms.join(2, &mk("Bob", Some(false), None, Some(&evil)), &mut out),
-            Err(RpcError::Privileged(_))
-        ));
-        assert!(matches!(
-            rooms.join(2, &mk("Bob", None, None, None), &mut out),
-            Err(RpcError::Privileged(_))
-        ));
-        assert!(matches!(
-            rooms.join(
-                2,
-                &mk("Bob", Some(true), Some(&acl[..]), Some(&good)),
-                &mut out
-            ),
-            Err(RpcError::Privileged(_))
-        ));
-        assert!(matches!(
-            rooms.join(2, &mk("Alice", None, None, Some(&good)), &mut out),
-            Err(RpcError::IllegalState(_))
-        ));
-        rooms
-            .join(2, &mk("Bob", None, None, Some(&good)), &mut out)
-            .unwrap();
-        let empty: Vec<String> = Vec::new();
-        let open = |user, secure, acl| Join {
-            user,
-            room: "Open",
-            secure,
-            acl,
-            origin: None,
-            kurento: false,
-        };
-        assert!(matches!(
-            rooms.join(1, &open("A", Some(true), Some(&empty[..])), &mut out),
-            Err(RpcError::Privileged(_))
-        ));
-        assert!(matches!(
-            rooms.join(1, &open("A", Some(true), None), &mut out),
-            Err(RpcError::Privileged(_))
-        ));
-        assert!(matches!(
-            rooms.join(1, &open("A", Some(false), Some(&acl[..])), &mut out),
-            Err(RpcError::Privileged(_))
-        ));
-        let bad = ["not a pattern".to_owned()];
-        assert!(matches!(
-            rooms.join(1, &open("A", Some(true), Some(&bad[..])), &mut out),
-            Err(RpcError::Privileged(_))
-        ));
-        assert_eq!(rooms.room_count(), 1);
-    }
-
-    #[test]
-    fn limits_are_refused_clearly() {
-        let mut rooms = Rooms::new(limits());
-        let mut out = Frames::default();
-        for name in ["a", "b", "c"] {
-            join(&mut rooms, 1, "u", name, &mut out).unwrap();
-        }
-        assert!(matches!(
-            join(&mut rooms, 2, "u", "d", &mut out),
-            Err(RpcError::Unavailable(_))
-        ));
-        join(&mut rooms, 1, "v", "a", &mut out).unwrap();
-        assert!(
-            matches!(
-                join(&mut rooms, 1, "w", "a", &mut out),
-                Err(RpcError::Unavailable(_))
-            ),
-            "4 memberships per connection"
-        );
-        join(&mut rooms, 2, "w", "a", &mut out).unwrap();
-        assert!(
-            matches!(
-                join(&mut rooms, 3, "x", "a", &mut out),
-                Err(RpcError::Unavailable(_))
-            ),
-            "3 members per room"
-        );
-        for i in 0..5 {
-            rooms
-                .register(5, Event::RoomUpdate, &format!("r{i}"), &mut out)
-                .unwrap();
-        }
-        assert!(matches!(
-            rooms.register(5, Event::RoomUpdate, "r5", &mut out),
-            Err(RpcError::Unavailable(_))
-        ));
-    }
-
-    #[test]
-    fn http_memberships_expire() {
-        let mut rooms = Rooms::new(limits());
-        let mut out = Frames::default();
-        let a = join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
-        rooms
-            .register(1, Event::UserUpdate, &a.to_string(), &mut out)
-            .unwrap();
-        let h = join(&mut rooms, HTTP, "Script", "Lounge", &mut out).unwrap();
-        let now = Instant::now();
-        rooms.touch(&h.to_string(), now + std::time::Duration::from_secs(10));
-        rooms.touch(&a.to_string(), now);
-        out.take();
-        rooms.expire(now + std::time::Duration::from_secs(5), &mut out);
-        assert!(out.take().is_empty());
-        rooms.expire(now + std::time::Duration::from_secs(10), &mut out);
-        assert_eq!(
-            out.take(),
-            vec![(
-                1,
-                format!("{a}.userupdate"),
-                serde_json::json!({"user":"Script","action":"left"})
-            )]
-        );
-        assert_eq!(
-            rooms.member_count(),
-            1,
-            "a WebSocket membership never expires"
-        );
-    }
-
-    #[test]
-    fn duplicate_registration_delivers_once() {
-        let mut rooms = Rooms::new(limits());
-        let mut out = Frames::default();
-        let a = join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
-        let id = format!("{a}.client.events");
-        rooms.register(1, Event::Message, &id, &mut out).unwrap();
-        rooms.register(1, Event::Message, &id, &mut out).unwrap();
-        rooms.send(&a.to_string(), "x", &mut out).unwrap();
-        assert_eq!(out.take().len(), 1);
-        rooms.unregister(1, Event::Message, &id).unwrap();
-        rooms.unregister(1, Event::Message, &id).unwrap();
-        rooms.send(&a.to_string(), "x", &mut out).unwrap();
-        assert!(out.take().is_empty());
-    }
-}
+mod tests;

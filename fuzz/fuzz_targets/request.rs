@@ -1,8 +1,8 @@
 //! Fuzzes the request path from raw frame text to the dispatcher's decision: each input line
 //! is one frame on one of four connections, checked by `request::parse` and applied to a
-//! `Rooms` with small limits, the way the dispatcher does. Asserts no panic, that every reply
-//! and event is valid JSON, that the limits hold, and that when every connection has ended no
-//! room or membership is left. Each frame also goes through the Kurento dialect's parser.
+//! `Rooms` with small limits and a small history, the way the dispatcher does. Asserts no
+//! panic, that every reply and event is valid JSON, that the limits hold, and that when every
+//! connection has ended no room or membership is left. Each frame also goes through the Kurento dialect's parser.
 //!
 //! A line is `[0-3]?<frame text>` (the digit picks the connection; 0 is the HTTP owner), or
 //! `!<digit>` to end that connection. `$0`..`$9` in a frame stand for the room tokens of the
@@ -99,7 +99,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let mut rooms = Rooms::new(LIMITS);
+    let mut rooms = Rooms::new(LIMITS).with_history(3, 4096);
     let mut tokens = Vec::new();
     let names = [
         Designators {

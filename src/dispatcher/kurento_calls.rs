@@ -1,6 +1,7 @@
 //! The dispatcher's side of the Kurento room dialect: a checked `kurento::Call` carried out on
 //! the shared rooms, answered with the session's id. One room per session; the session id was
-//! made when the WebSocket opened.
+//! made when the WebSocket opened. Refusals carry the Kurento room server's codes (the table
+//! is in `kurento`'s module documentation).
 
 use super::Dispatcher;
 use crate::acl::Origin;
@@ -56,10 +57,8 @@ impl Dispatcher {
         origin: Option<&Origin>,
     ) -> Result<Option<Token>, KurentoError> {
         if let Some(token) = held {
-            return Err(KurentoError::ExistingUser(format!(
-                "this session is already in room {:?}; leaveRoom first",
-                self.rooms.member(token).map_or("", |(_, r)| r)
-            )));
+            let room = self.rooms.member(token).map_or("", |(_, r)| r).to_owned();
+            return Err(KurentoError::AlreadyInRoom { room });
         }
         let join = Join {
             user,
@@ -70,13 +69,13 @@ impl Dispatcher {
             kurento: true,
         };
         self.rooms
-            .join(conn, &join, &mut self.out)
+            .try_join(conn, &join, &mut self.out)
             .map(Some)
-            .map_err(KurentoError::from)
+            .map_err(|e| KurentoError::join(e, user, room))
     }
 
     /// A Kurento `sendMessage`: `userMessage` and `roomMessage`, when given, must be the
-    /// session's own.
+    /// session's own (102 and 202 otherwise, as the Kurento room server answers).
     fn kurento_send(
         &mut self,
         held: Option<Token>,
@@ -86,15 +85,11 @@ impl Dispatcher {
     ) -> Result<Option<Token>, KurentoError> {
         let token = held.ok_or(KurentoError::NotInRoom)?;
         let (me, here) = self.rooms.member(token).ok_or(KurentoError::NotInRoom)?;
-        if user.is_some_and(|u| u != me) {
-            return Err(KurentoError::InvalidParams(format!(
-                "userMessage must be this session's user {me:?}"
-            )));
+        if let Some(given) = user.filter(|u| u != me) {
+            return Err(KurentoError::NotThisUser { given });
         }
-        if room.is_some_and(|r| r != here) {
-            return Err(KurentoError::InvalidParams(format!(
-                "roomMessage must be this session's room {here:?}"
-            )));
+        if let Some(given) = room.filter(|r| r != here) {
+            return Err(KurentoError::NotThisRoom { given });
         }
         self.rooms.send_token(token, message, &mut self.out);
         Ok(None)

@@ -2,13 +2,18 @@
 //! room status and list, who-am-I, online check, targeted messages (`sendto`, `whisper`), and
 //! the trusted caller's `announce` and `evict`. Trust is decided by the dispatcher; these are
 //! the room rules only.
+//!
+//! With room history on, a listen replays the room's history after its members (a listener
+//! hears the room), and an announcement is kept like any message to the whole room; targeted
+//! messages are private and never kept.
 
 use super::*;
 
 impl Rooms {
     /// Starts hearing `room`'s `userupdate` and `message` events as `<id>.userupdate` and
-    /// `<id>.message`, after a `joined` replay of its members. A secure room's ACL applies as
-    /// for a join. Listening again with the same id is not an error and delivers once.
+    /// `<id>.message`, after a `joined` replay of its members and then of its history. A
+    /// secure room's ACL applies as for a join. Listening again with the same id is not an
+    /// error and delivers once.
     pub fn listen(
         &mut self,
         conn: ConnId,
@@ -18,7 +23,7 @@ impl Rooms {
         sink: &mut impl Sink,
     ) -> Result<(), RpcError> {
         let room = self.rooms.get(name).ok_or(RpcError::UnknownKey)?;
-        room.admits(origin)?;
+        room.admits(origin).map_err(RpcError::Privileged)?;
         if room.listeners.iter().any(|l| l.conn == conn && l.id == id) {
             return Ok(());
         }
@@ -33,7 +38,12 @@ impl Rooms {
             message_json: method(Event::Message),
             roomupdate_json: method(Event::RoomUpdate),
         };
-        self.replay_members(room, conn, &listener.userupdate_json, sink);
+        for (event, method) in [
+            (Event::UserUpdate, &listener.userupdate_json),
+            (Event::Message, &listener.message_json),
+        ] {
+            self.replay(name, event, (conn, method), false, sink);
+        }
         self.rooms
             .get_mut(name)
             .expect("room exists")
@@ -61,7 +71,7 @@ impl Rooms {
     /// its members only to an origin its ACL admits.
     pub fn status(&self, name: &str, origin: Option<&Origin>) -> Result<String, RpcError> {
         let room = self.rooms.get(name).ok_or(RpcError::UnknownKey)?;
-        room.admits(origin)?;
+        room.admits(origin).map_err(RpcError::Privileged)?;
         let names: Vec<&str> = room
             .members
             .iter()
@@ -117,7 +127,8 @@ impl Rooms {
 
     /// A message from the membership `roomid` to the members of its room whose user name
     /// matches `pattern` (`*` matches any run of characters). Returns how many received it;
-    /// the sender hears it only if it matches. Listeners do not hear targeted messages.
+    /// the sender hears it only if it matches. Listeners do not hear targeted messages, and
+    /// history does not keep them.
     pub fn send_to(
         &mut self,
         roomid: &str,
@@ -145,7 +156,8 @@ impl Rooms {
         }
     }
 
-    /// Delivers a `message` event with `"to"` to the members of `token`'s room that `hits`.
+    /// Delivers a `message` event with `"to"` to the members of `token`'s room that `hits`
+    /// (and to the connection-wide registrations of their connections, once each).
     fn targeted(
         &self,
         token: Token,
@@ -168,16 +180,21 @@ impl Rooms {
             .iter()
             .filter(|t| hits(&self.members[t].user))
             .collect();
-        Notice::new(Event::Message, &params, &kurento).to_members(
-            &self.members,
-            recipients.iter().copied(),
-            sink,
-        );
+        let notice = Notice::new(Event::Message, &params, &kurento);
+        notice.to_members(&self.members, recipients.iter().copied(), sink);
+        let mut wide: Vec<ConnId> = recipients
+            .iter()
+            .map(|t| self.members[t].conn)
+            .filter(|conn| room.wide.contains(conn))
+            .collect();
+        wide.sort_unstable();
+        wide.dedup();
+        notice.to_wide(&self.conns, room, wide.into_iter(), sink);
         recipients.len()
     }
 
     /// A message from the server itself: a `message` whose `user` is `server` (a JSON string
-    /// literal) to every member and listener of `name`. Unknown room: 22.
+    /// literal) to every member and listener of `name`, kept in its history. Unknown room: 22.
     pub fn announce(
         &mut self,
         name: &str,
@@ -187,15 +204,23 @@ impl Rooms {
     ) -> Result<(), RpcError> {
         let room = self.rooms.get(name).ok_or(RpcError::UnknownKey)?;
         let message_json = wire::json_string(message);
-        let params = format!(r#"{{"user":{server},"message":{message_json}}}"#);
+        let params = history::message_params(server, &message_json);
         let kurento = || kurento::send_message(&room.name_json, server, &message_json);
-        Notice::new(Event::Message, &params, &kurento).to_room(&self.members, room, sink);
+        Notice::new(Event::Message, &params, &kurento).to_room(
+            &self.members,
+            &self.conns,
+            room,
+            sink,
+        );
+        self.history.keep(name, params);
         Ok(())
     }
 
     /// Removes `user` from `name`. The evicted member is told first (Kurento:
     /// `participantEvicted`; Thunder: a `left` with its own name through its own `userupdate`
-    /// registrations, which then end); the others hear it leave. Unknown room or user: 22.
+    /// registrations, which then end, and through its connection's connection-wide ones unless
+    /// that connection stays in the room and hears it anyway); the others hear it leave.
+    /// Unknown room or user: 22.
     pub fn evict(&mut self, name: &str, user: &str, sink: &mut impl Sink) -> Result<(), RpcError> {
         let room = self.rooms.get(name).ok_or(RpcError::UnknownKey)?;
         let token = *room
@@ -206,11 +231,16 @@ impl Rooms {
         let member = &self.members[&token];
         let params = format!(r#"{{"user":{},"action":"left"}}"#, member.user_json);
         let kurento = || kurento::PARTICIPANT_EVICTED.to_owned();
-        Notice::new(Event::UserUpdate, &params, &kurento).to_members(
-            &self.members,
-            std::iter::once(&token),
-            sink,
-        );
+        let notice = Notice::new(Event::UserUpdate, &params, &kurento);
+        notice.to_members(&self.members, std::iter::once(&token), sink);
+        let conn = member.conn;
+        let stays = room
+            .members
+            .iter()
+            .any(|t| *t != token && self.members[t].conn == conn);
+        if !stays && room.wide.contains(&conn) {
+            notice.to_wide(&self.conns, room, std::iter::once(conn), sink);
+        }
         self.remove_member(token, sink);
         Ok(())
     }

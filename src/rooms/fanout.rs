@@ -1,11 +1,13 @@
 //! The fan-out of one room event to its recipients, each in its dialect: Thunder members
 //! through their registrations, Kurento members straight to their connection, listeners under
-//! their listen id. The Thunder params are built once by the caller; the Kurento frame at most
-//! once, on the first Kurento recipient. Per recipient only bytes are copied.
+//! their listen id, connections with a connection-wide registration once each with `"room"`
+//! added. The Thunder params are built once by the caller; the Kurento frame and the params
+//! with `"room"` at most once each, on their first recipient. Per recipient only bytes are
+//! copied.
 
 use std::cell::OnceCell;
 
-use super::{Kind, Member, Room, Sink};
+use super::{ConnId, ConnIndex, Kind, Member, Room, Sink};
 use crate::idmap::IdMap;
 use crate::request::Event;
 use crate::token::Token;
@@ -18,6 +20,8 @@ pub(super) struct Notice<'a> {
     params: &'a str,
     kurento: &'a dyn Fn() -> String,
     kurento_text: OnceCell<String>,
+    /// `params` with `"room"` added, for connection-wide registrations.
+    with_room: OnceCell<String>,
 }
 
 impl<'a> Notice<'a> {
@@ -31,13 +35,16 @@ impl<'a> Notice<'a> {
             params,
             kurento,
             kurento_text: OnceCell::new(),
+            with_room: OnceCell::new(),
         }
     }
 
-    /// To every member of `room` and to its listeners.
+    /// To every member of `room`, to its listeners and to the connections registered for the
+    /// whole connection that are in it (`room.wide`).
     pub(super) fn to_room(
         &self,
         members: &IdMap<Token, Member>,
+        conns: &IdMap<ConnId, ConnIndex>,
         room: &Room,
         sink: &mut impl Sink,
     ) {
@@ -47,6 +54,29 @@ impl<'a> Notice<'a> {
                 l.conn,
                 &wire::notification(l.method_json(self.event), self.params),
             );
+        }
+        self.to_wide(conns, room, room.wide.iter().copied(), sink);
+    }
+
+    /// To the connection-wide registrations for this event of each of `recipients` (each
+    /// once; the caller names each connection once), with `"room"` added to the params.
+    pub(super) fn to_wide(
+        &self,
+        conns: &IdMap<ConnId, ConnIndex>,
+        room: &Room,
+        recipients: impl Iterator<Item = ConnId>,
+        sink: &mut impl Sink,
+    ) {
+        for conn in recipients {
+            let Some(index) = conns.get(&conn) else {
+                continue;
+            };
+            for w in index.wide.iter().filter(|w| w.event == self.event) {
+                let params = self
+                    .with_room
+                    .get_or_init(|| with_room(self.params, &room.name_json));
+                sink.send(conn, &wire::notification(&w.method_json, params));
+            }
         }
     }
 
@@ -72,6 +102,13 @@ impl<'a> Notice<'a> {
             }
         }
     }
+}
+
+/// `params` (a JSON object) with `"room":<room_json>` added as its last member.
+pub(super) fn with_room(params: &str, room_json: &str) -> String {
+    let open = params.strip_suffix('}').unwrap_or(params);
+    let sep = if open.ends_with('{') { "" } else { "," };
+    format!(r#"{open}{sep}"room":{room_json}}}"#)
 }
 
 #[cfg(test)]
@@ -104,7 +141,7 @@ mod tests {
             crate::kurento::participant_left("\"X\"")
         };
         let notice = Notice::new(Event::UserUpdate, "{}", &kurento);
-        notice.to_room(&rooms.members, &rooms.rooms["R"], &mut out);
+        notice.to_room(&rooms.members, &rooms.conns, &rooms.rooms["R"], &mut out);
         assert_eq!(out.take().len(), 3);
         assert_eq!(built.get(), 1, "built once for three Kurento members");
         let unused = Notice::new(Event::UserUpdate, "{}", &kurento);

@@ -1,0 +1,135 @@
+//! Registrations for `userupdate`, `message` and `roomupdate` (Thunder's `register` /
+//! `unregister`, SPEC §3) and the replay a new one gets first: a `created` per room, a
+//! `joined` per member, or the room's history. Ids that start with no room token go to
+//! `rooms/wide.rs`.
+
+use super::*;
+
+impl Rooms {
+    /// Registers `conn` for `event` under `id`, replaying the current state first: a
+    /// `created` for every room; for `userupdate` a `joined` for every member of the room, for
+    /// `message` the room's history. An id that does not start with a room token registers
+    /// the whole connection (`rooms/wide.rs`).
+    pub fn register(
+        &mut self,
+        conn: ConnId,
+        event: Event,
+        id: &str,
+        sink: &mut impl Sink,
+    ) -> Result<(), RpcError> {
+        let index = self.conns.entry(conn).or_default();
+        index.may_register(&self.limits)?;
+        if event == Event::RoomUpdate {
+            if self.room_watchers.iter().any(|w| w.is(conn, event, id)) {
+                return Ok(());
+            }
+            let watcher = Watcher::new(conn, event, id.to_owned());
+            for room in self.rooms.values() {
+                let params = room_params(room, "created");
+                sink.send(conn, &wire::notification(&watcher.method_json, &params));
+            }
+            self.room_watchers.push(watcher);
+            index.room_watches += 1;
+            return Ok(());
+        }
+        let front = room_token(id);
+        if Token::parse(front).is_none() {
+            self.register_wide(conn, event, id, sink);
+            return Ok(());
+        }
+        let token = self.known_thunder(front)?;
+        let member = &self.members[&token];
+        if member.watchers().iter().any(|w| w.is(conn, event, id)) {
+            return Ok(());
+        }
+        let watcher = Watcher::new(conn, event, id.to_owned());
+        self.replay(
+            &member.room,
+            event,
+            (conn, &watcher.method_json),
+            false,
+            sink,
+        );
+        self.members
+            .get_mut(&token)
+            .and_then(Member::watchers_mut)
+            .expect("known Thunder token")
+            .push(watcher);
+        self.conns.entry(conn).or_default().watching.push(token);
+        Ok(())
+    }
+
+    /// What a new `event` registration in room `name` gets first, sent to `to` (a connection
+    /// and a method as a JSON string literal): for `userupdate` a `joined` for every member in
+    /// join order, for `message` the room's history, oldest first. `wide` adds `"room"` to
+    /// the params (a connection-wide registration).
+    pub(super) fn replay(
+        &self,
+        name: &str,
+        event: Event,
+        to: (ConnId, &str),
+        wide: bool,
+        sink: &mut impl Sink,
+    ) {
+        let room = &self.rooms[name];
+        let room_json = wide.then_some(room.name_json.as_str());
+        match event {
+            Event::UserUpdate => {
+                // Sent as pieces: no allocation per member, however many rooms are replayed.
+                let [head, method, mid, _, tail] = wire::notification(to.1, "");
+                let (with_room, room_json) = match room_json {
+                    Some(r) => (r#","action":"joined","room":"#, r),
+                    None => (r#","action":"joined""#, ""),
+                };
+                for t in &room.members {
+                    let user = self.members[t].user_json.as_str();
+                    let open = r#"{"user":"#;
+                    let parts = [
+                        head, method, mid, open, user, with_room, room_json, "}", tail,
+                    ];
+                    sink.send(to.0, &parts);
+                }
+            }
+            Event::Message => self.history.replay(name, to, room_json, sink),
+            Event::RoomUpdate => {}
+        }
+    }
+
+    /// Ends a registration. Unregistering what is not registered is not an error.
+    pub fn unregister(&mut self, conn: ConnId, event: Event, id: &str) -> Result<(), RpcError> {
+        if event == Event::RoomUpdate {
+            let before = self.room_watchers.len();
+            self.room_watchers.retain(|w| !w.is(conn, event, id));
+            if let Some(index) = self.conns.get_mut(&conn) {
+                index.room_watches -= before - self.room_watchers.len();
+            }
+            return Ok(());
+        }
+        let front = room_token(id);
+        if Token::parse(front).is_none() {
+            self.unregister_wide(conn, event, id);
+            return Ok(());
+        }
+        let token = self.known_thunder(front)?;
+        let watchers = self
+            .members
+            .get_mut(&token)
+            .and_then(Member::watchers_mut)
+            .expect("known Thunder token");
+        let before = watchers.len();
+        watchers.retain(|w| !w.is(conn, event, id));
+        if before != watchers.len() {
+            if let Some(index) = self.conns.get_mut(&conn) {
+                if let Some(at) = index.watching.iter().position(|t| *t == token) {
+                    index.watching.swap_remove(at);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The room token at the front of a registration id (`<roomid>.<client-id>`).
+fn room_token(id: &str) -> &str {
+    id.split('.').next().unwrap_or(id)
+}
