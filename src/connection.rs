@@ -4,7 +4,7 @@
 //! (replies, events, pongs, close frames) goes through the dispatcher, in order.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,6 +21,7 @@ use crate::error::RpcError;
 use crate::gate;
 use crate::http::{self, Head, HeadError};
 use crate::kurento;
+use crate::logline::{self, Ended, Throttle};
 use crate::request::{self, Designators};
 use crate::rooms::ConnId;
 use crate::wire;
@@ -73,18 +74,49 @@ impl Drop for Registration {
 /// Serves one accepted connection until it ends.
 pub fn serve(stream: TcpStream, guard: Counted) {
     let shared = guard.0.clone();
+    let peer = stream.peer_addr().ok();
+    let mut visit = Visit::default();
     // The HTTP phase returns before the WebSocket phase starts, so its stack frames (request
     // head parsing, responses) are gone while the connection idles: touched stack pages stay
     // resident for the thread's whole life.
-    if let Some((stream, leftover, upgrade)) = http_phase(stream, &shared) {
-        websocket(stream, leftover, upgrade, &shared);
+    if let Some((stream, leftover, upgrade)) = http_phase(stream, &shared, &mut visit) {
+        websocket(stream, leftover, upgrade, &shared, peer);
+    } else {
+        let lived = visit.started.elapsed();
+        logline::http_closed(peer, visit.requests, &visit.last, lived, &visit.end);
+        // log: close
     }
     drop(guard);
 }
 
+/// What a plain HTTP connection did, for its one log line.
+struct Visit {
+    started: Instant,
+    requests: u32,
+    /// The last request's method and path.
+    last: String,
+    /// Why the connection ended.
+    end: String,
+}
+
+impl Default for Visit {
+    fn default() -> Self {
+        Visit {
+            started: Instant::now(),
+            requests: 0,
+            last: String::new(),
+            end: String::new(),
+        }
+    }
+}
+
 /// Answers plain HTTP requests until the connection closes or upgrades to a WebSocket.
 #[inline(never)]
-fn http_phase(mut stream: TcpStream, shared: &Shared) -> Option<(TcpStream, Vec<u8>, Upgrade)> {
+fn http_phase(
+    mut stream: TcpStream,
+    shared: &Shared,
+    visit: &mut Visit,
+) -> Option<(TcpStream, Vec<u8>, Upgrade)> {
     let config = &shared.config;
     let mut buf = Vec::new();
     loop {
@@ -92,6 +124,7 @@ fn http_phase(mut stream: TcpStream, shared: &Shared) -> Option<(TcpStream, Vec<
         let head = match http::read_head(&mut stream, &mut buf, config.max_request_head, deadline) {
             Ok(head) => head,
             Err(HeadError::TooLarge) => {
+                visit.end = "request head too large (431)".into();
                 let _ = http::refuse(
                     &mut stream,
                     431,
@@ -101,24 +134,32 @@ fn http_phase(mut stream: TcpStream, shared: &Shared) -> Option<(TcpStream, Vec<
                 return None;
             }
             Err(HeadError::Malformed(why)) => {
+                visit.end = format!("malformed request (400): {why}");
                 let _ = http::refuse(&mut stream, 400, "Bad Request", &why);
                 return None;
             }
             Err(HeadError::Timeout) => {
-                log::debug!("dropping a client that did not finish its request in time");
+                visit.end = "handshake timeout: no complete request in time".into();
                 return None;
             }
             Err(HeadError::Io(e)) => {
-                log::debug!("reading a request: {e}");
+                visit.end = format!("read failed: {e}");
                 return None;
             }
-            Err(HeadError::Closed) => return None,
+            Err(HeadError::Closed) => {
+                visit.end = "client closed".into();
+                return None;
+            }
         };
+        visit.requests += 1;
+        visit.last = format!("{} {}", head.method, head.path);
         match route(&mut stream, &mut buf, head, shared, deadline) {
             Ok(Next::KeepAlive) => continue,
             Ok(Next::Upgrade(upgrade)) => return Some((stream, buf, upgrade)),
-            Ok(Next::Close) | Err(_) => return None,
+            Ok(Next::Close) => visit.end = "answered; connection closed".into(),
+            Err(e) => visit.end = format!("ended: {e:?}"),
         }
+        return None;
     }
 }
 
@@ -131,6 +172,8 @@ enum Next {
 
 /// A WebSocket handshake that has been accepted.
 struct Upgrade {
+    /// The request path, for the log.
+    path: String,
     names: Designators,
     origin: Option<Origin>,
     /// The Kurento room dialect (`/room`) instead of Messenger's.
@@ -287,6 +330,7 @@ fn handshake(
         implicit,
     };
     Ok(Next::Upgrade(Upgrade {
+        path: head.path.clone(),
         names,
         origin,
         kurento: false,
@@ -399,7 +443,7 @@ fn health(stream: &mut TcpStream, shared: &Shared) -> io::Result<()> {
         return http::refuse(stream, 503, "Service Unavailable", "server is stopping");
     };
     let body = format!(
-        r#"{{"uptime":{},"connections":{},"rooms":{},"members":{},"queued_bytes":{},"tokens_refused":{},"rate_limited":{},"version":"{}"}}"#,
+        r#"{{"uptime":{},"connections":{},"rooms":{},"members":{},"queued_bytes":{},"tokens_refused":{},"rate_limited":{},"log_dropped":{},"version":"{}"}}"#,
         shared.started.elapsed().as_secs(),
         shared.connections.load(Ordering::Relaxed),
         numbers.rooms,
@@ -407,6 +451,7 @@ fn health(stream: &mut TcpStream, shared: &Shared) -> io::Result<()> {
         numbers.queued_bytes,
         shared.tokens_refused.load(Ordering::Relaxed),
         shared.rate_limited.load(Ordering::Relaxed),
+        crate::logger::dropped(),
         env!("CARGO_PKG_VERSION"),
     );
     http::respond(
@@ -483,7 +528,13 @@ fn text_command(
 
 /// Reads frames until the WebSocket ends; each text frame becomes a checked call.
 #[inline(never)]
-fn websocket(stream: TcpStream, mut leftover: Vec<u8>, mut upgrade: Upgrade, shared: &Shared) {
+fn websocket(
+    stream: TcpStream,
+    mut leftover: Vec<u8>,
+    mut upgrade: Upgrade,
+    shared: &Shared,
+    peer: Option<SocketAddr>,
+) {
     // Usually empty: give back the head buffer's capacity before the connection settles.
     leftover.shrink_to_fit();
     let config = &shared.config;
@@ -491,46 +542,66 @@ fn websocket(stream: TcpStream, mut leftover: Vec<u8>, mut upgrade: Upgrade, sha
     let Ok(writer) = stream.try_clone() else {
         return;
     };
-    if shared
-        .tx
-        .send(Cmd::Open {
+    let origin = upgrade.origin.take();
+    let shown: Option<&dyn std::fmt::Display> = origin.as_ref().map(|o| o as _);
+    logline::opened(conn, peer, &upgrade.path, shown); // log: open
+    let opened = Instant::now();
+    let open = Cmd::Open {
+        conn,
+        stream: writer,
+        origin: origin.map(Box::new),
+        kurento: upgrade.kurento,
+        admin: upgrade.admin,
+    };
+    let mut limited = Throttle::default();
+    let ended = if shared.tx.send(open).is_err() {
+        Ended::Stopping
+    } else {
+        let _registration = Registration {
             conn,
-            stream: writer,
-            origin: upgrade.origin.take().map(Box::new),
-            kurento: upgrade.kurento,
-            admin: upgrade.admin,
-        })
-        .is_err()
-    {
-        return;
-    }
-    let _registration = Registration {
-        conn,
-        tx: shared.tx.clone(),
+            tx: shared.tx.clone(),
+        };
+        if stream.set_read_timeout(Some(config.idle_timeout)).is_err() {
+            return;
+        }
+        let ws_config = WebSocketConfig::default()
+            .read_buffer_size(config.read_buffer_size)
+            .write_buffer_size(0)
+            .max_message_size(Some(config.max_message_size))
+            .max_frame_size(Some(config.max_message_size));
+        let reader = ReaderStream {
+            tcp: stream,
+            conn,
+            tx: shared.tx.clone(),
+        };
+        let ws = Box::new(WebSocket::from_partially_read(
+            reader,
+            leftover,
+            Role::Server,
+            Some(ws_config),
+        ));
+        read_frames(ws, conn, &upgrade, shared, &mut limited)
     };
-    if stream.set_read_timeout(Some(config.idle_timeout)).is_err() {
-        return;
-    }
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(config.read_buffer_size)
-        .write_buffer_size(0)
-        .max_message_size(Some(config.max_message_size))
-        .max_frame_size(Some(config.max_message_size));
-    let reader = ReaderStream {
-        tcp: stream,
-        conn,
-        tx: shared.tx.clone(),
-    };
-    let mut ws = Box::new(WebSocket::from_partially_read(
-        reader,
-        leftover,
-        Role::Server,
-        Some(ws_config),
-    ));
-    let close = |code: u16, reason: String| {
+    let lived = opened.elapsed();
+    logline::closed(conn, peer, lived, &ended, limited.held()); // log: close
+}
+
+/// The reader's loop: frames in, commands to the dispatcher, until the WebSocket ends.
+#[inline(never)]
+fn read_frames(
+    mut ws: Box<WebSocket<ReaderStream>>,
+    conn: ConnId,
+    upgrade: &Upgrade,
+    shared: &Shared,
+    limited: &mut Throttle,
+) -> Ended {
+    let config = &shared.config;
+    let close = |code: u16, reason: String, ended: Ended| {
         let _ = shared.tx.send(Cmd::Close { conn, code, reason });
+        ended
     };
     let mut pinged = false;
+    let mut client_code = None;
     let mut bucket = gate::bucket(shared);
     loop {
         let message = match ws.read() {
@@ -541,32 +612,50 @@ fn websocket(stream: TcpStream, mut leftover: Vec<u8>, mut upgrade: Upgrade, sha
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                if pinged || shared.stopping.load(Ordering::Relaxed) {
-                    close(1001, "idle timeout: no answer to ping".into());
-                    return;
+                if shared.stopping.load(Ordering::Relaxed) {
+                    return close(1001, "server stopping".into(), Ended::Stopping);
+                }
+                if pinged {
+                    let why = "idle timeout: no answer to ping".into();
+                    return close(1001, why, Ended::IdleTimeout);
                 }
                 pinged = true;
                 let _ = ws.send(Message::Ping(Default::default()));
                 continue;
             }
             Err(WsError::Capacity(e)) => {
-                return close(
-                    1009,
-                    format!(
-                        "message too big (limit {} bytes): {e}",
-                        config.max_message_size
-                    ),
-                );
+                let limit = config.max_message_size;
+                let why = format!("message too big (limit {limit} bytes): {e}");
+                return close(1009, why, Ended::TooBig);
             }
-            Err(WsError::Utf8(_)) => return close(1007, "text frame is not valid UTF-8".into()),
-            Err(WsError::Protocol(e)) => return close(1002, format!("protocol error: {e}")),
-            Err(_) => return,
+            Err(WsError::Utf8(_)) => {
+                let why = "text frame is not valid UTF-8".into();
+                return close(1007, why, Ended::NotUtf8);
+            }
+            Err(WsError::Protocol(e)) => {
+                let why = format!("protocol error: {e}");
+                return close(1002, why, Ended::Protocol(e.to_string()));
+            }
+            Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
+                return match client_code {
+                    Some(code) => Ended::ClientClosed(code),
+                    None if shared.stopping.load(Ordering::Relaxed) => Ended::Stopping,
+                    None => Ended::Dropped("connection closed".into()),
+                };
+            }
+            Err(WsError::Io(e)) => return Ended::Dropped(e.to_string()),
+            Err(e) => return Ended::Dropped(e.to_string()),
         };
         pinged = false;
         let cmd = match message {
             Message::Text(text) => {
                 let allowed = gate::admit(&mut bucket, shared);
-                match text_command(conn, text.as_str(), &upgrade, allowed, shared) {
+                if !allowed {
+                    if let Some(count) = limited.hit(Instant::now()) {
+                        logline::rate_limited(conn, count); // log: refusal
+                    }
+                }
+                match text_command(conn, text.as_str(), upgrade, allowed, shared) {
                     Some(cmd) => cmd,
                     None => continue,
                 }
@@ -580,10 +669,14 @@ fn websocket(stream: TcpStream, mut leftover: Vec<u8>, mut upgrade: Upgrade, sha
                     text: wire::error("null", &error, config.compat),
                 }
             }
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) | Message::Close(_) => continue,
+            Message::Close(frame) => {
+                client_code = Some(frame.map(|f| u16::from(f.code)));
+                continue;
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
         };
         if shared.tx.send(cmd).is_err() {
-            return;
+            return Ended::Stopping;
         }
     }
 }
