@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::Sender;
+use tungstenite::error::ProtocolError;
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message, WebSocket};
 
@@ -631,6 +632,9 @@ fn read_frames(
             Err(WsError::Utf8(_)) => {
                 let why = "text frame is not valid UTF-8".into();
                 return close(1007, why, Ended::NotUtf8);
+            }
+            Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)) => {
+                return Ended::Dropped("connection reset".into());
             }
             Err(WsError::Protocol(e)) => {
                 let why = format!("protocol error: {e}");

@@ -139,7 +139,7 @@ impl Dispatcher {
     /// Runs until `Shutdown` (or until every sender is gone), beating `heartbeat` on time.
     pub fn run(mut self, rx: Receiver<Cmd>, mut heartbeat: Option<Heartbeat>) {
         let mut next_sweep = Instant::now() + SWEEP;
-        let mut next_beat = Instant::now();
+        let mut next_beat = Instant::now() + heartbeat.as_ref().map_or(SWEEP, |h| h.every);
         loop {
             let mut wait = if self.out.has_stalled() { RETRY } else { SWEEP };
             if let Some(heart) = &mut heartbeat {

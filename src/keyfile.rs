@@ -274,3 +274,22 @@ pub fn main(args: &[String]) -> i32 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_are_names_or_numbers() {
+        assert_eq!(owner("0"), Ok((0, 0)));
+        assert_eq!(owner("1000:100"), Ok((1000, 100)));
+        assert_eq!(owner("root"), Ok((0, 0)));
+        assert_eq!(owner("root:0"), Ok((0, 0)));
+        let e = owner("no-such-user-here").unwrap_err();
+        assert!(
+            e.contains("no user \"no-such-user-here\" in /etc/passwd"),
+            "{e}"
+        );
+        assert!(owner("root:no-such-group-here").is_err());
+    }
+}

@@ -223,3 +223,50 @@ fn without_a_configured_key_tokens_are_off_with_a_warning() {
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("no signing key"), "{body}");
 }
+
+#[test]
+fn token_as_another_user_than_the_key_owner_says_whose_key_it_is() {
+    let setpriv = std::process::Command::new("setpriv").arg("--help").output();
+    let as_root = fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if !as_root || !setpriv.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--reuid")) {
+        eprintln!("needs root and util-linux setpriv; skipped");
+        return;
+    }
+    let dir = scratch("owner");
+    fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let key = dir.join("key");
+    let key_arg = key.to_str().unwrap();
+    let (code, _, stderr) = run_to_exit(&["key", "--key-file", key_arg]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("belongs to root"),
+        "root is warned: {stderr}"
+    );
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_messenger"))
+        .args(["token", "--url", "https://a.example", "--key-file", key_arg])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("belongs to uid 0"), "{stderr}");
+    assert!(stderr.contains("--owner USER"), "{stderr}");
+    // Given to nobody, it works for nobody.
+    let (code, _, stderr) = run_to_exit(&["key", "--key-file", key_arg, "--owner", "65534"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_messenger"))
+        .args(["token", "--url", "https://a.example", "--key-file", key_arg])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
