@@ -44,7 +44,8 @@ pub struct Config {
     pub compat: Compat,
     /// Serve the chat page on `GET /`. Default true for `make run`; `board/` turns it off.
     pub page: bool,
-    /// Log level: error, warn, info, debug, trace. Default `warn` (quiet on the box).
+    /// Log level: off, error, warn, info (connections, refusals, start and stop), debug (joins
+    /// and leaves), trace (frames). Default `warn` (quiet on the box).
     pub log_level: String,
 
     /// Most WebSocket and HTTP connections at once; beyond it the upgrade gets 503.
@@ -100,7 +101,9 @@ pub struct Config {
     /// The file holding the key that signs access tokens (made on first start, mode 0600).
     /// Default empty: `$STATE_DIRECTORY/key` under systemd's `StateDirectory=`, else
     /// `/var/lib/messenger/key` when running as root, else `$XDG_STATE_HOME/messenger/key` or
-    /// `$HOME/.local/state/messenger/key`.
+    /// `$HOME/.local/state/messenger/key`. Set, it means "accept tokens": a key the server
+    /// cannot read or make stops the start (as `require_token` does); left empty, such a key
+    /// only turns tokens off with a warning (`keyfile::for_server`).
     pub key_file: String,
     /// Refuse WebSocket upgrades and `POST /jsonrpc` without a valid access token (HTTP 401).
     /// Default false: local apps connect as they do to Thunder.

@@ -53,6 +53,12 @@ pub fn main(args: impl Iterator<Item = String>) -> i32 {
             return 2;
         }
     };
+    if request.config.is_none() && request.key_file.is_none() {
+        say(&format!(
+            "messenger token: signing with {} (no --config or --key-file): the server must use the same key file",
+            path.display()
+        ));
+    }
     let key = match keyfile::ensure(&path, owner) {
         Ok((key, notes)) => {
             notes

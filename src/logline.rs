@@ -77,7 +77,7 @@ pub fn started(addr: &str, version: &str, key: &str, changed: &[String]) {
 
 /// A stop was asked for (a signal).
 pub fn stopping(signal: &str, connections: usize) {
-    log::info!("{signal}: stopping; closing {connections} connections with 1001");
+    log::info!("{signal}: stopping; open connections: {connections}, each closed with 1001");
 }
 
 /// The last line.

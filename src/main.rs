@@ -80,7 +80,7 @@ use notify::Notifier;
 const INBOX: usize = 1024;
 
 /// How long the last log lines may take to reach stderr before the process exits anyway.
-const LAST_WORDS: Duration = Duration::from_millis(500);
+const LAST_WORDS: Duration = Duration::from_millis(200);
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -54,6 +54,12 @@ fn all_lines(rx: mpsc::Receiver<String>) -> Vec<String> {
     lines
 }
 
+/// The lines received so far, appended to `seen`.
+fn lines_so_far<'a>(rx: &mpsc::Receiver<String>, seen: &'a mut Vec<String>) -> &'a [String] {
+    seen.extend(rx.try_iter());
+    seen
+}
+
 /// `2025-06-01T12:34:56.789Z LEVEL ...`
 fn stamped(line: &str) -> bool {
     let b = line.as_bytes();
@@ -209,5 +215,96 @@ fn a_full_stderr_blocks_nobody() {
     assert!(
         start.elapsed() < Duration::from_secs(3),
         "stopped despite stderr"
+    );
+}
+
+#[test]
+fn floods_of_refusals_are_a_line_a_second_with_a_count() {
+    let args = [
+        "--log-level",
+        "info",
+        "--max-messages-per-second",
+        "0.5",
+        "--message-burst",
+        "2",
+        "--max-connections",
+        "2",
+    ];
+    let mut server = Server::start_with(&args, |cmd| {
+        cmd.stderr(Stdio::piped());
+    });
+    let stderr = server.child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut early = Vec::new();
+    let mut client = server.client();
+    let mut limited = 0;
+    for _ in 0..200 {
+        if client.call("rooms", json!({})).get("error").is_some() {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 190, "{limited}");
+    // A second connection fills max_connections; then 50 more are refused with 503.
+    let _second = server.client();
+    for _ in 0..50 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let mut reply = String::new();
+        let _ = std::io::Read::read_to_string(&mut s, &mut reply);
+        assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+    }
+    drop(client);
+    drop(_second);
+    // Until both readers have ended (a health check over the limit is refused meanwhile).
+    let deadline = Instant::now() + WAIT;
+    while !lines_so_far(&rx, &mut early)
+        .iter()
+        .any(|l| l.contains("conn 2 closed"))
+    {
+        assert!(Instant::now() < deadline, "no close lines: {early:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(terminate(&mut server), Some(0));
+    let mut lines = early;
+    lines.extend(all_lines(rx));
+    let rate: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("rate limited"))
+        .collect();
+    assert!(
+        !rate.is_empty() && rate.len() <= 5,
+        "a line a second: {rate:?}"
+    );
+    let counted: u64 = rate
+        .iter()
+        .map(|l| {
+            l.split("rate limited: ")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+        })
+        .map(|n| n.parse::<u64>().unwrap())
+        .sum();
+    let closed = find(&lines, "conn 1 closed:");
+    let held: u64 = closed
+        .split("; ")
+        .nth(1)
+        .map_or(0, |rest| rest.split(' ').next().unwrap().parse().unwrap());
+    assert_eq!(
+        counted + held,
+        limited,
+        "every refusal is counted once: {closed}"
+    );
+    let busy: Vec<&String> = lines.iter().filter(|l| l.contains("with 503")).collect();
+    assert!(
+        !busy.is_empty() && busy.len() <= 5,
+        "a line a second: {busy:?}"
     );
 }
