@@ -4,7 +4,7 @@
 //! (replies, events, pongs, close frames) goes through the dispatcher, in order.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,12 +17,13 @@ use tungstenite::{Error as WsError, Message, WebSocket};
 use crate::access::Key;
 use crate::acl::Origin;
 use crate::config::{Compat, Config};
+use crate::connlog::{over_rate, Visit, WsLog};
 use crate::dispatcher::Cmd;
 use crate::error::RpcError;
 use crate::gate;
 use crate::http::{self, Head, HeadError};
 use crate::kurento;
-use crate::logline::{self, Ended, Throttle};
+use crate::logline::{self, Ended};
 use crate::request::{self, Designators};
 use crate::rooms::ConnId;
 use crate::wire;
@@ -75,57 +76,27 @@ impl Drop for Registration {
 /// Serves one accepted connection until it ends.
 pub fn serve(stream: TcpStream, guard: Counted) {
     let shared = guard.0.clone();
-    let peer = stream.peer_addr().ok();
-    let mut visit = Visit::default();
     // The HTTP phase returns before the WebSocket phase starts, so its stack frames (request
     // head parsing, responses) are gone while the connection idles: touched stack pages stay
     // resident for the thread's whole life.
-    if let Some((stream, leftover, upgrade)) = http_phase(stream, &shared, &mut visit) {
-        websocket(stream, leftover, upgrade, &shared, peer);
-    } else {
-        let lived = visit.started.elapsed();
-        logline::http_closed(peer, visit.requests, &visit.last, lived, &visit.end);
-        // log: close
+    if let Some((stream, leftover, upgrade)) = http_phase(stream, &shared) {
+        websocket(stream, leftover, upgrade, &shared);
     }
     drop(guard);
 }
 
-/// What a plain HTTP connection did, for its one log line.
-struct Visit {
-    started: Instant,
-    requests: u32,
-    /// The last request's method and path.
-    last: String,
-    /// Why the connection ended.
-    end: String,
-}
-
-impl Default for Visit {
-    fn default() -> Self {
-        Visit {
-            started: Instant::now(),
-            requests: 0,
-            last: String::new(),
-            end: String::new(),
-        }
-    }
-}
-
 /// Answers plain HTTP requests until the connection closes or upgrades to a WebSocket.
 #[inline(never)]
-fn http_phase(
-    mut stream: TcpStream,
-    shared: &Shared,
-    visit: &mut Visit,
-) -> Option<(TcpStream, Vec<u8>, Upgrade)> {
+fn http_phase(mut stream: TcpStream, shared: &Shared) -> Option<(TcpStream, Vec<u8>, Upgrade)> {
     let config = &shared.config;
+    let mut visit = Visit::new(&stream);
     let mut buf = Vec::new();
     loop {
         let deadline = Instant::now() + config.handshake_timeout;
         let head = match http::read_head(&mut stream, &mut buf, config.max_request_head, deadline) {
             Ok(head) => head,
             Err(HeadError::TooLarge) => {
-                visit.end = "request head too large (431)".into();
+                visit.ended(|| "request head too large (431)".into());
                 let _ = http::refuse(
                     &mut stream,
                     431,
@@ -135,30 +106,32 @@ fn http_phase(
                 return None;
             }
             Err(HeadError::Malformed(why)) => {
-                visit.end = format!("malformed request (400): {why}");
+                visit.ended(|| format!("malformed request (400): {why}"));
                 let _ = http::refuse(&mut stream, 400, "Bad Request", &why);
                 return None;
             }
             Err(HeadError::Timeout) => {
-                visit.end = "handshake timeout: no complete request in time".into();
+                visit.ended(|| "handshake timeout: no complete request in time".into());
                 return None;
             }
             Err(HeadError::Io(e)) => {
-                visit.end = format!("read failed: {e}");
+                visit.ended(|| format!("read failed: {e}"));
                 return None;
             }
             Err(HeadError::Closed) => {
-                visit.end = "client closed".into();
+                visit.ended(|| "client closed".into());
                 return None;
             }
         };
-        visit.requests += 1;
-        visit.last = format!("{} {}", head.method, head.path);
+        visit.saw(&head);
         match route(&mut stream, &mut buf, head, shared, deadline) {
             Ok(Next::KeepAlive) => continue,
-            Ok(Next::Upgrade(upgrade)) => return Some((stream, buf, upgrade)),
-            Ok(Next::Close) => visit.end = "answered; connection closed".into(),
-            Err(e) => visit.end = format!("ended: {e:?}"),
+            Ok(Next::Upgrade(upgrade)) => {
+                visit.upgraded();
+                return Some((stream, buf, upgrade));
+            }
+            Ok(Next::Close) => visit.ended(|| "answered; connection closed".into()),
+            Err(e) => visit.ended(|| format!("ended: {e:?}")),
         }
         return None;
     }
@@ -173,8 +146,10 @@ enum Next {
 
 /// A WebSocket handshake that has been accepted.
 struct Upgrade {
-    /// The request path, for the log.
-    path: String,
+    /// The connection's number (in log lines and in the dispatcher).
+    conn: ConnId,
+    /// What its log lines need, when info lines are written.
+    log: Option<Box<WsLog>>,
     names: Designators,
     origin: Option<Origin>,
     /// The Kurento room dialect (`/room`) instead of Messenger's.
@@ -331,7 +306,8 @@ fn handshake(
         implicit,
     };
     Ok(Next::Upgrade(Upgrade {
-        path: head.path.clone(),
+        conn: shared.next_conn.fetch_add(1, Ordering::Relaxed),
+        log: WsLog::new(stream, head),
         names,
         origin,
         kurento: false,
@@ -512,7 +488,7 @@ fn text_command(
     shared: &Shared,
 ) -> Option<Cmd> {
     let (parsed, compat) = if upgrade.kurento {
-        let parsed = kurento::parse(text).map(|call| Cmd::Kurento {
+        let parsed = kurento_parse(text).map(|call| Cmd::Kurento {
             conn,
             call: Box::new(call),
         });
@@ -527,80 +503,91 @@ fn text_command(
     gate::decide(allowed, conn, parsed, compat, shared)
 }
 
+/// `kurento::parse` in a frame of its own: inlined into the reader's loop it makes that frame,
+/// resident on every connection, about 700 bytes larger (measured on x86_64).
+#[inline(never)]
+fn kurento_parse(text: &str) -> Result<kurento::Call, request::Rejection> {
+    kurento::parse(text)
+}
+
 /// Reads frames until the WebSocket ends; each text frame becomes a checked call.
 #[inline(never)]
-fn websocket(
+fn websocket(stream: TcpStream, leftover: Vec<u8>, mut upgrade: Upgrade, shared: &Shared) {
+    let conn = upgrade.conn;
+    let mut log = upgrade.log.take();
+    if let Some(log) = &log {
+        let shown: Option<&dyn std::fmt::Display> = upgrade.origin.as_ref().map(|o| o as _);
+        logline::opened(conn, log.peer, &log.path, shown); // log: open
+    }
+    let ended = match open(stream, leftover, &mut upgrade, shared) {
+        Some((ws, _registration)) => read_frames(ws, conn, &upgrade, shared, &mut log),
+        None => Ended::Stopping,
+    };
+    if let Some(log) = log {
+        let lived = log.opened.elapsed();
+        logline::closed(conn, log.peer, lived, &ended, log.limited.held()); // log: close
+    }
+}
+
+/// Tells the dispatcher about the new WebSocket and sets up its reader, in a frame of its own
+/// so the reader's loop does not carry the setup's temporaries. `None` when the server is
+/// stopping or the socket failed.
+#[inline(never)]
+fn open(
     stream: TcpStream,
     mut leftover: Vec<u8>,
-    mut upgrade: Upgrade,
+    upgrade: &mut Upgrade,
     shared: &Shared,
-    peer: Option<SocketAddr>,
-) {
+) -> Option<(Box<WebSocket<ReaderStream>>, Registration)> {
     // Usually empty: give back the head buffer's capacity before the connection settles.
     leftover.shrink_to_fit();
     let config = &shared.config;
-    let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-    let Ok(writer) = stream.try_clone() else {
-        return;
-    };
-    let origin = upgrade.origin.take();
-    let shown: Option<&dyn std::fmt::Display> = origin.as_ref().map(|o| o as _);
-    logline::opened(conn, peer, &upgrade.path, shown); // log: open
-    let opened = Instant::now();
+    let conn = upgrade.conn;
+    let writer = stream.try_clone().ok()?;
     let open = Cmd::Open {
         conn,
         stream: writer,
-        origin: origin.map(Box::new),
+        origin: upgrade.origin.take().map(Box::new),
         kurento: upgrade.kurento,
         admin: upgrade.admin,
     };
-    let mut limited = Throttle::default();
-    let ended = if shared.tx.send(open).is_err() {
-        Ended::Stopping
-    } else {
-        let _registration = Registration {
-            conn,
-            tx: shared.tx.clone(),
-        };
-        if stream.set_read_timeout(Some(config.idle_timeout)).is_err() {
-            return;
-        }
-        let ws_config = WebSocketConfig::default()
-            .read_buffer_size(config.read_buffer_size)
-            .write_buffer_size(0)
-            .max_message_size(Some(config.max_message_size))
-            .max_frame_size(Some(config.max_message_size));
-        let reader = ReaderStream {
-            tcp: stream,
-            conn,
-            tx: shared.tx.clone(),
-        };
-        let ws = Box::new(WebSocket::from_partially_read(
-            reader,
-            leftover,
-            Role::Server,
-            Some(ws_config),
-        ));
-        read_frames(ws, conn, &upgrade, shared, &mut limited)
+    shared.tx.send(open).ok()?;
+    let registration = Registration {
+        conn,
+        tx: shared.tx.clone(),
     };
-    let lived = opened.elapsed();
-    logline::closed(conn, peer, lived, &ended, limited.held()); // log: close
+    stream.set_read_timeout(Some(config.idle_timeout)).ok()?;
+    let ws_config = WebSocketConfig::default()
+        .read_buffer_size(config.read_buffer_size)
+        .write_buffer_size(0)
+        .max_message_size(Some(config.max_message_size))
+        .max_frame_size(Some(config.max_message_size));
+    let reader = ReaderStream {
+        tcp: stream,
+        conn,
+        tx: shared.tx.clone(),
+    };
+    let ws = Box::new(WebSocket::from_partially_read(
+        reader,
+        leftover,
+        Role::Server,
+        Some(ws_config),
+    ));
+    Some((ws, registration))
 }
 
-/// The reader's loop: frames in, commands to the dispatcher, until the WebSocket ends.
-#[inline(never)]
+/// The reader's loop: frames in, commands to the dispatcher, until the WebSocket ends. Every
+/// stack page it touches stays resident while the connection idles, so the rare paths (errors,
+/// refusals, their log lines) live in cold functions with frames of their own.
+#[inline(always)]
 fn read_frames(
     mut ws: Box<WebSocket<ReaderStream>>,
     conn: ConnId,
     upgrade: &Upgrade,
     shared: &Shared,
-    limited: &mut Throttle,
+    log: &mut Option<Box<WsLog>>,
 ) -> Ended {
     let config = &shared.config;
-    let close = |code: u16, reason: String, ended: Ended| {
-        let _ = shared.tx.send(Cmd::Close { conn, code, reason });
-        ended
-    };
     let mut pinged = false;
     let mut client_code = None;
     let mut bucket = gate::bucket(shared);
@@ -613,51 +600,21 @@ fn read_frames(
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                if shared.stopping.load(Ordering::Relaxed) {
-                    return close(1001, "server stopping".into(), Ended::Stopping);
-                }
-                if pinged {
-                    let why = "idle timeout: no answer to ping".into();
-                    return close(1001, why, Ended::IdleTimeout);
+                if pinged || shared.stopping.load(Ordering::Relaxed) {
+                    return idle_end(conn, shared);
                 }
                 pinged = true;
                 let _ = ws.send(Message::Ping(Default::default()));
                 continue;
             }
-            Err(WsError::Capacity(e)) => {
-                let limit = config.max_message_size;
-                let why = format!("message too big (limit {limit} bytes): {e}");
-                return close(1009, why, Ended::TooBig);
-            }
-            Err(WsError::Utf8(_)) => {
-                let why = "text frame is not valid UTF-8".into();
-                return close(1007, why, Ended::NotUtf8);
-            }
-            Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)) => {
-                return Ended::Dropped("connection reset".into());
-            }
-            Err(WsError::Protocol(e)) => {
-                let why = format!("protocol error: {e}");
-                return close(1002, why, Ended::Protocol(e.to_string()));
-            }
-            Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
-                return match client_code {
-                    Some(code) => Ended::ClientClosed(code),
-                    None if shared.stopping.load(Ordering::Relaxed) => Ended::Stopping,
-                    None => Ended::Dropped("connection closed".into()),
-                };
-            }
-            Err(WsError::Io(e)) => return Ended::Dropped(e.to_string()),
-            Err(e) => return Ended::Dropped(e.to_string()),
+            Err(e) => return read_end(e, conn, shared, client_code),
         };
         pinged = false;
         let cmd = match message {
             Message::Text(text) => {
                 let allowed = gate::admit(&mut bucket, shared);
                 if !allowed {
-                    if let Some(count) = limited.hit(Instant::now()) {
-                        logline::rate_limited(conn, count); // log: refusal
-                    }
+                    over_rate(log, conn);
                 }
                 match text_command(conn, text.as_str(), upgrade, allowed, shared) {
                     Some(cmd) => cmd,
@@ -683,4 +640,59 @@ fn read_frames(
             return Ended::Stopping;
         }
     }
+}
+
+/// No answer to the idle ping, or the server is stopping: close 1001.
+#[cold]
+#[inline(never)]
+fn idle_end(conn: ConnId, shared: &Shared) -> Ended {
+    let (reason, ended) = if shared.stopping.load(Ordering::Relaxed) {
+        ("server stopping", Ended::Stopping)
+    } else {
+        ("idle timeout: no answer to ping", Ended::IdleTimeout)
+    };
+    let reason = reason.into();
+    let _ = shared.tx.send(Cmd::Close {
+        conn,
+        code: 1001,
+        reason,
+    });
+    ended
+}
+
+/// The WebSocket ended with `error`: closes it with the matching code where one applies.
+/// `client_code` is set when the client sent a close frame (with its code, if any).
+#[cold]
+#[inline(never)]
+fn read_end(
+    error: WsError,
+    conn: ConnId,
+    shared: &Shared,
+    client_code: Option<Option<u16>>,
+) -> Ended {
+    let (code, reason, ended) = match error {
+        WsError::Capacity(e) => {
+            let limit = shared.config.max_message_size;
+            let why = format!("message too big (limit {limit} bytes): {e}");
+            (1009, why, Ended::TooBig)
+        }
+        WsError::Utf8(_) => (1007, "text frame is not valid UTF-8".into(), Ended::NotUtf8),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            return Ended::Dropped("connection reset".into());
+        }
+        WsError::Protocol(e) => {
+            let why = format!("protocol error: {e}");
+            (1002, why, Ended::Protocol(e.to_string()))
+        }
+        WsError::ConnectionClosed | WsError::AlreadyClosed => {
+            return match client_code {
+                Some(code) => Ended::ClientClosed(code),
+                None if shared.stopping.load(Ordering::Relaxed) => Ended::Stopping,
+                None => Ended::Dropped("connection closed".into()),
+            };
+        }
+        e => return Ended::Dropped(e.to_string()),
+    };
+    let _ = shared.tx.send(Cmd::Close { conn, code, reason });
+    ended
 }

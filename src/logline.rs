@@ -66,7 +66,11 @@ pub fn secs(d: Duration) -> String {
 }
 
 /// The start line: address, version, key file state, settings that differ from defaults.
+#[inline(never)] // out of the callers' stack frames
 pub fn started(addr: &str, version: &str, key: &str, changed: &[String]) {
+    if !info() {
+        return;
+    }
     let changed = if changed.is_empty() {
         "none".to_owned()
     } else {
@@ -76,17 +80,29 @@ pub fn started(addr: &str, version: &str, key: &str, changed: &[String]) {
 }
 
 /// A stop was asked for (a signal).
+#[inline(never)] // out of the callers' stack frames
 pub fn stopping(signal: &str, connections: usize) {
     log::info!("{signal}: stopping; open connections: {connections}, each closed with 1001");
 }
 
 /// The last line.
+#[inline(never)] // out of the callers' stack frames
 pub fn stopped(uptime: Duration) {
     log::info!("stopped after {}", secs(uptime));
 }
 
+/// Whether info lines are written: callers and these functions skip all formatting when not,
+/// so a quiet server spends no stack or heap on lines nobody reads.
+pub fn info() -> bool {
+    log::log_enabled!(target: "messenger", log::Level::Info)
+}
+
 /// A WebSocket opened: its number, peer, path and origin (from a token or `Origin`).
+#[inline(never)] // out of the callers' stack frames
 pub fn opened(conn: u64, addr: Option<SocketAddr>, path: &str, origin: Option<&dyn fmt::Display>) {
+    if !info() {
+        return;
+    }
     let origin = origin.map_or_else(|| "none".to_owned(), |o| o.to_string());
     log::info!(
         "conn {conn} open: peer {} path {} origin {}",
@@ -98,7 +114,11 @@ pub fn opened(conn: u64, addr: Option<SocketAddr>, path: &str, origin: Option<&d
 
 /// A WebSocket closed: how long it lived and why; `limited` requests refused by the rate
 /// limit and not yet reported.
+#[inline(never)] // out of the callers' stack frames
 pub fn closed(conn: u64, addr: Option<SocketAddr>, lived: Duration, why: &Ended, limited: u64) {
+    if !info() {
+        return;
+    }
     let limited = match limited {
         0 => String::new(),
         n => format!("; {n} more requests over the rate limit"),
@@ -112,6 +132,7 @@ pub fn closed(conn: u64, addr: Option<SocketAddr>, lived: Duration, why: &Ended,
 
 /// A plain HTTP connection ended (one line for the whole connection): its requests, the last
 /// of them, and why it ended.
+#[inline(never)] // out of the callers' stack frames
 pub fn http_closed(
     addr: Option<SocketAddr>,
     requests: u32,
@@ -119,6 +140,9 @@ pub fn http_closed(
     lived: Duration,
     why: &str,
 ) {
+    if !info() {
+        return;
+    }
     let requests = match requests {
         0 => "no request".to_owned(),
         1 => format!("1 request ({})", name(last)),
@@ -132,11 +156,13 @@ pub fn http_closed(
 }
 
 /// A request refused with an HTTP status (401, 403, 421, 503, ...).
+#[inline(never)] // out of the callers' stack frames
 pub fn refused(addr: Option<SocketAddr>, status: u16, why: &dyn fmt::Display) {
     log::info!("refused peer {} with {status}: {why}", peer(addr));
 }
 
 /// Connections refused for being over `max_connections`: `count` since the last such line.
+#[inline(never)] // out of the callers' stack frames
 pub fn refused_busy(addr: Option<SocketAddr>, count: u64, limit: usize) {
     log::info!(
         "refused peer {} with 503: too many connections (limit {limit}); {count} refused since the last such line",
@@ -145,21 +171,25 @@ pub fn refused_busy(addr: Option<SocketAddr>, count: u64, limit: usize) {
 }
 
 /// Requests refused by one connection's rate limit: `count` since the last such line.
+#[inline(never)] // out of the callers' stack frames
 pub fn rate_limited(conn: u64, count: u64) {
     log::info!("conn {conn} rate limited: {count} requests refused with error 2");
 }
 
 /// A client cut off as too slow (its queue went over `max_outbound_bytes`).
+#[inline(never)] // out of the callers' stack frames
 pub fn cut_off(conn: u64, limit: usize) {
     log::info!("conn {conn} cut off as too slow: more than {limit} bytes waiting (close 1008)");
 }
 
 /// A join (debug).
+#[inline(never)] // out of the callers' stack frames
 pub fn joined(conn: u64, user: &str, room: &str) {
     log::debug!("conn {conn} joined room {} as {}", name(room), name(user));
 }
 
 /// A leave (debug); `member` is (user, room) when the membership was known.
+#[inline(never)] // out of the callers' stack frames
 pub fn left(conn: u64, member: Option<(&str, &str)>) {
     match member {
         Some((user, room)) => log::debug!("conn {conn}: {} left room {}", name(user), name(room)),
@@ -168,6 +198,7 @@ pub fn left(conn: u64, member: Option<(&str, &str)>) {
 }
 
 /// A connection's memberships ended with it (debug).
+#[inline(never)] // out of the callers' stack frames
 pub fn gone(conn: u64, memberships: usize) {
     if memberships > 0 {
         log::debug!("conn {conn} gone: left {memberships} rooms");

@@ -50,6 +50,7 @@
 
 mod cli;
 mod connection;
+mod connlog;
 mod dispatcher;
 mod gate;
 mod http;
