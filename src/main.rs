@@ -24,7 +24,7 @@
 //! - **signals**: SIGTERM / SIGINT stop accepting and tell the dispatcher to close every
 //!   client with 1001; the process exits 0 once that is written (at most half a second).
 //! - **logger** (`logger`): owns stderr. Every other thread formats its line and queues it
-//!   without waiting (1,024 lines); this thread writes them. A full or closed stderr stalls
+//!   without waiting (a bounded queue, `logger::QUEUE`); this thread writes them. A full or closed stderr stalls
 //!   or fails only this thread: lines that do not fit are dropped and counted (`/health`).
 //!
 //! Under systemd (`notify`) the main thread sends `READY=1` once the server accepts, the
@@ -44,8 +44,8 @@
 //! # Library and binary
 //!
 //! The pure modules (`config`, `request`, `kurento`, `rooms`, `acl`, `access`, `ratelimit`,
-//! `token`, `wire`, `error`, `idmap`, `logline`) are the `messenger` library (`src/lib.rs`), shared with
-//! the fuzz targets; the modules below own the sockets, the threads and the clock.
+//! `token`, `wire`, `error`, `idmap`, `logline`) are the `messenger` library (`src/lib.rs`),
+//! shared with the fuzz targets; the modules below own the sockets, the threads and the clock.
 #![forbid(unsafe_code)]
 
 mod cli;

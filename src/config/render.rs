@@ -73,6 +73,7 @@ pub fn effective(config: &Config) -> String {
             .show(map.get(setting.key).unwrap_or(&Value::Null));
         let _ = write!(text, "{:<34} {value}", setting.key);
         if value != default {
+            let default = default.trim_start_matches('(').trim_end_matches(')');
             let _ = write!(text, "   (default {default})");
         }
         text.push('\n');
