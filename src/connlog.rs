@@ -21,7 +21,7 @@ struct VisitLog {
     requests: u32,
     /// The last request's method and path.
     last: String,
-    /// Why the connection ended; empty when it became a WebSocket.
+    /// Why the connection ended.
     end: String,
 }
 
@@ -51,17 +51,19 @@ impl Visit {
         }
     }
 
-    /// The connection is a WebSocket now: no HTTP line.
+    /// The connection is a WebSocket now: no HTTP line (it gets its own open and close).
     pub fn upgraded(&mut self) {
         self.0 = None;
     }
 }
 
-impl Drop for VisitLog {
+impl Drop for Visit {
     fn drop(&mut self) {
-        let lived = self.started.elapsed();
-        logline::http_closed(self.peer, self.requests, &self.last, lived, &self.end);
-        // log: close
+        if let Some(log) = self.0.take() {
+            let lived = log.started.elapsed();
+            logline::http_closed(log.peer, log.requests, &log.last, lived, &log.end);
+            // log: close
+        }
     }
 }
 

@@ -126,6 +126,16 @@ fn info_tells_an_operator_what_happened() {
     assert!(open.contains("origin \"https://app.example\""), "{open}");
     let closed = find(&lines, "conn 1 closed:");
     assert!(closed.contains("client closed (1000)"), "{closed}");
+    let http: Vec<&String> = lines.iter().filter(|l| l.contains("http closed")).collect();
+    assert_eq!(
+        http.len(),
+        1,
+        "one line for the refused request, none for the upgrade: {http:?}"
+    );
+    assert!(
+        http[0].contains("1 request (\"GET /jsonrpc\"): answered"),
+        "{http:?}"
+    );
     let refusal = find(&lines, "with 401");
     assert!(refusal.contains("malformed token"), "{refusal}");
     find(&lines, "SIGTERM: stopping");
