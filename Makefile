@@ -2,15 +2,21 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: run test check fmt clippy build release armv7 armv7-smoke package bench fuzz soak e2e clean
+.PHONY: run test docs check fmt clippy build release armv7 armv7-smoke package bench fuzz soak e2e clean
 
-## Start the server on 127.0.0.1:9998 with built-in defaults (no config file needed).
+## Start the server on 127.0.0.1:9998 with built-in defaults (no config file needed). Its
+## signing key lives in target/, so nothing is written outside the checkout.
 run:
-	$(CARGO) run --release -- $(ARGS)
+	$(CARGO) run --release -- --key-file $(CURDIR)/target/messenger-key $(ARGS)
 
-## Every test: unit tests and the integration tests in tests/ (real binary, real sockets).
+## Every test: unit tests and the integration tests in tests/ (real binary, real sockets),
+## ending with one line that says what passed.
 test:
-	$(CARGO) test --all-targets
+	CARGO=$(CARGO) bash scripts/test.sh
+
+## Regenerate docs/configuration.md from the settings table (make test checks it is current).
+docs:
+	$(CARGO) run --quiet -- --help-markdown > docs/configuration.md
 
 ## The static checks CI runs before the tests.
 check: fmt clippy

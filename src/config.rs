@@ -1,5 +1,13 @@
 //! Settings: one struct with the built-in defaults, read from an optional JSON file and then from
-//! command-line flags. Every limit of the server lives here, each saying its default and why.
+//! command-line flags. Every limit of the server lives here, each saying its default and why;
+//! `table` gives each key its kind, allowed range and one-line help, and `render` turns them
+//! into `--help`, `docs/configuration.md` and the `check-config` listing.
+
+mod render;
+mod table;
+
+pub use render::{differences, effective, help, markdown};
+pub use table::{Kind, Setting, SETTINGS};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -7,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// How results and error codes are shaped on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -35,7 +44,8 @@ pub struct Config {
     pub compat: Compat,
     /// Serve the chat page on `GET /`. Default true for `make run`; `board/` turns it off.
     pub page: bool,
-    /// Log level: error, warn, info, debug, trace. Default `warn` (quiet on the box).
+    /// Log level: off, error, warn, info (connections, refusals, start and stop), debug (joins
+    /// and leaves), trace (frames). Default `warn` (quiet on the box).
     pub log_level: String,
 
     /// Most WebSocket and HTTP connections at once; beyond it the upgrade gets 503.
@@ -101,7 +111,9 @@ pub struct Config {
     /// The file holding the key that signs access tokens (made on first start, mode 0600).
     /// Default empty: `$STATE_DIRECTORY/key` under systemd's `StateDirectory=`, else
     /// `/var/lib/messenger/key` when running as root, else `$XDG_STATE_HOME/messenger/key` or
-    /// `$HOME/.local/state/messenger/key`.
+    /// `$HOME/.local/state/messenger/key`. Set, it means "accept tokens": a key the server
+    /// cannot read or make stops the start (as `require_token` does); left empty, such a key
+    /// only turns tokens off with a warning (`keyfile::for_server`).
     pub key_file: String,
     /// Refuse WebSocket upgrades and `POST /jsonrpc` without a valid access token (HTTP 401).
     /// Default false: local apps connect as they do to Thunder.
@@ -157,36 +169,64 @@ impl Default for Config {
 /// Why the settings could not be read. The binary prints it on one line and exits with 2.
 #[derive(Debug)]
 pub enum ConfigError {
-    /// A flag that is not known.
+    /// A flag that names no setting.
     UnknownFlag(String),
+    /// A word on the command line that is not a flag (settings are `--name value`).
+    Unexpected(String),
     /// A flag given without its value.
     MissingValue(String),
-    /// A flag or key with a value that does not parse.
+    /// A flag or key with a value of the wrong kind or out of range. `name` is as given
+    /// (`--max-rooms` or `max_rooms`).
     BadValue {
         name: String,
         value: String,
         why: String,
     },
-    /// The configuration file could not be read.
+    /// The configuration file could not be read, is not JSON, or holds a bad setting.
     File { path: PathBuf, why: String },
-    /// The settings parse but do not make sense together.
+    /// The settings parse but do not make sense together; the text names the settings.
     Invalid(String),
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::UnknownFlag(flag) => write!(f, "unknown flag {flag} (see --help)"),
+            ConfigError::UnknownFlag(flag) => {
+                write!(f, "unknown flag {flag} (--help lists every setting)")
+            }
+            ConfigError::Unexpected(word) => write!(
+                f,
+                "unexpected argument {}: settings are flags (--name value); see --help",
+                quoted(word)
+            ),
             ConfigError::MissingValue(flag) => write!(f, "flag {flag} needs a value"),
             ConfigError::BadValue { name, value, why } => {
-                write!(f, "bad value {value:?} for {name}: {why}")
+                write!(f, "{name} {}: {why}", quoted(value))
             }
             ConfigError::File { path, why } => {
                 write!(f, "configuration file {}: {why}", path.display())
             }
-            ConfigError::Invalid(why) => write!(f, "invalid configuration: {why}"),
+            ConfigError::Invalid(why) => f.write_str(why),
         }
     }
+}
+
+/// A value as typed, in quotes only when it would otherwise be hard to see.
+fn quoted(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|c| c.is_ascii_graphic() && c != b'"' && c != b'\\');
+    if plain {
+        value.to_owned()
+    } else {
+        format!("{value:?}")
+    }
+}
+
+/// A setting's name for messages: the key and its flag.
+fn named(key: &str) -> String {
+    format!("{key} (--{})", key.replace('_', "-"))
 }
 
 impl Config {
@@ -199,98 +239,144 @@ impl Config {
         }
     }
 
-    /// Reads a JSON configuration file over the defaults. Unknown keys are errors, so a typo
-    /// never silently leaves a limit at its default.
+    /// Whether a setting names the flag (`--max-rooms`, `--max_rooms`, `--max-rooms=5`'s name).
+    pub fn is_flag(flag: &str) -> bool {
+        flag.strip_prefix("--")
+            .is_some_and(|name| table::find(&name.replace('-', "_")).is_some())
+    }
+
+    /// Reads a JSON configuration file over the defaults. Every key and value is checked as a
+    /// flag's would be; unknown keys are errors, so a typo never leaves a limit at its default.
     pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        let bad = |why: String| ConfigError::File {
             path: path.to_owned(),
-            why: e.to_string(),
-        })?;
-        serde_json::from_str(&text).map_err(|e| ConfigError::File {
-            path: path.to_owned(),
-            why: e.to_string(),
-        })
+            why,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let Value::Object(given) =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?
+        else {
+            return Err(bad(
+                "expected a JSON object of settings, {\"key\": value, ...}".into(),
+            ));
+        };
+        let mut changes = Map::new();
+        for (key, value) in given {
+            let setting = table::find(&key).ok_or_else(|| {
+                bad(format!(
+                    "unknown setting {key:?} (--help lists every setting)"
+                ))
+            })?;
+            let shown = value.to_string();
+            let value = setting.kind.check(value).map_err(|why| {
+                bad(ConfigError::BadValue {
+                    name: key.clone(),
+                    value: shown,
+                    why,
+                }
+                .to_string())
+            })?;
+            changes.insert(key, value);
+        }
+        let mut config = Config::default();
+        config.apply(changes).map_err(bad)?;
+        Ok(config)
     }
 
     /// Sets one named setting from text, as a flag gives it (`--max-rooms 50` sets
-    /// `max_rooms`). Uses the same parser as the file, so both accept the same values.
+    /// `max_rooms`), checked by the settings table.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         let key = name.trim_start_matches("--").replace('-', "_");
-        let mut as_json = serde_json::to_value(&*self).expect("settings serialize");
-        let slot = as_json
-            .get_mut(&key)
-            .ok_or_else(|| ConfigError::UnknownFlag(name.to_owned()))?;
-        *slot = match slot {
-            serde_json::Value::String(_) => serde_json::Value::String(value.to_owned()),
-            _ => match value {
-                "on" | "yes" => serde_json::Value::Bool(true),
-                "off" | "no" => serde_json::Value::Bool(false),
-                _ => serde_json::from_str(value)
-                    .unwrap_or_else(|_| serde_json::Value::String(value.to_owned())),
-            },
-        };
-        *self = serde_json::from_value(as_json).map_err(|e| ConfigError::BadValue {
+        let setting = table::find(&key).ok_or_else(|| ConfigError::UnknownFlag(name.to_owned()))?;
+        let bad = |why: String| ConfigError::BadValue {
             name: name.to_owned(),
             value: value.to_owned(),
-            why: e.to_string(),
-        })?;
+            why,
+        };
+        let checked = setting.kind.from_text(value).map_err(bad)?;
+        self.apply(Map::from_iter([(key, checked)])).map_err(bad)
+    }
+
+    /// The settings as the file writes them: every key with its value.
+    pub fn to_map(&self) -> Map<String, Value> {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        }
+    }
+
+    /// Replaces checked values. A failure here means the table lets through a value the
+    /// field's type cannot hold: a bug, reported as text rather than a panic.
+    fn apply(&mut self, changes: Map<String, Value>) -> Result<(), String> {
+        let mut map = self.to_map();
+        map.extend(changes);
+        *self = serde_json::from_value(Value::Object(map)).map_err(|e| e.to_string())?;
         Ok(())
     }
 
-    /// Checks the settings together; called once before the server starts.
+    /// Checks the settings together; called once before the server starts. Every message
+    /// names the setting, its value and what is allowed.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !self.listen.ip().is_loopback() && !self.allow_remote {
-            return Err(ConfigError::Invalid(format!(
-                "listen address {} is not loopback; set allow_remote (--allow-remote on) to serve other hosts",
-                self.listen
-            )));
+        for (key, value) in self.to_map() {
+            let setting = table::find(&key).ok_or_else(|| {
+                ConfigError::Invalid(format!("setting {key} has no row in the settings table"))
+            })?;
+            if let Err(why) = setting.kind.check(value.clone()) {
+                let value = setting.kind.show(&value);
+                return Err(ConfigError::Invalid(format!(
+                    "{} {value}: {why}",
+                    named(&key)
+                )));
+            }
         }
-        if self.callsign.is_empty() || self.callsign.contains('.') {
-            return Err(ConfigError::Invalid(
-                "callsign must be non-empty and contain no '.'".into(),
+        self.check_words()?;
+        self.check_sizes()?;
+        self.validate_history()
+    }
+
+    /// Rules for the text settings.
+    fn check_words(&self) -> Result<(), ConfigError> {
+        let invalid = |text: String| Err(ConfigError::Invalid(text));
+        if !self.listen.ip().is_loopback() && !self.allow_remote {
+            return invalid(format!(
+                "{} {} is not a loopback address; set allow_remote (--allow-remote on) to serve other hosts",
+                named("listen"),
+                self.listen
             ));
         }
-        if self.log_level.parse::<log::LevelFilter>().is_err() {
-            return Err(ConfigError::Invalid(format!(
-                "log_level {:?} is not one of off, error, warn, info, debug, trace",
-                self.log_level
-            )));
-        }
-        let positive = [
-            ("max_connections", self.max_connections),
-            ("max_message_size", self.max_message_size),
-            ("max_rooms", self.max_rooms),
-            ("max_members_per_room", self.max_members_per_room),
-            (
-                "max_memberships_per_connection",
-                self.max_memberships_per_connection,
-            ),
-            ("max_request_head", self.max_request_head),
-            ("max_outbound_bytes", self.max_outbound_bytes),
-            ("read_buffer_size", self.read_buffer_size),
-            ("message_burst", self.message_burst as usize),
-        ];
-        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
-            return Err(ConfigError::Invalid(format!("{name} must be above 0")));
-        }
-        if !(self.max_messages_per_second > 0.0 && self.max_messages_per_second.is_finite()) {
-            return Err(ConfigError::Invalid(
-                "max_messages_per_second must be above 0".into(),
+        if self.callsign.is_empty() || self.callsign.contains('.') {
+            return invalid(format!(
+                "{} {:?}: must not be empty and must contain no '.'",
+                named("callsign"),
+                self.callsign
             ));
         }
         if self.server_name.is_empty() {
-            return Err(ConfigError::Invalid("server_name must be non-empty".into()));
+            return invalid(format!(
+                "{} is empty: give the sender a name",
+                named("server_name")
+            ));
         }
         if !self.admin_token.is_empty() && self.admin_token.len() < 16 {
-            return Err(ConfigError::Invalid(
-                "admin_token must be at least 16 characters (or empty: no trusted caller)".into(),
+            return invalid(format!(
+                "{} has {} characters: allowed 16 or more, or empty (no trusted caller)",
+                named("admin_token"),
+                self.admin_token.len()
             ));
         }
-        self.validate_history()?;
-        if self.thread_stack_size < 32 * 1024 {
-            return Err(ConfigError::Invalid(
-                "thread_stack_size must be at least 32768".into(),
-            ));
+        Ok(())
+    }
+
+    /// Sizes that cannot work together.
+    fn check_sizes(&self) -> Result<(), ConfigError> {
+        let least = self.max_message_size.saturating_mul(2);
+        if self.max_outbound_bytes < least {
+            return Err(ConfigError::Invalid(format!(
+                "{} {}: allowed at least twice max_message_size ({} bytes), or one event with the largest message would cut its reader off",
+                named("max_outbound_bytes"),
+                self.max_outbound_bytes,
+                least
+            )));
         }
         Ok(())
     }
@@ -306,7 +392,9 @@ impl Config {
         }
         if self.history_bytes == 0 || self.history_bytes > self.max_outbound_bytes / 4 {
             return Err(ConfigError::Invalid(format!(
-                "history_bytes must be above 0 and at most a quarter of max_outbound_bytes ({}) when history is on",
+                "{} {}: allowed 1 to a quarter of max_outbound_bytes ({} bytes) when history is on",
+                named("history_bytes"),
+                self.history_bytes,
                 self.max_outbound_bytes / 4
             )));
         }
@@ -330,88 +418,4 @@ mod secs {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flags_use_the_file_parser() {
-        let mut c = Config::default();
-        c.set("--max-rooms", "7").unwrap();
-        c.set("--listen", "127.0.0.1:0").unwrap();
-        c.set("--page", "off").unwrap();
-        c.set("--idle-timeout", "1.5").unwrap();
-        c.set("--compat", "r5").unwrap();
-        assert_eq!(c.max_rooms, 7);
-        assert_eq!(c.listen.port(), 0);
-        assert!(!c.page);
-        assert_eq!(c.idle_timeout, Duration::from_millis(1500));
-        assert_eq!(c.compat, Compat::R5);
-    }
-
-    #[test]
-    fn bad_values_are_errors_not_panics() {
-        let mut c = Config::default();
-        assert!(matches!(
-            c.set("--max-rooms", "many"),
-            Err(ConfigError::BadValue { .. })
-        ));
-        assert!(matches!(
-            c.set("--listen", "nowhere"),
-            Err(ConfigError::BadValue { .. })
-        ));
-        assert!(matches!(
-            c.set("--compat", "r9"),
-            Err(ConfigError::BadValue { .. })
-        ));
-        assert!(matches!(
-            c.set("--no-such", "1"),
-            Err(ConfigError::UnknownFlag(_))
-        ));
-        assert!(matches!(
-            c.set("--idle-timeout", "-1"),
-            Err(ConfigError::BadValue { .. })
-        ));
-    }
-
-    #[test]
-    fn remote_listen_needs_explicit_setting() {
-        let mut c = Config::default();
-        c.set("--listen", "0.0.0.0:9998").unwrap();
-        assert!(c.validate().is_err());
-        c.set("--allow-remote", "on").unwrap();
-        assert!(c.validate().is_ok());
-    }
-
-    #[test]
-    fn admin_token_is_long_or_absent() {
-        let mut c = Config::default();
-        assert!(c.validate().is_ok());
-        c.set("--admin-token", "short").unwrap();
-        assert!(c.validate().is_err());
-        c.set("--admin-token", "0123456789abcdef").unwrap();
-        assert!(c.validate().is_ok());
-        c.set("--server-name", "").unwrap();
-        assert!(c.validate().is_err());
-    }
-
-    #[test]
-    fn history_budget_fits_the_outbound_queue() {
-        let mut c = Config::default();
-        c.set("--history-bytes", "0").unwrap();
-        assert!(c.validate().is_ok(), "no history, no budget needed");
-        c.set("--history", "100").unwrap();
-        assert!(c.validate().is_err());
-        c.set("--history-bytes", &(c.max_outbound_bytes / 4).to_string())
-            .unwrap();
-        assert!(c.validate().is_ok());
-        c.set("--max-outbound-bytes", "1048576").unwrap();
-        assert!(c.validate().is_err());
-        assert!(Config::default().history_bytes <= Config::default().max_outbound_bytes / 4);
-    }
-
-    #[test]
-    fn unknown_file_keys_are_refused() {
-        let err = serde_json::from_str::<Config>(r#"{"max_romos": 3}"#).unwrap_err();
-        assert!(err.to_string().contains("max_romos"));
-    }
-}
+mod tests;

@@ -14,6 +14,7 @@ use crate::config::{Compat, Config};
 use crate::error::RpcError;
 use crate::idmap::{IdMap, IdSet};
 use crate::kurento;
+use crate::logline;
 use crate::outbox::Outboxes;
 use crate::request::{Call, Method, Rejection, METHODS};
 use crate::rooms::{ConnId, Join, Limits, Rooms, Sink, HTTP};
@@ -27,6 +28,13 @@ const BATCH: usize = 512;
 const RETRY: Duration = Duration::from_millis(2);
 /// How often expired HTTP memberships are swept.
 const SWEEP: Duration = Duration::from_secs(1);
+
+/// Something the loop does at least every `every`, busy or idle: systemd's watchdog ping, so a
+/// wedged dispatcher gets the service restarted.
+pub struct Heartbeat {
+    pub every: Duration,
+    pub beat: Box<dyn FnMut() + Send>,
+}
 
 /// What connection threads ask of the dispatcher.
 pub enum Cmd {
@@ -128,11 +136,20 @@ impl Dispatcher {
         }
     }
 
-    /// Runs until `Shutdown` (or until every sender is gone).
-    pub fn run(mut self, rx: Receiver<Cmd>) {
+    /// Runs until `Shutdown` (or until every sender is gone), beating `heartbeat` on time.
+    pub fn run(mut self, rx: Receiver<Cmd>, mut heartbeat: Option<Heartbeat>) {
         let mut next_sweep = Instant::now() + SWEEP;
+        let mut next_beat = Instant::now() + heartbeat.as_ref().map_or(SWEEP, |h| h.every);
         loop {
-            let wait = if self.out.has_stalled() { RETRY } else { SWEEP };
+            let mut wait = if self.out.has_stalled() { RETRY } else { SWEEP };
+            if let Some(heart) = &mut heartbeat {
+                let now = Instant::now();
+                if now >= next_beat {
+                    (heart.beat)();
+                    next_beat = now + heart.every;
+                }
+                wait = wait.min(next_beat - now);
+            }
             match rx.recv_timeout(wait) {
                 Ok(Cmd::Shutdown) => break,
                 Ok(cmd) => self.handle(cmd),
@@ -195,6 +212,7 @@ impl Dispatcher {
             Cmd::Raw { conn, bytes } => self.out.raw(conn, &bytes),
             Cmd::Close { conn, code, reason } => self.out.close(conn, code, &reason),
             Cmd::Gone { conn } => {
+                logline::gone(conn, self.rooms.held(conn).len()); // log: debug
                 self.rooms.disconnect(conn, &mut self.out);
                 self.origins.remove(&conn);
                 self.trusted.remove(&conn);
@@ -356,16 +374,22 @@ impl Dispatcher {
     fn execute(&mut self, caller: Caller, method: &Method) -> Result<Done, RpcError> {
         let Caller { conn, origin, .. } = caller;
         if let Some(join) = Join::from_call(method, origin) {
-            return self
-                .rooms
-                .join(conn, &join, &mut self.out)
-                .map(Done::Joined);
+            let joined = self.rooms.join(conn, &join, &mut self.out);
+            if joined.is_ok() {
+                logline::joined(conn, join.user, join.room); // log: debug
+            }
+            return joined.map(Done::Joined);
         }
         match method {
-            Method::Leave { roomid } => self
-                .rooms
-                .leave(roomid, &mut self.out)
-                .map(|()| Done::Json("null")),
+            Method::Leave { roomid } => {
+                if log::log_enabled!(log::Level::Debug) {
+                    let member = Token::parse(roomid).and_then(|t| self.rooms.member(t));
+                    logline::left(conn, member); // log: debug
+                }
+                self.rooms
+                    .leave(roomid, &mut self.out)
+                    .map(|()| Done::Json("null"))
+            }
             Method::Send { roomid, message } => self
                 .rooms
                 .send(roomid, message, &mut self.out)

@@ -48,7 +48,7 @@ pub fn origin(head: &Head, shared: &Shared) -> Result<Option<Origin>, TokenError
 /// Answers a refused token with 401 and a JSON body saying why, and counts it.
 pub fn refuse(stream: &mut TcpStream, shared: &Shared, why: &TokenError) -> std::io::Result<()> {
     shared.tokens_refused.fetch_add(1, Ordering::Relaxed);
-    log::info!("refusing a request: {why}");
+    crate::logline::refused(stream.peer_addr().ok(), 401, why); // log: refusal
     let body = format!(r#"{{"error":{}}}"#, wire::json_string(&why.to_string()));
     http::respond(
         stream,

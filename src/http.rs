@@ -87,6 +87,7 @@ impl From<io::Error> for HeadError {
 /// Reads one request head from `stream` into `buf` (which may already hold bytes left over
 /// from the previous request). On success the head's bytes are removed from `buf`, leaving
 /// any body bytes that came with it.
+#[inline(never)] // its header array is off the stack before the request is routed
 pub fn read_head(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,

@@ -1,7 +1,8 @@
 //! messenger's pure parts as a library: settings, the edge parsers (Messenger and Kurento),
-//! room state, origins and ACLs, access tokens, the rate limiter and the wire format. None of
-//! them touches a socket, a thread or the clock, so the binary (`src/main.rs`, which describes
-//! the threads) and the fuzz targets in `fuzz/` use the same code.
+//! room state, origins and ACLs, access tokens, the rate limiter, the wire format and the
+//! wording of the operator's log lines. None of them touches a socket, a thread or the clock,
+//! so the binary (`src/main.rs`, which describes the threads) and the fuzz targets in `fuzz/`
+//! use the same code.
 #![forbid(unsafe_code)]
 
 pub mod access;
@@ -10,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod idmap;
 pub mod kurento;
+pub mod logline;
 pub mod ratelimit;
 pub mod request;
 pub mod rooms;

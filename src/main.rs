@@ -23,6 +23,14 @@
 //!   off with close 1008; nobody else waits for it.
 //! - **signals**: SIGTERM / SIGINT stop accepting and tell the dispatcher to close every
 //!   client with 1001; the process exits 0 once that is written (at most half a second).
+//! - **logger** (`logger`): owns stderr. Every other thread formats its line and queues it
+//!   without waiting (a bounded queue, `logger::QUEUE`); this thread writes them. A full or closed stderr stalls
+//!   or fails only this thread: lines that do not fit are dropped and counted (`/health`).
+//!
+//! Under systemd (`notify`) the main thread sends `READY=1` once the server accepts, the
+//! signal thread `STOPPING=1`, and the dispatcher `WATCHDOG=1` from its loop, so a wedged
+//! dispatcher gets the service restarted. The dispatcher does no blocking I/O: sockets and
+//! the notify datagram are non-blocking, and log lines only go into the logger's queue.
 //!
 //! # Channels
 //!
@@ -36,139 +44,106 @@
 //! # Library and binary
 //!
 //! The pure modules (`config`, `request`, `kurento`, `rooms`, `acl`, `access`, `ratelimit`,
-//! `token`, `wire`, `error`, `idmap`) are the `messenger` library (`src/lib.rs`), shared with
-//! the fuzz targets; the modules below own the sockets, the threads and the clock.
+//! `token`, `wire`, `error`, `idmap`, `logline`) are the `messenger` library (`src/lib.rs`),
+//! shared with the fuzz targets; the modules below own the sockets, the threads and the clock.
 #![forbid(unsafe_code)]
 
+mod cli;
 mod connection;
+mod connlog;
 mod dispatcher;
 mod gate;
 mod http;
 mod issue;
+mod keyfile;
+mod logger;
+mod notify;
 mod outbox;
 mod server;
 
 use messenger::{
-    access, acl, config, error, idmap, kurento, ratelimit, request, rooms, token, wire,
+    access, acl, config, error, idmap, kurento, logline, ratelimit, request, rooms, token, wire,
 };
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use config::{Config, ConfigError};
+use cli::{say, Command};
+use config::Config;
 use connection::Shared;
-use dispatcher::{Cmd, Dispatcher};
+use dispatcher::{Cmd, Dispatcher, Heartbeat};
+use notify::Notifier;
 
 /// Commands the dispatcher's inbox holds before connection threads wait.
 const INBOX: usize = 1024;
 
-const USAGE: &str = "\
-messenger: Thunder Messenger-compatible room chat over a loopback WebSocket
-
-usage: messenger [--config PATH] [--SETTING VALUE ...]
-       messenger token --url URL [--ttl SECONDS] [--config PATH] [--key-file PATH]
-       messenger --help | --version
-
-Common settings (every key of the JSON config file is also a flag, '_' or '-'):
-  --config PATH          JSON configuration file (keys as below, with '_')
-  --listen ADDR:PORT     where to listen (default 127.0.0.1:9998; port 0 picks one)
-  --allow-remote on      allow a non-loopback listen address
-  --callsign NAME        designator prefix (default Messenger)
-  --compat rdk|r5        result and error-code dialect (default rdk)
-  --page on|off          serve the chat page on GET / (default on)
-  --log-level LEVEL      off, error, warn, info, debug, trace (default warn)
-  --max-connections N, --max-rooms N, --max-members-per-room N,
-  --max-memberships-per-connection N, --max-message-size BYTES,
-  --max-outbound-bytes BYTES, --idle-timeout SECONDS, --handshake-timeout SECONDS,
-  --http-membership-ttl SECONDS, --max-messages-per-second N, --message-burst N
-  --key-file PATH        key that signs access tokens (made on first start, mode 0600)
-  --require-token on     refuse connections without a valid access token (HTTP 401)
-  --default-room NAME    a room every new Messenger connection joins as guest-<n>
-  --server-name NAME     sender name of announcements (default server)
-  --admin-token SECRET   lets a local caller presenting it use announce and evict
-
-'messenger token' prints an access token for URL (its origin becomes the connection's
-origin for secure rooms), valid for --ttl seconds (default 3600), signed with the key file.
-
-On start it prints 'listening on ADDR:PORT'. SIGTERM or SIGINT closes every client with
-1001 and exits 0. SIGHUP is ignored: restart to apply a changed configuration.";
+/// How long the last log lines may take to reach stderr before the process exits anyway.
+const LAST_WORDS: Duration = Duration::from_millis(200);
 
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some("token") {
-        std::process::exit(issue::main(std::env::args().skip(2)));
-    }
-    let config = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(config)) => config,
-        Ok(None) => return,
-        Err(e) => {
-            eprintln!("messenger: {e}");
-            std::process::exit(2);
-        }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match args.first().map(String::as_str) {
+        Some("token") => issue::main(args.into_iter().skip(1)),
+        Some("key") => keyfile::main(&args[1..]),
+        _ => match cli::parse(&args) {
+            Ok(Command::Print(text)) => {
+                cli::print(&text);
+                0
+            }
+            Ok(Command::Check(config, file)) => check(&config, file),
+            Ok(Command::Serve(config)) => run(config),
+            Err(e) => {
+                say(&format!("messenger: {e}"));
+                2
+            }
+        },
     };
-    std::process::exit(run(config));
+    std::process::exit(code);
 }
 
-/// Reads the settings: defaults, then the file named by `--config`, then the other flags.
-/// `Ok(None)` when `--help` or `--version` was answered.
-fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Config>, ConfigError> {
-    let args: Vec<String> = args.collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
-        return Ok(None);
+/// `messenger check-config`: the settings passed their checks; print them and the key file's
+/// state. Exit 2 when the server would refuse to start for its key.
+fn check(config: &Config, file: Option<PathBuf>) -> i32 {
+    cli::print(config::effective(config).trim_end());
+    let (key, ok) = keyfile::describe(config);
+    cli::print(&key);
+    let source = file.map_or_else(
+        || "built-in defaults and flags".to_owned(),
+        |f| format!("configuration file {}", f.display()),
+    );
+    if ok {
+        say(&format!("messenger: {source}: settings are valid"));
+        0
+    } else {
+        say(&format!(
+            "messenger: {source}: the server would not start: {key}"
+        ));
+        2
     }
-    if args.iter().any(|a| a == "--version" || a == "-V") {
-        println!("messenger {}", env!("CARGO_PKG_VERSION"));
-        return Ok(None);
-    }
-    let mut pairs = Vec::new();
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        if !flag.starts_with("--") {
-            return Err(ConfigError::UnknownFlag(flag.clone()));
-        }
-        let (name, value) = match flag.split_once('=') {
-            Some((name, value)) => (name.to_owned(), value.to_owned()),
-            None => (
-                flag.clone(),
-                it.next()
-                    .ok_or_else(|| ConfigError::MissingValue(flag.clone()))?
-                    .clone(),
-            ),
-        };
-        pairs.push((name, value));
-    }
-    let mut config = match pairs.iter().rev().find(|(name, _)| name == "--config") {
-        Some((_, path)) => Config::from_file(&PathBuf::from(path))?,
-        None => Config::default(),
-    };
-    for (name, value) in pairs.iter().filter(|(name, _)| name != "--config") {
-        config.set(name, value)?;
-    }
-    config.validate()?;
-    Ok(Some(config))
 }
 
 /// Runs the server; returns the process exit code.
 fn run(config: Config) -> i32 {
-    let level = config.log_level.parse().unwrap_or(log::LevelFilter::Warn);
-    if let Err(e) = simple_logger::SimpleLogger::new().with_level(level).init() {
-        eprintln!("messenger: logging: {e}");
+    if let Err(e) = logger::init(logger::level(&config.log_level)) {
+        say(&format!("messenger: logging: {e}"));
     }
     let listener = match TcpListener::bind(config.listen) {
         Ok(listener) => listener,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            eprintln!(
+            say(&format!(
                 "messenger: cannot listen on {}: address in use (is another messenger running?)",
                 config.listen
-            );
+            ));
             return 1;
         }
         Err(e) => {
-            eprintln!("messenger: cannot listen on {}: {e}", config.listen);
+            say(&format!(
+                "messenger: cannot listen on {}: {e}",
+                config.listen
+            ));
             return 1;
         }
     };
@@ -178,19 +153,18 @@ fn run(config: Config) -> i32 {
     if !config.listen.ip().is_loopback() {
         log::warn!("listening on non-loopback address {addr}: other hosts can reach this server");
     }
-    let key = match access::Key::load_or_create(&config.key_path()) {
-        Ok(key) => Some(key),
-        Err(e) if config.require_token => {
-            eprintln!("messenger: {e} (require_token is set, so the server cannot start)");
+    let key = match keyfile::for_server(&config) {
+        Ok(key) => key,
+        Err(why) => {
+            say(&format!("messenger: {why}"));
             return 1;
         }
-        Err(e) => {
-            log::warn!("{e}; access tokens will be refused");
-            None
-        }
     };
+    let notifier = Notifier::from_env().map(Arc::new);
     let (tx, rx) = crossbeam_channel::bounded(INBOX);
     let dispatcher = Dispatcher::new(&config);
+    let heartbeat = watchdog(notifier.clone());
+    let changed = config::differences(&config);
     let shared = Arc::new(Shared {
         config,
         tx: tx.clone(),
@@ -198,38 +172,49 @@ fn run(config: Config) -> i32 {
         connections: AtomicUsize::new(0),
         next_conn: AtomicU64::new(1),
         stopping: AtomicBool::new(false),
-        key,
+        key: key.key,
         tokens_refused: AtomicU64::new(0),
         rate_limited: AtomicU64::new(0),
     });
     let dispatcher = std::thread::Builder::new()
         .name("dispatcher".into())
-        .spawn(move || dispatcher.run(rx));
+        .spawn(move || dispatcher.run(rx, heartbeat));
     let acceptor = {
         let shared = shared.clone();
         std::thread::Builder::new()
             .name("acceptor".into())
             .spawn(move || server::accept(listener, shared))
     };
-    if let Err(e) = watch_signals(shared.clone()) {
+    if let Err(e) = watch_signals(shared.clone(), notifier.clone()) {
         log::warn!("signal handling unavailable: {e}");
     }
     let (Ok(dispatcher), Ok(_acceptor)) = (dispatcher, acceptor) else {
-        eprintln!("messenger: cannot start threads");
+        say("messenger: cannot start threads");
         return 1;
     };
-    println!("listening on {addr}");
-    let _ = std::io::stdout().flush();
-    log::info!(
-        "messenger {} listening on {addr}",
-        env!("CARGO_PKG_VERSION")
-    );
+    cli::print(&format!("listening on {addr}"));
+    if let Some(notifier) = &notifier {
+        notifier.send(&format!("READY=1\nSTATUS=listening on {addr}"));
+    }
+    logline::started(&addr, &cli::version(), &key.state, &changed);
     let _ = dispatcher.join();
+    logline::stopped(shared.started.elapsed());
+    logger::flush(LAST_WORDS);
     0
 }
 
+/// The dispatcher's heartbeat for systemd's watchdog, when `WatchdogSec=` is set.
+fn watchdog(notifier: Option<Arc<Notifier>>) -> Option<Heartbeat> {
+    let every = notify::watchdog_interval()?;
+    let notifier = notifier?;
+    Some(Heartbeat {
+        every,
+        beat: Box::new(move || notifier.send("WATCHDOG=1")),
+    })
+}
+
 /// SIGTERM and SIGINT stop the server; SIGHUP is logged and ignored.
-fn watch_signals(shared: Arc<Shared>) -> std::io::Result<()> {
+fn watch_signals(shared: Arc<Shared>, notifier: Option<Arc<Notifier>>) -> std::io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     std::thread::Builder::new()
@@ -243,52 +228,18 @@ fn watch_signals(shared: Arc<Shared>) -> std::io::Result<()> {
                     );
                     continue;
                 }
-                log::info!("signal {signal}: closing every client and stopping");
+                if let Some(notifier) = &notifier {
+                    notifier.send("STOPPING=1");
+                }
+                let name = if signal == SIGTERM {
+                    "SIGTERM"
+                } else {
+                    "SIGINT"
+                };
+                logline::stopping(name, shared.connections.load(Ordering::Relaxed));
                 shared.stopping.store(true, Ordering::Relaxed);
                 let _ = shared.tx.send(Cmd::Shutdown);
             }
         })?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(list: &[&str]) -> Result<Option<Config>, ConfigError> {
-        parse_args(list.iter().map(|s| s.to_string()))
-    }
-
-    #[test]
-    fn flags_override_defaults() {
-        let c = args(&[
-            "--listen",
-            "127.0.0.1:0",
-            "--max-rooms=5",
-            "--callsign",
-            "Chat",
-        ])
-        .unwrap()
-        .unwrap();
-        assert_eq!(c.listen.port(), 0);
-        assert_eq!(c.max_rooms, 5);
-        assert_eq!(c.callsign, "Chat");
-    }
-
-    #[test]
-    fn bad_flags_are_errors() {
-        assert!(matches!(
-            args(&["--listen"]),
-            Err(ConfigError::MissingValue(_))
-        ));
-        assert!(matches!(args(&["serve"]), Err(ConfigError::UnknownFlag(_))));
-        assert!(matches!(
-            args(&["--config", "/nonexistent/messenger.json"]),
-            Err(ConfigError::File { .. })
-        ));
-        assert!(matches!(
-            args(&["--callsign", "a.b"]),
-            Err(ConfigError::Invalid(_))
-        ));
-    }
 }

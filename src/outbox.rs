@@ -181,10 +181,7 @@ impl Sink for Outboxes {
         };
         let len: usize = parts.iter().map(|p| p.len()).sum();
         if outbox.buf.len() - outbox.sent + len > self.limit {
-            log::warn!(
-                "connection {conn}: more than {} bytes waiting; cut off as too slow",
-                self.limit
-            );
+            crate::logline::cut_off(conn, self.limit); // log: refusal
             outbox.buf = Vec::new();
             outbox.sent = 0;
             wire::close_frame(&mut outbox.buf, 1008, "too slow: outbound queue full");

@@ -5,12 +5,15 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::connection::{self, Counted, Shared};
+use crate::logline::{self, Throttle};
 
 /// Accepts until the process ends.
 pub fn accept(listener: TcpListener, shared: Arc<Shared>) {
+    // One line a second at most for 503s, however many connections are refused.
+    let mut busy = Throttle::default();
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(stream) => stream,
@@ -30,10 +33,10 @@ pub fn accept(listener: TcpListener, shared: Arc<Shared>) {
         let open = shared.connections.fetch_add(1, Ordering::Relaxed);
         let guard = Counted(shared.clone());
         if open >= shared.config.max_connections {
-            log::warn!(
-                "refusing a connection: {open} open (limit {})",
-                shared.config.max_connections
-            );
+            if let Some(count) = busy.hit(Instant::now()) {
+                let limit = shared.config.max_connections;
+                logline::refused_busy(stream.peer_addr().ok(), count, limit); // log: refusal
+            }
             refuse_busy(stream);
             continue;
         }

@@ -1,4 +1,5 @@
-//! The SysV init script `board/messenger.init` really starts, reports, restarts and stops the daemon, installed in a temporary root.
+//! The SysV init script `board/messenger.init` really starts, reports, restarts and stops the
+//! daemon, installed in a temporary root, and gives it its key (even one root made first).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -276,4 +277,91 @@ fn start_fails_cleanly_when_the_port_is_taken() {
     let out = root.init("start");
     assert!(!out.status.success(), "start reports the daemon's failure");
     assert_eq!(root.pid(), None, "no pid file is left behind");
+}
+
+/// `POST /jsonrpc` with a bearer token: the status line and body.
+fn post_with_token(addr: SocketAddr, token: &str) -> String {
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"Messenger.1.rooms"}"#;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "POST /jsonrpc HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    reply
+}
+
+fn file_uid(path: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).unwrap().uid()
+}
+
+#[test]
+fn a_key_made_by_root_before_the_first_start_still_signs_tokens() {
+    let root = Root::install();
+    let key = root.path("var/lib/messenger/key");
+    // The trap of issue 12: `messenger token` as root before the first start makes a
+    // root-owned 0600 key; the daemon then runs as another user.
+    let out = Command::new(root.path("usr/bin/messenger"))
+        .args(["token", "--url", "https://app.example", "--config"])
+        .arg(root.path("etc/messenger/messenger.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let as_root = process_uid(std::process::id()) == 0;
+    if as_root {
+        assert_eq!(file_uid(&key), 0, "made by root");
+        let warning = String::from_utf8_lossy(&out.stderr);
+        assert!(warning.contains("--owner USER"), "token warns: {warning}");
+    }
+    root.init_ok("start");
+    wait_healthy(&root);
+    let pid = root.pid().unwrap();
+    if as_root {
+        assert_ne!(process_uid(pid), 0);
+        assert_eq!(
+            file_uid(&key),
+            process_uid(pid),
+            "start gave the key to the daemon"
+        );
+    }
+    let reply = post_with_token(root.addr(), &token);
+    assert!(
+        reply.starts_with("HTTP/1.1 200"),
+        "the token is accepted: {reply}"
+    );
+    let health = health(root.addr()).unwrap();
+    assert!(health.contains(r#""tokens_refused":0"#), "{health}");
+    root.init_ok("stop");
+}
+
+#[test]
+fn a_configured_key_the_daemon_cannot_use_stops_the_start() {
+    let root = Root::install();
+    fs::write(root.path("var/lib/messenger/key"), "not a key\n").unwrap();
+    set_mode(&root.path("var/lib/messenger/key"), 0o600);
+    let out = root.init("start");
+    assert!(!out.status.success(), "start fails");
+    assert_eq!(root.pid(), None, "no pid file is left behind");
+    // As root the key step cannot fix a corrupt key, so the daemon (dropped to another user)
+    // finds it unreadable; otherwise it finds it corrupt. Either way it names the file.
+    let log = root.log();
+    let key = root.path("var/lib/messenger/key");
+    assert!(
+        log.contains(key.to_str().unwrap()),
+        "the log names the key: {log}"
+    );
+    assert!(
+        log.contains("key_file is set, so the server does not start"),
+        "{log}"
+    );
 }

@@ -25,6 +25,11 @@ pub struct Server {
 impl Server {
     /// Starts the binary with `--listen 127.0.0.1:0` and the given extra flags.
     pub fn start(args: &[&str]) -> Server {
+        Server::start_with(args, |_| {})
+    }
+
+    /// As `start`, with the command adjusted first (environment, stderr) by `adjust`.
+    pub fn start_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
         // Tests keep the signing key under target/, never in the user's home.
         let key_file = format!("{}/messenger-test-key", env!("CARGO_TARGET_TMPDIR"));
         let key_args = if args.contains(&"--key-file") {
@@ -32,14 +37,15 @@ impl Server {
         } else {
             vec!["--key-file", key_file.as_str()]
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_messenger"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_messenger"));
+        command
             .args(["--listen", "127.0.0.1:0"])
             .args(key_args)
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start messenger");
+            .stderr(Stdio::inherit());
+        adjust(&mut command);
+        let mut child = command.spawn().expect("start messenger");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout)
@@ -363,4 +369,38 @@ pub fn raw_frame(stream: &mut TcpStream, opcode: u8, payload: &[u8]) {
     frame.extend_from_slice(&mask);
     frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     stream.write_all(&frame).unwrap();
+}
+
+/// Runs the binary with `args` to its end (killed after `WAIT`); exit code, stdout, stderr.
+pub fn run_to_exit(args: &[&str]) -> (Option<i32>, String, String) {
+    run_to_exit_with(args, |_| {})
+}
+
+/// As `run_to_exit`, with the command adjusted first (environment) by `adjust`.
+pub fn run_to_exit_with(
+    args: &[&str],
+    adjust: impl FnOnce(&mut Command),
+) -> (Option<i32>, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_messenger"));
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    adjust(&mut command);
+    let mut child = command.spawn().expect("run messenger");
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

@@ -1,0 +1,101 @@
+//! What a connection's log lines need (`logline` words them): the one line of a plain HTTP
+//! connection, the open and close lines of a WebSocket, its rate-limit lines. Kept only when
+//! info lines are written, boxed, so a quiet server carries 8 bytes of it on each connection
+//! thread's stack (every touched stack page stays resident).
+
+use std::net::{SocketAddr, TcpStream};
+use std::time::Instant;
+
+use crate::http::Head;
+use crate::logline::{self, Throttle};
+use crate::rooms::ConnId;
+
+/// What a plain HTTP connection did, for its one log line, written when it is dropped (unless
+/// the connection became a WebSocket, which has lines of its own). Boxed, and only when info
+/// lines are written: a quiet server keeps 8 bytes of it on each connection thread's stack.
+pub struct Visit(Option<Box<VisitLog>>);
+
+struct VisitLog {
+    started: Instant,
+    peer: Option<SocketAddr>,
+    requests: u32,
+    /// The last request's method and path.
+    last: String,
+    /// Why the connection ended.
+    end: String,
+}
+
+impl Visit {
+    pub fn new(stream: &TcpStream) -> Visit {
+        Visit(logline::info().then(|| {
+            Box::new(VisitLog {
+                started: Instant::now(),
+                peer: stream.peer_addr().ok(),
+                requests: 0,
+                last: String::new(),
+                end: String::new(),
+            })
+        }))
+    }
+
+    pub fn saw(&mut self, head: &Head) {
+        if let Some(log) = &mut self.0 {
+            log.requests += 1;
+            log.last = format!("{} {}", head.method, head.path);
+        }
+    }
+
+    pub fn ended(&mut self, why: impl FnOnce() -> String) {
+        if let Some(log) = &mut self.0 {
+            log.end = why();
+        }
+    }
+
+    /// The connection is a WebSocket now: no HTTP line (it gets its own open and close).
+    pub fn upgraded(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Visit {
+    fn drop(&mut self) {
+        if let Some(log) = self.0.take() {
+            let lived = log.started.elapsed();
+            logline::http_closed(log.peer, log.requests, &log.last, lived, &log.end);
+            // log: close
+        }
+    }
+}
+
+/// A WebSocket's facts for its close line: boxed, and only when info lines are written.
+pub struct WsLog {
+    pub peer: Option<SocketAddr>,
+    pub path: String,
+    pub opened: Instant,
+    /// Requests over the rate limit not yet reported.
+    pub limited: Throttle,
+}
+
+impl WsLog {
+    pub fn new(stream: &TcpStream, head: &Head) -> Option<Box<WsLog>> {
+        logline::info().then(|| {
+            Box::new(WsLog {
+                peer: stream.peer_addr().ok(),
+                path: head.path.clone(),
+                opened: Instant::now(),
+                limited: Throttle::default(),
+            })
+        })
+    }
+}
+
+/// A request over the rate limit: counted, and logged at most once a second.
+#[cold]
+#[inline(never)]
+pub fn over_rate(log: &mut Option<Box<WsLog>>, conn: ConnId) {
+    if let Some(log) = log {
+        if let Some(count) = log.limited.hit(Instant::now()) {
+            logline::rate_limited(conn, count); // log: refusal
+        }
+    }
+}
