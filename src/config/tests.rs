@@ -275,19 +275,19 @@ fn the_committed_configuration_doc_is_generated() {
         "docs/configuration.md is not what the settings table gives: run `make docs` \
          (messenger --help-markdown > docs/configuration.md) and commit it"
     );
+}
 
-    #[test]
-    fn history_budget_fits_the_outbound_queue() {
-        let mut c = Config::default();
-        c.set("--history-bytes", "0").unwrap();
-        assert!(c.validate().is_ok(), "no history, no budget needed");
-        c.set("--history", "100").unwrap();
-        assert!(c.validate().is_err());
-        c.set("--history-bytes", &(c.max_outbound_bytes / 4).to_string())
-            .unwrap();
-        assert!(c.validate().is_ok());
-        c.set("--max-outbound-bytes", "1048576").unwrap();
-        assert!(c.validate().is_err());
-        assert!(Config::default().history_bytes <= Config::default().max_outbound_bytes / 4);
-    }
+#[test]
+fn history_budget_fits_the_outbound_queue() {
+    let mut c = Config::default();
+    c.set("--history-bytes", "0").unwrap();
+    assert!(c.validate().is_ok(), "no history, no budget needed");
+    c.set("--history", "100").unwrap();
+    assert!(c.validate().is_err());
+    c.set("--history-bytes", &(c.max_outbound_bytes / 4).to_string())
+        .unwrap();
+    assert!(c.validate().is_ok());
+    c.set("--max-outbound-bytes", "1048576").unwrap();
+    assert!(c.validate().is_err());
+    assert!(Config::default().history_bytes <= Config::default().max_outbound_bytes / 4);
 }
