@@ -14,4 +14,5 @@ pub mod ratelimit;
 pub mod request;
 pub mod rooms;
 pub mod token;
+pub mod wildcard;
 pub mod wire;
