@@ -638,12 +638,17 @@ fn room_token(id: &str) -> &str {
     id.split('.').next().unwrap_or(id)
 }
 
-/// The security a new room gets from its creator's join.
+/// The security a new room gets from its creator's join. Its ACL's patterns are compiled
+/// here, once. A connection without an origin cannot create a secure room, as it cannot join
+/// one (SPEC §4).
 fn creator_security(req: &Join) -> Result<(bool, Vec<Pattern>), RpcError> {
     match (req.secure, req.acl) {
         (Some(false), Some(_)) => Err(RpcError::Privileged("an insecure room takes no ACL".into())),
         (_, Some([])) => Err(RpcError::Privileged(
             "a secure room needs a non-empty ACL".into(),
+        )),
+        (_, Some(_)) if req.origin.is_none() => Err(RpcError::Privileged(
+            "secure room: this connection has no origin (no Origin header, no token), so it cannot create one".into(),
         )),
         (_, Some(acl)) => {
             let acl = acl
@@ -909,8 +914,18 @@ mod tests {
             origin,
             kurento: false,
         };
+        let anonymous = rooms.join(1, &mk("Alice", Some(true), Some(&acl[..]), None), &mut out);
+        match anonymous {
+            Err(RpcError::Privileged(why)) => assert!(why.contains("no origin"), "{why}"),
+            other => panic!("a creator without origin: {other:?}"),
+        }
+        assert_eq!(rooms.room_count(), 0);
         rooms
-            .join(1, &mk("Alice", Some(true), Some(&acl[..]), None), &mut out)
+            .join(
+                1,
+                &mk("Alice", Some(true), Some(&acl[..]), Some(&good)),
+                &mut out,
+            )
             .unwrap();
         assert!(matches!(
             rooms.join(2, &mk("Bob", None, None, Some(&evil)), &mut out),
@@ -945,7 +960,7 @@ mod tests {
             room: "Open",
             secure,
             acl,
-            origin: None,
+            origin: Some(&good),
             kurento: false,
         };
         assert!(matches!(
