@@ -73,13 +73,35 @@ pub struct Config {
     #[serde(with = "secs")]
     pub http_membership_ttl: Duration,
     /// Stack of each connection thread, in bytes. Only the touched part is resident (about
-    /// 16 KiB); this bounds virtual size. Default 64 KiB.
+    /// 16 KiB); this bounds virtual size. Default 64 KiB; at least 48 KiB (measured with the
+    /// worst inputs: see `MIN_STACK`).
     pub thread_stack_size: usize,
     /// tungstenite's read buffer per connection, in bytes: it is zero-filled on first read, so
     /// it is resident on every connection. Default 2 KiB: a request is a few hundred bytes, a
     /// larger message is read in several calls, and an idle connection costs about 15 KiB
     /// (4 KiB: 17 KiB, measured with 1,000 idle connections).
     pub read_buffer_size: usize,
+
+    /// Longest user name, in bytes (`join`, Kurento `joinRoom`, and the names and patterns
+    /// other methods match against members: `sendto`, `whisper`, `isonline`, `evict`).
+    /// Default 256: a display name or an app's id, several times over.
+    pub max_user_bytes: usize,
+    /// Longest room name, in bytes. Default 256, as for user names.
+    pub max_room_bytes: usize,
+    /// Longest registration or listen id, in bytes (`<roomid>.<client-id>`: the 20-digit
+    /// token and ThunderJS's `client.events` need 34). Default 256.
+    pub max_id_bytes: usize,
+    /// Longest message text, in bytes. Default 64 KiB (SPEC §4a: messages up to 64 KiB).
+    pub max_message_bytes: usize,
+    /// Most origin patterns in a secure room's ACL. Default 32: an app lists the few web
+    /// origins it is served from.
+    pub max_acl_patterns: usize,
+    /// Longest origin pattern in an ACL, in bytes. Default 512: the longest real origin
+    /// (scheme, a 253-byte DNS name, port) is under 300.
+    pub max_acl_pattern_bytes: usize,
+    /// Longest `Origin` header a WebSocket upgrade or `POST` may carry, in bytes; a longer one
+    /// is refused with 400. Default 512, as for ACL patterns.
+    pub max_origin_bytes: usize,
 
     /// Requests one WebSocket connection may make per second, on average (a token bucket read
     /// before the dispatcher; a request over it gets error 2 and the connection stays open).
@@ -131,6 +153,13 @@ impl Default for Config {
             http_membership_ttl: Duration::from_secs(600),
             thread_stack_size: 64 * 1024,
             read_buffer_size: 2 * 1024,
+            max_user_bytes: 256,
+            max_room_bytes: 256,
+            max_id_bytes: 256,
+            max_message_bytes: 64 * 1024,
+            max_acl_patterns: 32,
+            max_acl_pattern_bytes: 512,
+            max_origin_bytes: 512,
             max_messages_per_second: 2000.0,
             message_burst: 10_000,
             key_file: String::new(),
@@ -141,6 +170,17 @@ impl Default for Config {
         }
     }
 }
+
+/// The shortest `max_id_bytes` that leaves room for a registration id: a 20-digit room token,
+/// a dot, and a client id of one character.
+const MIN_ID_BYTES: usize = 22;
+
+/// The smallest `thread_stack_size` accepted. Measured with `scripts/stack_probe.py` (every
+/// deep, long and malformed input we know, over WebSocket and `POST`; nesting no longer
+/// recurses, so depth does not matter): the debug build needs 36 KiB (it dies at 32 KiB on
+/// `POST` paths), the x86-64 release build survives at 16 KiB, the least the C library
+/// gives a thread. 48 KiB leaves a third more than the debug build needs.
+const MIN_STACK: usize = 48 * 1024;
 
 /// Why the settings could not be read. The binary prints it on one line and exits with 2.
 #[derive(Debug)]
@@ -257,6 +297,12 @@ impl Config {
             ("max_outbound_bytes", self.max_outbound_bytes),
             ("read_buffer_size", self.read_buffer_size),
             ("message_burst", self.message_burst as usize),
+            ("max_user_bytes", self.max_user_bytes),
+            ("max_room_bytes", self.max_room_bytes),
+            ("max_message_bytes", self.max_message_bytes),
+            ("max_acl_patterns", self.max_acl_patterns),
+            ("max_acl_pattern_bytes", self.max_acl_pattern_bytes),
+            ("max_origin_bytes", self.max_origin_bytes),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid(format!("{name} must be above 0")));
@@ -266,6 +312,11 @@ impl Config {
                 "max_messages_per_second must be above 0".into(),
             ));
         }
+        if self.max_id_bytes < MIN_ID_BYTES {
+            return Err(ConfigError::Invalid(format!(
+                "max_id_bytes must be at least {MIN_ID_BYTES} (a room token, a dot and a client id)"
+            )));
+        }
         if self.server_name.is_empty() {
             return Err(ConfigError::Invalid("server_name must be non-empty".into()));
         }
@@ -274,10 +325,10 @@ impl Config {
                 "admin_token must be at least 16 characters (or empty: no trusted caller)".into(),
             ));
         }
-        if self.thread_stack_size < 32 * 1024 {
-            return Err(ConfigError::Invalid(
-                "thread_stack_size must be at least 32768".into(),
-            ));
+        if self.thread_stack_size < MIN_STACK {
+            return Err(ConfigError::Invalid(format!(
+                "thread_stack_size must be at least {MIN_STACK}"
+            )));
         }
         Ok(())
     }
@@ -361,6 +412,24 @@ mod tests {
         assert!(c.validate().is_ok());
         c.set("--server-name", "").unwrap();
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn caps_must_leave_room_for_honest_use() {
+        for (flag, useless) in [
+            ("--max-user-bytes", "0"),
+            ("--max-room-bytes", "0"),
+            ("--max-message-bytes", "0"),
+            ("--max-acl-patterns", "0"),
+            ("--max-acl-pattern-bytes", "0"),
+            ("--max-origin-bytes", "0"),
+            ("--max-id-bytes", "21"),
+        ] {
+            let mut c = Config::default();
+            c.set(flag, useless).unwrap();
+            let why = c.validate().unwrap_err().to_string();
+            assert!(why.contains(&flag[2..].replace('-', "_")), "{flag}: {why}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use tungstenite::{Error as WsError, Message, WebSocket};
 
 use crate::access::Key;
 use crate::acl::Origin;
+use crate::caps::Caps;
 use crate::config::{Compat, Config};
 use crate::dispatcher::Cmd;
 use crate::error::RpcError;
@@ -245,6 +246,10 @@ fn handshake(
     shared: &Shared,
     implicit: bool,
 ) -> Result<Next, HeadError> {
+    if let Some(why) = gate::long_origin(head, shared) {
+        http::refuse(stream, 400, "Bad Request", &why)?;
+        return Ok(Next::Close);
+    }
     let origin = match gate::origin(head, shared) {
         Ok(origin) => origin,
         Err(why) => {
@@ -285,6 +290,7 @@ fn handshake(
     let names = Designators {
         callsign: shared.config.callsign.clone(),
         implicit,
+        caps: Caps::from(&shared.config),
     };
     Ok(Next::Upgrade(Upgrade {
         names,
@@ -322,6 +328,10 @@ fn post(
     deadline: Instant,
 ) -> Result<(), HeadError> {
     let config = &shared.config;
+    if let Some(why) = gate::long_origin(head, shared) {
+        http::refuse(stream, 400, "Bad Request", &why)?;
+        return Err(HeadError::Closed);
+    }
     let origin = match gate::origin(head, shared) {
         Ok(origin) => origin,
         Err(why) => {
@@ -351,6 +361,7 @@ fn post(
     let names = Designators {
         callsign: config.callsign.clone(),
         implicit,
+        caps: Caps::from(config),
     };
     let call = match std::str::from_utf8(&body) {
         Ok(text) => request::parse(text, &names),
@@ -466,7 +477,7 @@ fn text_command(
     shared: &Shared,
 ) -> Option<Cmd> {
     let (parsed, compat) = if upgrade.kurento {
-        let parsed = kurento::parse(text).map(|call| Cmd::Kurento {
+        let parsed = kurento::parse(text, &upgrade.names.caps).map(|call| Cmd::Kurento {
             conn,
             call: Box::new(call),
         });

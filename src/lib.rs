@@ -1,11 +1,13 @@
-//! messenger's pure parts as a library: settings, the edge parsers (Messenger and Kurento),
-//! room state, origins and ACLs, access tokens, the rate limiter and the wire format. None of
-//! them touches a socket, a thread or the clock, so the binary (`src/main.rs`, which describes
-//! the threads) and the fuzz targets in `fuzz/` use the same code.
+//! messenger's pure parts as a library: settings, the edge parsers (Messenger and Kurento) and
+//! their byte caps, room state, origins and ACLs, wildcard matching, access tokens, the rate
+//! limiter and the wire format. None of them touches a socket, a thread or the clock, so the
+//! binary (`src/main.rs`, which describes the threads) and the fuzz targets in `fuzz/` use the
+//! same code.
 #![forbid(unsafe_code)]
 
 pub mod access;
 pub mod acl;
+pub mod caps;
 pub mod config;
 pub mod error;
 pub mod idmap;

@@ -35,9 +35,9 @@
 //!
 //! # Library and binary
 //!
-//! The pure modules (`config`, `request`, `kurento`, `rooms`, `acl`, `access`, `ratelimit`,
-//! `token`, `wire`, `error`, `idmap`) are the `messenger` library (`src/lib.rs`), shared with
-//! the fuzz targets; the modules below own the sockets, the threads and the clock.
+//! The pure modules (`config`, `caps`, `request`, `kurento`, `rooms`, `acl`, `access`,
+//! `ratelimit`, `token`, `wire`, `error`, `idmap`) are the `messenger` library (`src/lib.rs`),
+//! shared with the fuzz targets; the modules below own the sockets, the threads and the clock.
 #![forbid(unsafe_code)]
 
 mod connection;
@@ -49,7 +49,7 @@ mod outbox;
 mod server;
 
 use messenger::{
-    access, acl, config, error, idmap, kurento, ratelimit, request, rooms, token, wire,
+    access, acl, caps, config, error, idmap, kurento, ratelimit, request, rooms, token, wire,
 };
 
 use std::io::Write;
