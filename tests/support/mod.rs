@@ -2,6 +2,8 @@
 //! gives WebSocket and HTTP clients with timeouts, so no test can hang.
 #![allow(dead_code)] // each test file uses its own subset of these helpers
 
+pub mod probe;
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -25,6 +27,11 @@ pub struct Server {
 impl Server {
     /// Starts the binary with `--listen 127.0.0.1:0` and the given extra flags.
     pub fn start(args: &[&str]) -> Server {
+        Self::start_logging_to(args, Stdio::inherit())
+    }
+
+    /// Like `start`, with the server's stderr (its log) going to `stderr`.
+    pub fn start_logging_to(args: &[&str], stderr: Stdio) -> Server {
         // Tests keep the signing key under target/, never in the user's home.
         let key_file = format!("{}/messenger-test-key", env!("CARGO_TARGET_TMPDIR"));
         let key_args = if args.contains(&"--key-file") {
@@ -37,7 +44,7 @@ impl Server {
             .args(key_args)
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start messenger");
         let stdout = child.stdout.take().expect("stdout");
