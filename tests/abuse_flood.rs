@@ -48,8 +48,8 @@ fn flood(server: &Server, s: &mut TcpStream, one: &[u8], time: Duration, limit_k
     most
 }
 
-/// Before: 125-byte pings from a client that never reads grew the server by 256 MiB in 0.9 s
-/// (pongs queued without limit; the issue: 165 MiB/s in release).
+/// Before: 125-byte pings from a client that never reads grew the server by 215 MiB in 3 s
+/// (pongs queued without limit; the issue: 165 MiB/s in release); bystander p99 7 ms.
 #[test]
 #[ignore = "needs pongs and close replies counted against max_outbound_bytes: issue 10 phase 2"]
 fn a_ping_flood_from_a_client_that_never_reads_is_bounded() {
@@ -146,7 +146,7 @@ fn stalled_member(server: &Server, room: &str, user: &str) -> RawWs {
 }
 
 /// Before: 30 members that stopped reading, each sent 60 KB messages, took the server to
-/// +121 MiB (the per-client cap of 4 MiB times 30; the issue: 1,000 × 4 MiB is 4 GiB).
+/// +93 MiB (the per-client cap of 4 MiB times 30; the issue: 1,000 × 4 MiB is 4 GiB).
 #[test]
 #[ignore = "needs the global memory budget: issue 10 phase 2"]
 fn many_stalled_queues_stay_within_one_budget() {
@@ -267,7 +267,7 @@ fn the_burst_reaches_them_while_the_dispatcher_is_busy_with_joins_and_leaves() {
     assert!(got.iter().all(|n| *n == 10_000), "{got:?}");
 }
 
-/// Before: a member reading all along got 67 of 150 messages of 60 KB, then close 1008: the
+/// Before: a member reading all along got 26-29 of 150 messages of 60 KB, then close 1008: the
 /// backlog was judged before the batch was written (the issue: 0 of 150 after a 2 s stall).
 #[test]
 #[ignore = "needs \"too slow\" judged over time, not per batch: issue 10 phase 2"]
@@ -289,8 +289,9 @@ fn a_reading_member_is_not_cut_off_by_a_burst_of_large_messages() {
     assert_eq!(reader.join().unwrap(), 150);
 }
 
-/// Before: the member that stopped reading got 4,194,304 bytes of whole frames... then the
-/// rest of a cut frame's header and the close frame inside another frame's payload.
+/// Before: the member that stopped reading got 2,811,941 bytes ending in a frame of 50,105
+/// bytes cut after 5,796: the rest of the frame was dropped and the close frame written in
+/// its place.
 #[test]
 #[ignore = "needs cut-offs at frame boundaries: issue 10 phase 2"]
 fn a_cut_off_ends_at_a_frame_boundary() {
@@ -316,8 +317,8 @@ fn a_cut_off_ends_at_a_frame_boundary() {
     }
 }
 
-/// Before: with 20 stalled idle clients the dispatcher woke 295 times in 3 s (its 2 ms
-/// retry loop), using 10-20 ms of CPU (the issue: about 4 % of a core in release).
+/// Before: with 20 stalled idle clients the dispatcher woke about 1,400 times in 3 s (its
+/// 2 ms retry loop), using 70 ms of CPU (2.3 % of a core; the issue: about 4 % in release).
 #[test]
 #[ignore = "needs stalled sockets waited on without busy polling: issue 10 phase 2"]
 fn stalled_idle_clients_cost_no_cpu() {
@@ -328,19 +329,23 @@ fn stalled_idle_clients_cost_no_cpu() {
     let _members: Vec<RawWs> = (0..20)
         .map(|i| stalled_member(&server, "Stall", &format!("S{i}")))
         .collect();
-    // Until every member has bytes queued that its socket does not take.
+    // Until the members have about 1 MB each queued that their sockets do not take (the
+    // kernel grows a socket's send buffer up to tcp_wmem's 4 MiB before it says no).
     let message = "x".repeat(60_000);
-    let deadline = Instant::now() + WAIT;
-    while server.health()["queued_bytes"].as_u64().unwrap() < 20 * 60_000 {
+    let queued = || server.health()["queued_bytes"].as_u64().unwrap();
+    let deadline = Instant::now() + 4 * WAIT;
+    while queued() < 20_000_000 {
         assert!(Instant::now() < deadline, "the members never stalled");
         sender.ok("send", json!({"roomid": token, "message": message}));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(500));
+    let stalled = queued();
     let (cpu, woken) = (cpu_ms(&server), wakeups(&server, "dispatcher"));
     std::thread::sleep(Duration::from_secs(3));
     let used = cpu_ms(&server) - cpu;
     let woken = wakeups(&server, "dispatcher") - woken;
     eprintln!("20 stalled idle clients, 3 s: {used} ms of CPU, the dispatcher woke {woken} times");
+    assert!(queued() * 2 >= stalled, "the members stayed stalled");
     assert!(used <= 60, "{used} ms of CPU in 3 s");
     assert!(woken <= 60, "the dispatcher woke {woken} times in 3 s");
 }
@@ -383,8 +388,8 @@ fn a_closed_log_pipe_does_not_stop_the_server() {
     assert_eq!(server.http("GET", "/health", None).0, 200);
 }
 
-/// Before: once the pipe was full the dispatcher blocked inside the logger and the bystander
-/// got no answer within 5 s.
+/// Before: once the pipe was full the dispatcher blocked inside the logger for good: the
+/// bystander's next round trip got no answer within 5 s.
 #[test]
 #[ignore = "needs a logger that never blocks the dispatcher: issue 10 phase 2"]
 fn a_full_log_pipe_does_not_block_the_dispatcher() {
@@ -397,5 +402,6 @@ fn a_full_log_pipe_does_not_block_the_dispatcher() {
     }
     let latency = bystander.finish();
     eprintln!("bystander while the log pipe is full: {latency:?}");
-    assert!(latency.p99 < Duration::from_millis(100), "{latency:?}");
+    // One blocked write stops the dispatcher for good: the longest round trip tells.
+    assert!(latency.max < Duration::from_secs(1), "{latency:?}");
 }
