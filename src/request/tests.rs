@@ -1,6 +1,7 @@
 //! Unit tests of the Messenger edge parser: designators, envelopes, params, caps, depth.
 
 use super::*;
+use crate::caps::Cap;
 
 fn names() -> Designators {
     Designators {
