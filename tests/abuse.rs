@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use messenger::config::Config;
 use serde_json::{json, Value};
-use support::probe::{vmrss_kib, Bystander, HttpConn, RawWs};
+use support::probe::{vmrss_kib, Bystander, HttpConn, Latency, RawWs};
 use support::{Client, Server};
 use tungstenite::Message;
 
@@ -194,7 +194,7 @@ fn upgrade_from(server: &Server, origin: &str) -> (u16, String) {
 }
 
 /// Before (at the new default caps): each `roomstatus` probe took 112 ms, bystander p99
-/// 108 ms. After: 2 ms at most, bystander p99 under 10 ms.
+/// 108 ms. After: probes p50 1 ms, p99 3 ms; bystander p99 3-4 ms.
 #[test]
 fn acl_matching_at_the_caps_is_cheap() {
     let _serial = serial();
@@ -219,24 +219,36 @@ fn acl_matching_at_the_caps_is_cheap() {
     );
     let mut prober = with_origin(&server, &origin);
     let bystander = Bystander::start(&server);
-    let mut slowest = Duration::ZERO;
-    for _ in 0..100 {
-        let started = Instant::now();
+    let probes = for_a_second(|| {
         assert_eq!(prober.err("roomstatus", json!({"room": "Vault"})), 24);
-        slowest = slowest.max(started.elapsed());
-    }
+    });
     let latency = bystander.finish();
-    eprintln!("roomstatus at the ACL caps: slowest {slowest:?}; bystander {latency:?}");
-    assert!(
-        slowest < Duration::from_millis(50),
-        "a probe took {slowest:?}"
-    );
-    assert!(latency.p99 < Duration::from_millis(50), "{latency:?}");
+    eprintln!("roomstatus at the ACL caps: probes {probes:?}; bystander {latency:?}");
+    assert_cheap(probes, latency);
+}
+
+/// Calls `probe` again and again for a second (at least 20 times); the time each took.
+fn for_a_second(mut probe: impl FnMut()) -> Latency {
+    let started = Instant::now();
+    let mut took = Vec::new();
+    while took.len() < 20 || started.elapsed() < Duration::from_secs(1) {
+        let call = Instant::now();
+        probe();
+        took.push(call.elapsed());
+    }
+    Latency::of(took)
+}
+
+/// The calls of an attack are cheap and the bystander stays fast. Coarse bounds for a debug
+/// build on a shared machine; the figures measured are in each test's comment.
+fn assert_cheap(probes: Latency, bystander: Latency) {
+    assert!(probes.p50 < Duration::from_millis(20), "probes {probes:?}");
+    assert!(bystander.p99 < Duration::from_millis(100), "{bystander:?}");
 }
 
 /// Before: a member named with 30 KB and a 15 KB `sendto` pattern were accepted, and one call
 /// took 3.5 s; at the new default caps, 1,000 members and a 256-byte pattern took 144 ms a
-/// call (bystander p99 142 ms). After: 4-6 ms a call, bystander p99 about 6 ms.
+/// call (bystander p99 142 ms). After: p50 1.5 ms, p99 6.5 ms a call; bystander p99 6-8 ms.
 #[test]
 fn sendto_patterns_are_capped_and_cheap() {
     let _serial = serial();
@@ -288,23 +300,13 @@ fn sendto_patterns_are_capped_and_cheap() {
     let half = caps.max_user_bytes / 2;
     let pattern = format!("*{}*{}*", "a".repeat(half), "a".repeat(half - 3));
     let bystander = Bystander::start(&server);
-    let mut slowest = Duration::ZERO;
-    for _ in 0..20 {
-        let started = Instant::now();
-        let sent = c.ok(
-            "sendto",
-            json!({"roomid": token, "user": pattern, "message": "x"}),
-        );
-        assert_eq!(sent, 0);
-        slowest = slowest.max(started.elapsed());
-    }
+    let probes = for_a_second(|| {
+        let params = json!({"roomid": token, "user": pattern, "message": "x"});
+        assert_eq!(c.ok("sendto", params), 0);
+    });
     let latency = bystander.finish();
-    eprintln!("sendto at the caps, {members} members: slowest {slowest:?}; bystander {latency:?}");
-    assert!(
-        slowest < Duration::from_millis(50),
-        "a sendto took {slowest:?}"
-    );
-    assert!(latency.p99 < Duration::from_millis(50), "{latency:?}");
+    eprintln!("sendto at the caps, {members} members: calls {probes:?}; bystander {latency:?}");
+    assert_cheap(probes, latency);
 }
 
 /// The smallest `thread_stack_size` the server accepts, read from its refusal of 1.

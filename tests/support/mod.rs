@@ -210,7 +210,14 @@ impl Client {
 
     fn read_json(&mut self) -> Value {
         loop {
-            match self.ws.read().expect("read a frame") {
+            let message = match self.ws.read() {
+                // A signal interrupted the wait (seen once in `make test`): nothing was read.
+                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    continue
+                }
+                other => other.expect("read a frame"),
+            };
+            match message {
                 Message::Text(t) => {
                     return serde_json::from_str(t.as_str()).expect("JSON from server")
                 }

@@ -66,6 +66,24 @@ pub struct Latency {
     pub max: Duration,
 }
 
+impl Latency {
+    /// The figures of some durations (at least one).
+    pub fn of(mut samples: Vec<Duration>) -> Latency {
+        assert!(!samples.is_empty(), "nothing was timed");
+        samples.sort();
+        let at = |q: f64| {
+            let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len());
+            samples[i - 1]
+        };
+        Latency {
+            count: samples.len(),
+            p50: at(0.5),
+            p99: at(0.99),
+            max: *samples.last().unwrap(),
+        }
+    }
+}
+
 /// A well-behaved client on its own thread, timing `exists` round trips until finished.
 pub struct Bystander {
     stop: Arc<AtomicBool>,
@@ -108,18 +126,7 @@ impl Bystander {
         if !answered {
             samples.push(WAIT);
         }
-        samples.sort();
-        let at = |q: f64| {
-            let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len());
-            samples[i - 1]
-        };
-        assert!(!samples.is_empty(), "the bystander made no round trip");
-        Latency {
-            count: samples.len(),
-            p50: at(0.5),
-            p99: at(0.99),
-            max: *samples.last().unwrap(),
-        }
+        Latency::of(samples)
     }
 }
 
