@@ -356,7 +356,7 @@ fn knock(server: &Server) {
         return;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-    let _ = s.write_all(b"GET /jsonrpc HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    let _ = write!(s, "GET /jsonrpc HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", server.port);
     let _ = s.read(&mut [0u8; 256]);
 }
 
