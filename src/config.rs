@@ -93,13 +93,35 @@ pub struct Config {
     #[serde(with = "secs")]
     pub http_membership_ttl: Duration,
     /// Stack of each connection thread, in bytes. Only the touched part is resident (about
-    /// 16 KiB); this bounds virtual size. Default 64 KiB.
+    /// 16 KiB); this bounds virtual size. Default 64 KiB; at least 48 KiB (measured with the
+    /// worst inputs: see `MIN_STACK`).
     pub thread_stack_size: usize,
     /// tungstenite's read buffer per connection, in bytes: it is zero-filled on first read, so
     /// it is resident on every connection. Default 2 KiB: a request is a few hundred bytes, a
     /// larger message is read in several calls, and an idle connection costs about 15 KiB
     /// (4 KiB: 17 KiB, measured with 1,000 idle connections).
     pub read_buffer_size: usize,
+
+    /// Longest user name, in bytes (`join`, Kurento `joinRoom`, and the names and patterns
+    /// other methods match against members: `sendto`, `whisper`, `isonline`, `evict`).
+    /// Default 256: a display name or an app's id, several times over.
+    pub max_user_bytes: usize,
+    /// Longest room name, in bytes. Default 256, as for user names.
+    pub max_room_bytes: usize,
+    /// Longest registration or listen id, in bytes (`<roomid>.<client-id>`: the 20-digit
+    /// token and ThunderJS's `client.events` need 34). Default 256.
+    pub max_id_bytes: usize,
+    /// Longest message text, in bytes. Default 64 KiB (SPEC §4a: messages up to 64 KiB).
+    pub max_message_bytes: usize,
+    /// Most origin patterns in a secure room's ACL. Default 32: an app lists the few web
+    /// origins it is served from.
+    pub max_acl_patterns: usize,
+    /// Longest origin pattern in an ACL, in bytes. Default 512: the longest real origin
+    /// (scheme, a 253-byte DNS name, port) is under 300.
+    pub max_acl_pattern_bytes: usize,
+    /// Longest `Origin` header a WebSocket upgrade or `POST` may carry, in bytes; a longer one
+    /// is refused with 400. Default 512, as for ACL patterns.
+    pub max_origin_bytes: usize,
 
     /// Requests one WebSocket connection may make per second, on average (a token bucket read
     /// before the dispatcher; a request over it gets error 2 and the connection stays open).
@@ -155,6 +177,13 @@ impl Default for Config {
             http_membership_ttl: Duration::from_secs(600),
             thread_stack_size: 64 * 1024,
             read_buffer_size: 2 * 1024,
+            max_user_bytes: 256,
+            max_room_bytes: 256,
+            max_id_bytes: 256,
+            max_message_bytes: 64 * 1024,
+            max_acl_patterns: 32,
+            max_acl_pattern_bytes: 512,
+            max_origin_bytes: 512,
             max_messages_per_second: 2000.0,
             message_burst: 10_000,
             key_file: String::new(),

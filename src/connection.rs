@@ -16,6 +16,7 @@ use tungstenite::{Error as WsError, Message, WebSocket};
 
 use crate::access::Key;
 use crate::acl::Origin;
+use crate::caps::Caps;
 use crate::config::{Compat, Config};
 use crate::connlog::{over_rate, Visit, WsLog};
 use crate::dispatcher::Cmd;
@@ -264,6 +265,10 @@ fn handshake(
     shared: &Shared,
     implicit: bool,
 ) -> Result<Next, HeadError> {
+    if let Some(why) = gate::long_origin(head, shared) {
+        http::refuse(stream, 400, "Bad Request", &why)?;
+        return Ok(Next::Close);
+    }
     let origin = match gate::origin(head, shared) {
         Ok(origin) => origin,
         Err(why) => {
@@ -304,6 +309,7 @@ fn handshake(
     let names = Designators {
         callsign: shared.config.callsign.clone(),
         implicit,
+        caps: Caps::from(&shared.config),
     };
     Ok(Next::Upgrade(Upgrade {
         conn: shared.next_conn.fetch_add(1, Ordering::Relaxed),
@@ -343,6 +349,10 @@ fn post(
     deadline: Instant,
 ) -> Result<(), HeadError> {
     let config = &shared.config;
+    if let Some(why) = gate::long_origin(head, shared) {
+        http::refuse(stream, 400, "Bad Request", &why)?;
+        return Err(HeadError::Closed);
+    }
     let origin = match gate::origin(head, shared) {
         Ok(origin) => origin,
         Err(why) => {
@@ -372,6 +382,7 @@ fn post(
     let names = Designators {
         callsign: config.callsign.clone(),
         implicit,
+        caps: Caps::from(config),
     };
     let call = match std::str::from_utf8(&body) {
         Ok(text) => request::parse(text, &names),
@@ -488,7 +499,7 @@ fn text_command(
     shared: &Shared,
 ) -> Option<Cmd> {
     let (parsed, compat) = if upgrade.kurento {
-        let parsed = kurento_parse(text).map(|call| Cmd::Kurento {
+        let parsed = kurento_parse(text, &upgrade.names.caps).map(|call| Cmd::Kurento {
             conn,
             call: Box::new(call),
         });
@@ -506,8 +517,8 @@ fn text_command(
 /// `kurento::parse` in a frame of its own: inlined into the reader's loop it makes that frame,
 /// resident on every connection, about 700 bytes larger (measured on x86_64).
 #[inline(never)]
-fn kurento_parse(text: &str) -> Result<kurento::Call, request::Rejection> {
-    kurento::parse(text)
+fn kurento_parse(text: &str, caps: &Caps) -> Result<kurento::Call, request::Rejection> {
+    kurento::parse(text, caps)
 }
 
 /// Reads frames until the WebSocket ends; each text frame becomes a checked call.

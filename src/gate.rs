@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::access::TokenError;
 use crate::acl::Origin;
+use crate::caps::Cap;
 use crate::config::Compat;
 use crate::connection::Shared;
 use crate::dispatcher::Cmd;
@@ -43,6 +44,13 @@ pub fn origin(head: &Head, shared: &Shared) -> Result<Option<Origin>, TokenError
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     key.verify(token, now).map(|claims| Some(claims.origin))
+}
+
+/// The refusal of an `Origin` header longer than `max_origin_bytes`, if it is one (400, before
+/// anything reads it).
+pub fn long_origin(head: &Head, shared: &Shared) -> Option<String> {
+    let cap = Cap::new(shared.config.max_origin_bytes, "max_origin_bytes");
+    cap.bytes("Origin", head.header("origin")?).err()
 }
 
 /// Answers a refused token with 401 and a JSON body saying why, and counts it.

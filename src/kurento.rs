@@ -30,6 +30,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
+use crate::caps::{Cap, Caps};
 use crate::error::RpcError;
 use crate::request::{self, Rejection};
 use crate::rooms::JoinError;
@@ -172,10 +173,10 @@ impl KurentoError {
     }
 }
 
-/// Reads one Kurento request from frame text.
-pub fn parse(text: &str) -> Result<Call, Rejection> {
+/// Reads one Kurento request from frame text; its strings are held to `caps` (-32602 over).
+pub fn parse(text: &str, caps: &Caps) -> Result<Call, Rejection> {
     let raw = request::envelope(text)?;
-    let method = method(&raw.method, raw.params).map_err(|e| raw.reject(e))?;
+    let method = method(&raw.method, raw.params, caps).map_err(|e| raw.reject(e))?;
     Ok(Call { id: raw.id, method })
 }
 
@@ -194,7 +195,7 @@ struct Params<'a> {
     room_message: Option<Cow<'a, str>>,
 }
 
-fn method(name: &str, params: Option<&str>) -> Result<Method, RpcError> {
+fn method(name: &str, params: Option<&str>, caps: &Caps) -> Result<Method, RpcError> {
     if let Some(media) = MEDIA.iter().find(|m| **m == name) {
         return Ok(Method::Media(media));
     }
@@ -213,27 +214,35 @@ fn method(name: &str, params: Option<&str>) -> Result<Method, RpcError> {
             ))
         }
     };
-    let required = |v: Option<Cow<str>>, field: &str| match v {
-        Some(s) if !s.is_empty() => Ok(s.into_owned()),
-        Some(_) => Err(RpcError::InvalidParams(format!("\"{field}\" is empty"))),
+    let required = |v: Option<Cow<str>>, field: &str, cap: Cap| match v {
+        Some(s) if s.is_empty() => Err(RpcError::InvalidParams(format!("\"{field}\" is empty"))),
+        Some(s) => capped(s, field, cap),
         None => Err(RpcError::InvalidParams(format!("\"{field}\" is missing"))),
     };
+    let optional =
+        |v: Option<Cow<str>>, field: &str, cap: Cap| v.map(|s| capped(s, field, cap)).transpose();
     Ok(match name {
         "joinRoom" => Method::JoinRoom {
-            user: required(p.user, "user")?,
-            room: required(p.room, "room")?,
+            user: required(p.user, "user", caps.user())?,
+            room: required(p.room, "room", caps.room())?,
         },
         "leaveRoom" => Method::LeaveRoom,
         "ping" => Method::Ping,
         _ => Method::SendMessage {
-            message: p
-                .message
-                .ok_or_else(|| RpcError::InvalidParams("\"message\" is missing".into()))?
-                .into_owned(),
-            user: p.user_message.map(Cow::into_owned),
-            room: p.room_message.map(Cow::into_owned),
+            message: match p.message {
+                Some(m) => capped(m, "message", caps.message())?,
+                None => return Err(RpcError::InvalidParams("\"message\" is missing".into())),
+            },
+            user: optional(p.user_message, "userMessage", caps.user())?,
+            room: optional(p.room_message, "roomMessage", caps.room())?,
         },
     })
+}
+
+/// A parameter within its cap (-32602 naming the setting otherwise).
+fn capped(s: Cow<str>, field: &str, cap: Cap) -> Result<String, RpcError> {
+    cap.bytes(field, &s).map_err(RpcError::InvalidParams)?;
+    Ok(s.into_owned())
 }
 
 /// A fresh session id: 128 bits from the OS CSPRNG as 32 lowercase hex digits.
@@ -305,11 +314,11 @@ mod tests {
     use super::*;
 
     fn ok(text: &str) -> Method {
-        parse(text).unwrap().method
+        parse(text, &Caps::default()).unwrap().method
     }
 
     fn err(text: &str) -> RpcError {
-        parse(text).unwrap_err().error
+        parse(text, &Caps::default()).unwrap_err().error
     }
 
     #[test]
@@ -383,7 +392,52 @@ mod tests {
             RpcError::MethodNotFound(_)
         ));
         assert!(matches!(err("{"), RpcError::Parse(_)));
-        assert!(!parse(r#"{"method":"nosuch"}"#).unwrap_err().answer);
+        assert!(
+            !parse(r#"{"method":"nosuch"}"#, &Caps::default())
+                .unwrap_err()
+                .answer
+        );
+    }
+
+    #[test]
+    fn strings_over_their_caps_are_refused_naming_the_setting() {
+        let caps = Caps::default();
+        let over = |cap: Cap| "x".repeat(cap.limit + 1);
+        let cases = [
+            ("joinRoom", "user", over(caps.user()), "max_user_bytes"),
+            ("joinRoom", "room", over(caps.room()), "max_room_bytes"),
+            (
+                "sendMessage",
+                "message",
+                over(caps.message()),
+                "max_message_bytes",
+            ),
+            (
+                "sendMessage",
+                "userMessage",
+                over(caps.user()),
+                "max_user_bytes",
+            ),
+            (
+                "sendMessage",
+                "roomMessage",
+                over(caps.room()),
+                "max_room_bytes",
+            ),
+        ];
+        for (method, field, value, setting) in cases {
+            let mut params = serde_json::json!({"user": "U", "room": "R", "message": "m"});
+            params[field] = value.into();
+            let text = serde_json::json!({"id": 1, "method": method, "params": params});
+            match err(&text.to_string()) {
+                RpcError::InvalidParams(d) => assert!(d.contains(setting), "{field}: {d}"),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        let at_cap = "x".repeat(caps.user().limit);
+        let text =
+            format!(r#"{{"id":1,"method":"joinRoom","params":{{"user":"{at_cap}","room":"R"}}}}"#);
+        assert!(matches!(ok(&text), Method::JoinRoom { .. }));
     }
 
     #[test]

@@ -43,7 +43,7 @@
 //!
 //! # Library and binary
 //!
-//! The pure modules (`config`, `request`, `kurento`, `rooms`, `acl`, `access`, `ratelimit`,
+//! The pure modules (`config`, `caps`, `request`, `kurento`, `rooms`, `acl`, `access`, `ratelimit`,
 //! `token`, `wire`, `error`, `idmap`, `logline`) are the `messenger` library (`src/lib.rs`),
 //! shared with the fuzz targets; the modules below own the sockets, the threads and the clock.
 #![forbid(unsafe_code)]
@@ -62,7 +62,8 @@ mod outbox;
 mod server;
 
 use messenger::{
-    access, acl, config, error, idmap, kurento, logline, ratelimit, request, rooms, token, wire,
+    access, acl, caps, config, error, idmap, kurento, logline, ratelimit, request, rooms, token,
+    wire,
 };
 
 use std::net::TcpListener;

@@ -1,14 +1,20 @@
 //! The edge: raw frame text becomes a checked `Call`, or a `Rejection` carrying the JSON-RPC
-//! error to send back. The dispatcher never sees unchecked JSON. Pure: no I/O, no state.
+//! error to send back. Every string is held to its byte cap (`caps`) here, and nothing
+//! recurses deeper than a fixed few levels whatever the nesting of the input (nested values
+//! are skipped by serde_json's iterative `IgnoredAny`). The dispatcher never sees unchecked
+//! JSON. Pure: no I/O, no state.
+
+mod fields;
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::caps::Caps;
 use crate::error::RpcError;
+use fields::{Field, Fields};
 
 /// The events a client can register for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -124,7 +130,7 @@ pub struct Rejection {
     pub answer: bool,
 }
 
-/// How method designators are read on one connection.
+/// How method designators are read on one connection, and the caps its strings are held to.
 #[derive(Debug, Clone)]
 pub struct Designators {
     /// The configured callsign, e.g. `Messenger`.
@@ -132,6 +138,7 @@ pub struct Designators {
     /// The connection's path named the callsign (`/jsonrpc/Messenger`), so `join` and
     /// `1.join` work without it.
     pub implicit: bool,
+    pub caps: Caps,
 }
 
 /// The Messenger methods, for `exists` and designator checks.
@@ -187,8 +194,9 @@ pub fn envelope(text: &str) -> Result<Raw<'_>, Rejection> {
         serde_json::from_str(text).map_err(|e| envelope_error(text, Some(e)))?;
     let id = envelope.id.map(|Id(raw)| raw);
     if let Some(bad) = envelope.invalid {
+        // Always answered, with the id when it could be read.
         return Err(Rejection {
-            id: "null".into(),
+            id: id.unwrap_or_else(|| "null".into()),
             error: RpcError::InvalidRequest(bad),
             answer: true,
         });
@@ -210,7 +218,7 @@ pub fn envelope(text: &str) -> Result<Raw<'_>, Rejection> {
 pub fn parse(text: &str, names: &Designators) -> Result<Call, Rejection> {
     let raw = envelope(text)?;
     let (name, index) = designator(&raw.method, names).map_err(|e| raw.reject(e))?;
-    let method = method_params(name, index, raw.params).map_err(|e| raw.reject(e))?;
+    let method = method_params(name, index, raw.params, &names.caps).map_err(|e| raw.reject(e))?;
     Ok(Call { id: raw.id, method })
 }
 
@@ -262,6 +270,7 @@ fn method_params(
     name: &str,
     index: Option<&str>,
     params: Option<&str>,
+    caps: &Caps,
 ) -> Result<Method, RpcError> {
     let fields: Fields = match params {
         None => Fields::default(),
@@ -275,8 +284,8 @@ fn method_params(
     };
     match name {
         "join" => Ok(Method::Join {
-            user: fields.user.non_empty("user")?,
-            room: fields.room.non_empty("room")?,
+            user: fields.user.non_empty("user", caps.user())?,
+            room: fields.room.non_empty("room", caps.room())?,
             secure: match fields.secure {
                 Field::Missing => None,
                 Field::Str(s) if s == "secure" => Some(true),
@@ -287,19 +296,14 @@ fn method_params(
                     ))
                 }
             },
-            acl: fields.acl.map(|acl| acl.0).map_or(Ok(None), |acl| {
-                acl.ok_or_else(|| {
-                    RpcError::InvalidParams("\"acl\" must be an array of origin strings".into())
-                })
-                .map(Some)
-            })?,
+            acl: fields.acl.map(|acl| acl.checked(caps)).transpose()?,
         }),
         "leave" => Ok(Method::Leave {
-            roomid: fields.roomid.string("roomid")?,
+            roomid: fields.roomid.string("roomid", caps.id())?,
         }),
         "send" => Ok(Method::Send {
-            roomid: fields.roomid.string("roomid")?,
-            message: fields.message.string("message")?,
+            roomid: fields.roomid.string("roomid", caps.id())?,
+            message: fields.message.string("message", caps.message())?,
         }),
         "register" | "unregister" => {
             let event = match fields.event {
@@ -321,6 +325,9 @@ fn method_params(
                 Some(index) => format!("{index}.{id}"),
                 None => id.into_owned(),
             };
+            caps.id()
+                .bytes("id", &id)
+                .map_err(RpcError::InvalidParams)?;
             Ok(if name == "register" {
                 Method::Register { event, id }
             } else {
@@ -336,17 +343,18 @@ fn method_params(
             )),
         },
         "versions" => Ok(Method::Versions),
-        _ => extension(name, fields),
+        _ => extension(name, fields, caps),
     }
 }
 
-/// The extension methods (SPEC §5): every parameter is a required string, `room`, `user` and
-/// `to` non-empty (30 `ERROR_BAD_REQUEST` otherwise, as for `join`).
-fn extension(name: &str, f: Fields) -> Result<Method, RpcError> {
+/// The extension methods (SPEC §5): every parameter is a required string within its cap,
+/// `room`, `user` and `to` non-empty (30 `ERROR_BAD_REQUEST` otherwise, as for `join`).
+fn extension(name: &str, f: Fields, caps: &Caps) -> Result<Method, RpcError> {
+    let (user, room, id, message) = (caps.user(), caps.room(), caps.id(), caps.message());
     Ok(match name {
         "listen" | "silence" => {
-            let room = f.room.non_empty("room")?;
-            let id = f.id.non_empty("id")?;
+            let room = f.room.non_empty("room", room)?;
+            let id = f.id.non_empty("id", id)?;
             if name == "listen" {
                 Method::Listen { room, id }
             } else {
@@ -354,30 +362,30 @@ fn extension(name: &str, f: Fields) -> Result<Method, RpcError> {
             }
         }
         "roomstatus" => Method::RoomStatus {
-            room: f.room.non_empty("room")?,
+            room: f.room.non_empty("room", room)?,
         },
         "rooms" => Method::Rooms,
         "whoami" => Method::WhoAmI,
         "sendto" => Method::SendTo {
-            roomid: f.roomid.string("roomid")?,
-            user: f.user.non_empty("user")?,
-            message: f.message.string("message")?,
+            roomid: f.roomid.string("roomid", id)?,
+            user: f.user.non_empty("user", user)?,
+            message: f.message.string("message", message)?,
         },
         "whisper" => Method::Whisper {
-            roomid: f.roomid.string("roomid")?,
-            to: f.to.non_empty("to")?,
-            message: f.message.string("message")?,
+            roomid: f.roomid.string("roomid", id)?,
+            to: f.to.non_empty("to", user)?,
+            message: f.message.string("message", message)?,
         },
         "isonline" => Method::IsOnline {
-            user: f.user.non_empty("user")?,
+            user: f.user.non_empty("user", user)?,
         },
         "announce" => Method::Announce {
-            room: f.room.non_empty("room")?,
-            message: f.message.string("message")?,
+            room: f.room.non_empty("room", room)?,
+            message: f.message.string("message", message)?,
         },
         "evict" => Method::Evict {
-            room: f.room.non_empty("room")?,
-            user: f.user.non_empty("user")?,
+            room: f.room.non_empty("room", room)?,
+            user: f.user.non_empty("user", user)?,
         },
         _ => return Err(RpcError::MethodNotFound(format!("no method {name:?}"))),
     })
@@ -430,356 +438,13 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Id>, D::Error> {
     }
 }
 
-/// `jsonrpc` may be absent (Thunder accepts that); when present it must be a string.
+/// `jsonrpc` may be absent (Thunder accepts that); when present it must be `"2.0"`.
 fn version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     match Field::deserialize(d)? {
-        Field::Str(_) => Ok(None),
+        Field::Str(v) if v == "2.0" => Ok(None),
         _ => Ok(Some("\"jsonrpc\" must be \"2.0\"".into())),
     }
 }
 
-/// The parameters of every method, each read leniently so a wrong type becomes the right
-/// error code instead of a parse failure.
-#[derive(Default, Deserialize)]
-struct Fields<'a> {
-    #[serde(default, borrow)]
-    user: Field<'a>,
-    #[serde(default, borrow)]
-    room: Field<'a>,
-    #[serde(default, borrow)]
-    secure: Field<'a>,
-    #[serde(default)]
-    acl: Option<Strings>,
-    #[serde(default, borrow)]
-    roomid: Field<'a>,
-    #[serde(default, borrow)]
-    message: Field<'a>,
-    #[serde(default, borrow)]
-    event: Field<'a>,
-    #[serde(default, borrow)]
-    id: Field<'a>,
-    #[serde(default, borrow)]
-    method: Field<'a>,
-    #[serde(default, borrow)]
-    to: Field<'a>,
-}
-
-/// One parameter: a string, something else, or absent.
-#[derive(Default)]
-enum Field<'a> {
-    #[default]
-    Missing,
-    Str(Cow<'a, str>),
-    Other,
-}
-
-impl Field<'_> {
-    /// A required string (30 `ERROR_BAD_REQUEST` when missing or not a string).
-    fn string(self, name: &str) -> Result<String, RpcError> {
-        match self {
-            Field::Str(s) => Ok(s.into_owned()),
-            Field::Missing => Err(RpcError::BadRequest(format!("\"{name}\" is missing"))),
-            Field::Other => Err(RpcError::BadRequest(format!("\"{name}\" must be a string"))),
-        }
-    }
-
-    /// A required non-empty string (30 `ERROR_BAD_REQUEST` otherwise).
-    fn non_empty(self, name: &str) -> Result<String, RpcError> {
-        let s = self.string(name)?;
-        if s.is_empty() {
-            return Err(RpcError::BadRequest(format!("\"{name}\" is empty")));
-        }
-        Ok(s)
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Field<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Field::Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Field::Str(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Field::Str(Cow::Owned(v)))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Field::Other)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Field::Other)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Field::Other)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Field::Other)
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(Field::Other)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Field::Other)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Field::Other)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// An array of strings, or `None` inside if the value was anything else.
-struct Strings(Option<Vec<String>>);
-
-impl<'de> Deserialize<'de> for Strings {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
-        Ok(Strings(match value {
-            serde_json::Value::Array(items) => items
-                .into_iter()
-                .map(|v| match v {
-                    serde_json::Value::String(s) => Some(s),
-                    _ => None,
-                })
-                .collect(),
-            _ => None,
-        }))
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn names() -> Designators {
-        Designators {
-            callsign: "Messenger".into(),
-            implicit: false,
-        }
-    }
-
-    fn ok(text: &str) -> Call {
-        parse(text, &names()).unwrap()
-    }
-
-    fn err(text: &str) -> Rejection {
-        parse(text, &names()).unwrap_err()
-    }
-
-    #[test]
-    fn designators_with_and_without_version() {
-        for m in ["Messenger.join", "Messenger.1.join", "Messenger.01.join"] {
-            let call = ok(&format!(
-                r#"{{"jsonrpc":"2.0","id":1,"method":"{m}","params":{{"user":"A","room":"R"}}}}"#
-            ));
-            assert!(matches!(call.method, Method::Join { .. }), "{m}");
-        }
-        for m in [
-            "Messenger.2.join",
-            "Messenger.1.Join",
-            "messenger.1.join",
-            "Other.1.join",
-            "join",
-            "Messenger",
-            "Messenger.1.",
-            "Messenger.1.0.join",
-            "",
-        ] {
-            let r = err(&format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{m}"}}"#));
-            assert!(
-                matches!(r.error, RpcError::MethodNotFound(_)),
-                "{m}: {:?}",
-                r.error
-            );
-        }
-    }
-
-    #[test]
-    fn callsign_in_path_makes_it_optional() {
-        let implicit = Designators {
-            callsign: "Messenger".into(),
-            implicit: true,
-        };
-        for m in ["join", "1.join", "Messenger.1.join"] {
-            let call = parse(
-                &format!(r#"{{"id":1,"method":"{m}","params":{{"user":"A","room":"R"}}}}"#),
-                &implicit,
-            )
-            .unwrap();
-            assert!(matches!(call.method, Method::Join { .. }), "{m}");
-        }
-    }
-
-    #[test]
-    fn ids_are_echoed_as_sent() {
-        assert_eq!(
-            ok(r#"{"id":"abc","method":"Messenger.versions"}"#)
-                .id
-                .as_deref(),
-            Some("\"abc\"")
-        );
-        assert_eq!(
-            ok(r#"{"id":-3,"method":"Messenger.versions"}"#)
-                .id
-                .as_deref(),
-            Some("-3")
-        );
-        assert_eq!(
-            ok(r#"{"id":null,"method":"Messenger.versions"}"#)
-                .id
-                .as_deref(),
-            Some("null")
-        );
-        assert_eq!(ok(r#"{"method":"Messenger.versions"}"#).id, None);
-        let r = err(r#"{"id":[1],"method":"Messenger.versions"}"#);
-        assert!(matches!(r.error, RpcError::InvalidRequest(_)));
-    }
-
-    #[test]
-    fn envelope_errors() {
-        assert!(matches!(
-            err(r#"{"id":1,"method":"#).error,
-            RpcError::Parse(_)
-        ));
-        assert!(matches!(err("hello").error, RpcError::Parse(_)));
-        assert!(matches!(err("").error, RpcError::Parse(_)));
-        assert!(matches!(err("[1,2]").error, RpcError::InvalidRequest(_)));
-        assert!(matches!(err("[]").error, RpcError::InvalidRequest(_)));
-        assert!(matches!(err("[1]").error, RpcError::InvalidRequest(_)));
-        assert!(matches!(
-            err(r#"[{"id":1,"method":"Messenger.versions"}]"#).error,
-            RpcError::InvalidRequest(_)
-        ));
-        assert!(matches!(err("42").error, RpcError::InvalidRequest(_)));
-        assert!(matches!(err(r#""str""#).error, RpcError::InvalidRequest(_)));
-        assert!(matches!(err("null").error, RpcError::InvalidRequest(_)));
-        assert!(matches!(
-            err(r#"{"id":1}"#).error,
-            RpcError::InvalidRequest(_)
-        ));
-        assert!(matches!(
-            err(r#"{"id":1,"method":5}"#).error,
-            RpcError::InvalidRequest(_)
-        ));
-        assert!(matches!(
-            err(r#"{"jsonrpc":2,"id":1,"method":"Messenger.versions"}"#).error,
-            RpcError::InvalidRequest(_)
-        ));
-        assert_eq!(err(r#"{"id":5}"#).id, "5");
-    }
-
-    #[test]
-    fn join_params() {
-        let bad = |p: &str| {
-            err(&format!(
-                r#"{{"id":1,"method":"Messenger.1.join","params":{p}}}"#
-            ))
-            .error
-        };
-        assert!(matches!(
-            bad(r#"{"room":"R","user":""}"#),
-            RpcError::BadRequest(_)
-        ));
-        assert!(matches!(
-            bad(r#"{"room":"","user":"A"}"#),
-            RpcError::BadRequest(_)
-        ));
-        assert!(matches!(bad(r#"{"room":"R"}"#), RpcError::BadRequest(_)));
-        assert!(matches!(
-            bad(r#"{"room":5,"user":"A"}"#),
-            RpcError::BadRequest(_)
-        ));
-        assert!(matches!(bad("{}"), RpcError::BadRequest(_)));
-        assert!(matches!(bad("null"), RpcError::BadRequest(_)));
-        assert!(matches!(bad(r#""Lounge""#), RpcError::InvalidParams(_)));
-        assert!(matches!(bad("[]"), RpcError::InvalidParams(_)));
-        assert!(matches!(
-            bad(r#"{"room":"R","user":"A","secure":"bogus"}"#),
-            RpcError::InvalidParams(_)
-        ));
-        assert!(matches!(
-            bad(r#"{"room":"R","user":"A","acl":"x"}"#),
-            RpcError::InvalidParams(_)
-        ));
-        assert!(matches!(
-            bad(r#"{"room":"R","user":"A","acl":[1]}"#),
-            RpcError::InvalidParams(_)
-        ));
-        let missing = err(r#"{"id":1,"method":"Messenger.1.join"}"#).error;
-        assert!(matches!(missing, RpcError::BadRequest(_)));
-        let call = ok(
-            r#"{"id":1,"method":"Messenger.1.join","params":{"room":"Lou\"nge","user":"Al\u00fc","secure":"secure","acl":["https://*.x"],"extra":1}}"#,
-        );
-        assert_eq!(
-            call.method,
-            Method::Join {
-                user: "Alü".into(),
-                room: "Lou\"nge".into(),
-                secure: Some(true),
-                acl: Some(vec!["https://*.x".into()])
-            }
-        );
-    }
-
-    #[test]
-    fn send_and_register_params() {
-        assert!(matches!(
-            err(r#"{"id":1,"method":"Messenger.1.send","params":{"roomid":"x"}}"#).error,
-            RpcError::BadRequest(_)
-        ));
-        assert!(matches!(
-            err(r#"{"id":1,"method":"Messenger.1.send","params":{"roomid":"x","message":7}}"#)
-                .error,
-            RpcError::BadRequest(_)
-        ));
-        assert!(matches!(
-            err(r#"{"id":1,"method":"Messenger.1.register","params":{"event":"roomupdate"}}"#)
-                .error,
-            RpcError::InvalidParams(_)
-        ));
-        assert!(matches!(
-            err(r#"{"id":1,"method":"Messenger.1.register","params":{"event":"nosuch","id":"x"}}"#)
-                .error,
-            RpcError::InvalidParams(_)
-        ));
-        let call = ok(
-            r#"{"id":1,"method":"Messenger.1.register@0123456789abcdef0123","params":{"event":"message","id":"client.events"}}"#,
-        );
-        assert_eq!(
-            call.method,
-            Method::Register {
-                event: Event::Message,
-                id: "0123456789abcdef0123.client.events".into()
-            }
-        );
-        let call =
-            ok(r#"{"id":1,"method":"Messenger.1.send","params":{"roomid":"r","message":""}}"#);
-        assert_eq!(
-            call.method,
-            Method::Send {
-                roomid: "r".into(),
-                message: String::new()
-            }
-        );
-        assert!(matches!(
-            err(r#"{"id":1,"method":"Messenger.1.send@x","params":{}}"#).error,
-            RpcError::MethodNotFound(_)
-        ));
-    }
-
-    #[test]
-    fn notifications_are_not_answered_when_refused() {
-        let r = err(r#"{"method":"Messenger.1.nosuch"}"#);
-        assert!(!r.answer);
-    }
-}
+mod tests;

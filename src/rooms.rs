@@ -590,10 +590,15 @@ impl Rooms {
 }
 
 /// The security a new room gets from its creator's join; the error says why it is refused.
+/// Its ACL's patterns are compiled here, once. A connection without an origin cannot create a
+/// secure room, as it cannot join one (SPEC §4).
 fn creator_security(req: &Join) -> Result<(bool, Vec<Pattern>), String> {
     match (req.secure, req.acl) {
         (Some(false), Some(_)) => Err("an insecure room takes no ACL".into()),
         (_, Some([])) => Err("a secure room needs a non-empty ACL".into()),
+        (_, Some(_)) if req.origin.is_none() => Err(
+            "secure room: this connection has no origin (no Origin header, no token), so it cannot create one".into(),
+        ),
         (_, Some(acl)) => acl
             .iter()
             .map(|p| Pattern::parse(p))

@@ -11,6 +11,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use messenger::acl::Origin;
+use messenger::caps::Caps;
 use messenger::config::Compat;
 use messenger::kurento;
 use messenger::request::{self, Call, Designators, Method};
@@ -105,10 +106,12 @@ fuzz_target!(|data: &[u8]| {
         Designators {
             callsign: "Messenger".into(),
             implicit: false,
+            caps: Caps::default(),
         },
         Designators {
             callsign: "Messenger".into(),
             implicit: true,
+            caps: Caps::default(),
         },
     ];
     for line in text.split('\n') {
@@ -123,7 +126,7 @@ fuzz_target!(|data: &[u8]| {
         };
         let frame = substitute(frame, &tokens);
         // The Kurento dialect's edge reads the same text without panicking.
-        if let Err(rejection) = kurento::parse(&frame) {
+        if let Err(rejection) = kurento::parse(&frame, &Caps::default()) {
             assert_json(&wire::error(&rejection.id, &rejection.error, Compat::Rdk));
         }
         match request::parse(&frame, &names[conn as usize % 2]) {

@@ -52,6 +52,17 @@ impl Setting {
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
 
+/// The shortest `max_id_bytes` that leaves room for a registration id: a 20-digit room token,
+/// a dot, and a client id of one character.
+const MIN_ID_BYTES: u64 = 22;
+
+/// The smallest `thread_stack_size` accepted. Measured with `scripts/stack_probe.py` (every
+/// deep, long and malformed input we know, over WebSocket and `POST`; nesting no longer
+/// recurses, so depth does not matter): the debug build needs 36 KiB (it dies at 32 KiB on
+/// `POST` paths), the x86-64 release build survives at 16 KiB, the least the C library
+/// gives a thread. 48 KiB leaves a third more than the debug build needs.
+const MIN_STACK: u64 = 48 * 1024;
+
 /// Every setting, in the order `--help` and the docs list them.
 pub const SETTINGS: &[Setting] = &[
     Setting {
@@ -115,6 +126,41 @@ pub const SETTINGS: &[Setting] = &[
         help: "event registrations (register calls) one connection may hold",
     },
     Setting {
+        key: "max_user_bytes",
+        kind: Kind::Bytes { min: 1, max: 64 * KIB },
+        help: "longest user name (also names and patterns in sendto, whisper, isonline, evict)",
+    },
+    Setting {
+        key: "max_room_bytes",
+        kind: Kind::Bytes { min: 1, max: 64 * KIB },
+        help: "longest room name",
+    },
+    Setting {
+        key: "max_id_bytes",
+        kind: Kind::Bytes { min: MIN_ID_BYTES, max: 64 * KIB },
+        help: "longest registration or listen id, and roomid",
+    },
+    Setting {
+        key: "max_message_bytes",
+        kind: Kind::Bytes { min: 1, max: 16 * MIB },
+        help: "longest message text",
+    },
+    Setting {
+        key: "max_acl_patterns",
+        kind: Kind::Count { min: 1, max: 10_000 },
+        help: "patterns in one secure room's ACL",
+    },
+    Setting {
+        key: "max_acl_pattern_bytes",
+        kind: Kind::Bytes { min: 8, max: 64 * KIB },
+        help: "longest ACL pattern",
+    },
+    Setting {
+        key: "max_origin_bytes",
+        kind: Kind::Bytes { min: 16, max: 64 * KIB },
+        help: "longest Origin header (HTTP 400 beyond)",
+    },
+    Setting {
         key: "max_request_head",
         kind: Kind::Bytes { min: KIB, max: MIB },
         help: "largest HTTP request line and headers; beyond it 431",
@@ -156,7 +202,7 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         key: "thread_stack_size",
-        kind: Kind::Bytes { min: 32 * KIB, max: 16 * MIB },
+        kind: Kind::Bytes { min: MIN_STACK, max: 16 * MIB },
         help: "stack of each connection thread (only the touched part is resident)",
     },
     Setting {

@@ -118,7 +118,7 @@ fn values_that_make_the_server_useless_are_refused() {
         (
             "--thread-stack-size",
             "4096",
-            "allowed 32768 to 16777216 bytes",
+            "allowed 49152 to 16777216 bytes",
         ),
         ("--max-messages-per-second", "0", "allowed 0.01 to"),
         (
@@ -290,4 +290,25 @@ fn history_budget_fits_the_outbound_queue() {
     c.set("--max-outbound-bytes", "1048576").unwrap();
     assert!(c.validate().is_err());
     assert!(Config::default().history_bytes <= Config::default().max_outbound_bytes / 4);
+}
+
+#[test]
+fn caps_must_leave_room_for_honest_use() {
+    for (flag, useless) in [
+        ("--max-user-bytes", "0"),
+        ("--max-room-bytes", "0"),
+        ("--max-message-bytes", "0"),
+        ("--max-acl-patterns", "0"),
+        ("--max-acl-pattern-bytes", "0"),
+        ("--max-origin-bytes", "0"),
+        ("--max-id-bytes", "21"),
+        ("--thread-stack-size", "32768"),
+    ] {
+        let mut c = Config::default();
+        let why = match c.set(flag, useless) {
+            Err(e) => e.to_string(),
+            Ok(()) => c.validate().unwrap_err().to_string(),
+        };
+        assert!(why.contains(flag), "{flag}: {why}");
+    }
 }

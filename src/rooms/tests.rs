@@ -251,8 +251,18 @@ fn secure_rooms_check_the_origin() {
         origin,
         kurento: false,
     };
+    let anonymous = rooms.join(1, &mk("Alice", Some(true), Some(&acl[..]), None), &mut out);
+    match anonymous {
+        Err(RpcError::Privileged(why)) => assert!(why.contains("no origin"), "{why}"),
+        other => panic!("a creator without origin: {other:?}"),
+    }
+    assert_eq!(rooms.room_count(), 0);
     rooms
-        .join(1, &mk("Alice", Some(true), Some(&acl[..]), None), &mut out)
+        .join(
+            1,
+            &mk("Alice", Some(true), Some(&acl[..]), Some(&good)),
+            &mut out,
+        )
         .unwrap();
     assert!(matches!(
         rooms.join(2, &mk("Bob", None, None, Some(&evil)), &mut out),
@@ -287,7 +297,7 @@ fn secure_rooms_check_the_origin() {
         room: "Open",
         secure,
         acl,
-        origin: None,
+        origin: Some(&good),
         kurento: false,
     };
     assert!(matches!(

@@ -2,6 +2,8 @@
 //! gives WebSocket and HTTP clients with timeouts, so no test can hang.
 #![allow(dead_code)] // each test file uses its own subset of these helpers
 
+pub mod probe;
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -26,6 +28,13 @@ impl Server {
     /// Starts the binary with `--listen 127.0.0.1:0` and the given extra flags.
     pub fn start(args: &[&str]) -> Server {
         Server::start_with(args, |_| {})
+    }
+
+    /// Like `start`, with the server's stderr (its log) going to `stderr`.
+    pub fn start_logging_to(args: &[&str], stderr: Stdio) -> Server {
+        Server::start_with(args, |command| {
+            command.stderr(stderr);
+        })
     }
 
     /// As `start`, with the command adjusted first (environment, stderr) by `adjust`.
@@ -209,7 +218,14 @@ impl Client {
 
     fn read_json(&mut self) -> Value {
         loop {
-            match self.ws.read().expect("read a frame") {
+            let message = match self.ws.read() {
+                // A signal interrupted the wait (seen once in `make test`): nothing was read.
+                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    continue
+                }
+                other => other.expect("read a frame"),
+            };
+            match message {
                 Message::Text(t) => {
                     return serde_json::from_str(t.as_str()).expect("JSON from server")
                 }
