@@ -13,7 +13,7 @@ use crossbeam_channel::Sender;
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message, WebSocket};
 
-use crate::access::Key;
+use crate::access_token::Key;
 use crate::acl::Origin;
 use crate::config::{Compat, Config};
 use crate::dispatcher::Cmd;
@@ -59,12 +59,12 @@ impl Drop for Counted {
 }
 
 /// Tells the dispatcher the WebSocket is gone however the reader ends (return, error, panic).
-struct Registration {
+struct ReportGone {
     conn: ConnId,
     tx: Sender<Cmd>,
 }
 
-impl Drop for Registration {
+impl Drop for ReportGone {
     fn drop(&mut self) {
         let _ = self.tx.send(Cmd::Gone { conn: self.conn });
     }
@@ -504,7 +504,7 @@ fn websocket(stream: TcpStream, mut leftover: Vec<u8>, mut upgrade: Upgrade, sha
     {
         return;
     }
-    let _registration = Registration {
+    let _report_gone = ReportGone {
         conn,
         tx: shared.tx.clone(),
     };

@@ -16,8 +16,8 @@ use crate::idmap::{IdMap, IdSet};
 use crate::kurento;
 use crate::outbox::Outboxes;
 use crate::request::{Call, Method, Rejection, METHODS};
+use crate::room_token::RoomToken;
 use crate::rooms::{ConnId, Join, Limits, Rooms, Sink, HTTP};
-use crate::token::Token;
 use crate::wire;
 
 /// Commands handled at most this many per wake-up before outboxes are written: large enough
@@ -449,7 +449,7 @@ fn trusted(caller: Caller, method: &str) -> Result<(), RpcError> {
 
 /// A successful call, before it is shaped for the dialect.
 enum Done {
-    Joined(Token),
+    Joined(RoomToken),
     Registered,
     Json(&'static str),
     /// A result built for this call (room status, lists).

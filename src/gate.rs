@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::access::TokenError;
+use crate::access_token::TokenError;
 use crate::acl::Origin;
 use crate::config::Compat;
 use crate::connection::Shared;

@@ -4,7 +4,7 @@
 //! the threads) and the fuzz targets in `fuzz/` use the same code.
 #![forbid(unsafe_code)]
 
-pub mod access;
+pub mod access_token;
 pub mod acl;
 pub mod config;
 pub mod error;
@@ -12,6 +12,6 @@ pub mod idmap;
 pub mod kurento;
 pub mod ratelimit;
 pub mod request;
+pub mod room_token;
 pub mod rooms;
-pub mod token;
 pub mod wire;

@@ -11,7 +11,7 @@
 //!   answered right there (asking the dispatcher over a one-shot channel when room state is
 //!   needed). After a WebSocket upgrade it only *reads*: each text frame is checked at the
 //!   edge (`request` on `/jsonrpc`, `kurento` on `/room`) and sent to the dispatcher as a
-//!   `Cmd::Call` / `Cmd::Kurento`; a `Registration` guard sends `Cmd::Gone` however the
+//!   `Cmd::Call` / `Cmd::Kurento`; a `ReportGone` guard sends `Cmd::Gone` however the
 //!   thread ends.
 //! - **dispatcher** (`dispatcher`), exactly one: owns all room state (`rooms`: rooms,
 //!   memberships, registrations, listens; one set of rooms for both dialects) and every
@@ -35,8 +35,8 @@
 //!
 //! # Library and binary
 //!
-//! The pure modules (`config`, `request`, `kurento`, `rooms`, `acl`, `access`, `ratelimit`,
-//! `token`, `wire`, `error`, `idmap`) are the `messenger` library (`src/lib.rs`), shared with
+//! The pure modules (`config`, `request`, `kurento`, `rooms`, `acl`, `access_token`, `ratelimit`,
+//! `room_token`, `wire`, `error`, `idmap`) are the `messenger` library (`src/lib.rs`), shared with
 //! the fuzz targets; the modules below own the sockets, the threads and the clock.
 #![forbid(unsafe_code)]
 
@@ -44,12 +44,12 @@ mod connection;
 mod dispatcher;
 mod gate;
 mod http;
-mod issue;
 mod outbox;
 mod server;
+mod token_command;
 
 use messenger::{
-    access, acl, config, error, idmap, kurento, ratelimit, request, rooms, token, wire,
+    access_token, acl, config, error, idmap, kurento, ratelimit, request, room_token, rooms, wire,
 };
 
 use std::io::Write;
@@ -99,7 +99,7 @@ On start it prints 'listening on ADDR:PORT'. SIGTERM or SIGINT closes every clie
 
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("token") {
-        std::process::exit(issue::main(std::env::args().skip(2)));
+        std::process::exit(token_command::main(std::env::args().skip(2)));
     }
     let config = match parse_args(std::env::args().skip(1)) {
         Ok(Some(config)) => config,
@@ -178,7 +178,7 @@ fn run(config: Config) -> i32 {
     if !config.listen.ip().is_loopback() {
         log::warn!("listening on non-loopback address {addr}: other hosts can reach this server");
     }
-    let key = match access::Key::load_or_create(&config.key_path()) {
+    let key = match access_token::Key::load_or_create(&config.key_path()) {
         Ok(key) => Some(key),
         Err(e) if config.require_token => {
             eprintln!("messenger: {e} (require_token is set, so the server cannot start)");

@@ -21,7 +21,7 @@ use crate::acl::{self, Origin, Pattern};
 use crate::error::RpcError;
 use crate::kurento;
 use crate::request::{Event, Method};
-use crate::token::Token;
+use crate::room_token::RoomToken;
 use crate::wire;
 use fanout::Notice;
 
@@ -84,7 +84,7 @@ impl<'a> Join<'a> {
 /// All rooms, memberships and registrations.
 pub struct Rooms {
     rooms: HashMap<String, Room>,
-    members: IdMap<Token, Member>,
+    members: IdMap<RoomToken, Member>,
     /// `roomupdate` registrations, in registration order.
     room_watchers: Vec<Watcher>,
     conns: IdMap<ConnId, ConnIndex>,
@@ -97,7 +97,7 @@ struct Room {
     secure: bool,
     acl: Vec<Pattern>,
     /// Member tokens in join order.
-    members: Vec<Token>,
+    members: Vec<RoomToken>,
     /// Connections that hear this room without being in it (`listen`).
     listeners: Vec<Listener>,
 }
@@ -206,9 +206,9 @@ impl Listener {
 #[derive(Default)]
 struct ConnIndex {
     /// Memberships it joined.
-    tokens: Vec<Token>,
+    tokens: Vec<RoomToken>,
     /// Memberships on which it registered (once per registration).
-    watching: Vec<Token>,
+    watching: Vec<RoomToken>,
     /// Its `roomupdate` registrations.
     room_watches: usize,
     /// Rooms it listens to (once per `listen`).
@@ -266,19 +266,19 @@ impl Rooms {
     }
 
     /// The memberships a connection holds, in join order.
-    pub fn held(&self, conn: ConnId) -> &[Token] {
+    pub fn held(&self, conn: ConnId) -> &[RoomToken] {
         self.conns.get(&conn).map_or(&[], |c| &c.tokens)
     }
 
     /// A membership's user and room names.
-    pub fn member(&self, token: Token) -> Option<(&str, &str)> {
+    pub fn member(&self, token: RoomToken) -> Option<(&str, &str)> {
         self.members
             .get(&token)
             .map(|m| (m.user.as_str(), m.room.as_str()))
     }
 
     /// The other members of a membership's room, as JSON string literals, in join order.
-    pub fn peers(&self, token: Token) -> impl Iterator<Item = &str> {
+    pub fn peers(&self, token: RoomToken) -> impl Iterator<Item = &str> {
         let room = self.members.get(&token).map(|m| &self.rooms[&m.room]);
         room.into_iter()
             .flat_map(|r| r.members.iter())
@@ -292,7 +292,7 @@ impl Rooms {
         conn: ConnId,
         req: &Join,
         sink: &mut impl Sink,
-    ) -> Result<Token, RpcError> {
+    ) -> Result<RoomToken, RpcError> {
         let held = self.conns.get(&conn).map_or(0, |c| c.tokens.len());
         if held >= self.limits.max_memberships_per_connection {
             return Err(RpcError::Unavailable(format!(
@@ -301,7 +301,7 @@ impl Rooms {
             )));
         }
         // The token first: nothing is changed if the OS has no randomness to give.
-        let token = Token::generate()
+        let token = RoomToken::generate()
             .map_err(|e| RpcError::Unavailable(format!("no randomness for a room token: {e}")))?;
         match self.rooms.get(req.room) {
             Some(room) => self.admit(room, req)?,
@@ -405,7 +405,7 @@ impl Rooms {
     }
 
     /// Ends the membership `token` (a Kurento `leaveRoom`); false if it had already ended.
-    pub fn leave_token(&mut self, token: Token, sink: &mut impl Sink) -> bool {
+    pub fn leave_token(&mut self, token: RoomToken, sink: &mut impl Sink) -> bool {
         self.remove_member(token, sink)
     }
 
@@ -423,7 +423,7 @@ impl Rooms {
 
     /// Sends `message` from the membership `token` to every member of its room (and the room's
     /// listeners). Each dialect's text is built once.
-    pub fn send_token(&mut self, token: Token, message: &str, sink: &mut impl Sink) {
+    pub fn send_token(&mut self, token: RoomToken, message: &str, sink: &mut impl Sink) {
         let Some(member) = self.members.get(&token) else {
             return;
         };
@@ -461,7 +461,7 @@ impl Rooms {
             index.room_watches += 1;
             return Ok(());
         }
-        let token = self.known_thunder(room_token(id))?;
+        let token = self.known_thunder(leading_token(id))?;
         let member = &self.members[&token];
         if member.watchers().iter().any(|w| w.is(conn, event, id)) {
             return Ok(());
@@ -500,7 +500,7 @@ impl Rooms {
             }
             return Ok(());
         }
-        let token = self.known_thunder(room_token(id))?;
+        let token = self.known_thunder(leading_token(id))?;
         let watchers = self
             .members
             .get_mut(&token)
@@ -544,7 +544,7 @@ impl Rooms {
 
     /// Marks an HTTP membership as used: it now lasts until `expires`.
     pub fn touch(&mut self, roomid: &str, expires: Instant) {
-        if let Some(member) = Token::parse(roomid).and_then(|t| self.members.get_mut(&t)) {
+        if let Some(member) = RoomToken::parse(roomid).and_then(|t| self.members.get_mut(&t)) {
             if member.conn == HTTP {
                 member.expires = Some(expires);
             }
@@ -556,7 +556,7 @@ impl Rooms {
         let Some(index) = self.conns.get(&HTTP) else {
             return;
         };
-        let stale: Vec<Token> = index
+        let stale: Vec<RoomToken> = index
             .tokens
             .iter()
             .copied()
@@ -567,15 +567,15 @@ impl Rooms {
         }
     }
 
-    fn known(&self, roomid: &str) -> Result<Token, RpcError> {
-        Token::parse(roomid)
+    fn known(&self, roomid: &str) -> Result<RoomToken, RpcError> {
+        RoomToken::parse(roomid)
             .filter(|t| self.members.contains_key(t))
             .ok_or(RpcError::UnknownKey)
     }
 
     /// A token of a Thunder membership (a Kurento membership's token is never shown, but
     /// it is not a registration target either way).
-    fn known_thunder(&self, roomid: &str) -> Result<Token, RpcError> {
+    fn known_thunder(&self, roomid: &str) -> Result<RoomToken, RpcError> {
         let token = self.known(roomid)?;
         match self.members[&token].kind {
             Kind::Thunder { .. } => Ok(token),
@@ -585,7 +585,7 @@ impl Rooms {
 
     /// Ends a membership: the others hear it leave, and the last one out destroys the room
     /// (`roomupdate` watchers and listeners hear `destroyed`). False if it was not there.
-    fn remove_member(&mut self, token: Token, sink: &mut impl Sink) -> bool {
+    fn remove_member(&mut self, token: RoomToken, sink: &mut impl Sink) -> bool {
         let Some(member) = self.members.remove(&token) else {
             return false;
         };
@@ -634,7 +634,7 @@ impl Rooms {
 }
 
 /// The room token at the front of a registration id (`<roomid>.<client-id>`).
-fn room_token(id: &str) -> &str {
+fn leading_token(id: &str) -> &str {
     id.split('.').next().unwrap_or(id)
 }
 
@@ -702,7 +702,7 @@ mod tests {
         user: &str,
         room: &str,
         out: &mut Frames,
-    ) -> Result<Token, RpcError> {
+    ) -> Result<RoomToken, RpcError> {
         rooms.join(
             conn,
             &Join {

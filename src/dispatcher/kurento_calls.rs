@@ -5,8 +5,8 @@
 use super::Dispatcher;
 use crate::acl::Origin;
 use crate::kurento::{self, KurentoError};
+use crate::room_token::RoomToken;
 use crate::rooms::{ConnId, Join};
-use crate::token::Token;
 
 impl Dispatcher {
     /// Carries out a Kurento client's call; the response text if the call has an id.
@@ -50,11 +50,11 @@ impl Dispatcher {
     fn kurento_join(
         &mut self,
         conn: ConnId,
-        held: Option<Token>,
+        held: Option<RoomToken>,
         user: &str,
         room: &str,
         origin: Option<&Origin>,
-    ) -> Result<Option<Token>, KurentoError> {
+    ) -> Result<Option<RoomToken>, KurentoError> {
         if let Some(token) = held {
             return Err(KurentoError::ExistingUser(format!(
                 "this session is already in room {:?}; leaveRoom first",
@@ -79,11 +79,11 @@ impl Dispatcher {
     /// session's own.
     fn kurento_send(
         &mut self,
-        held: Option<Token>,
+        held: Option<RoomToken>,
         message: &str,
         user: Option<String>,
         room: Option<String>,
-    ) -> Result<Option<Token>, KurentoError> {
+    ) -> Result<Option<RoomToken>, KurentoError> {
         let token = held.ok_or(KurentoError::NotInRoom)?;
         let (me, here) = self.rooms.member(token).ok_or(KurentoError::NotInRoom)?;
         if user.is_some_and(|u| u != me) {

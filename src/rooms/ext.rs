@@ -148,7 +148,7 @@ impl Rooms {
     /// Delivers a `message` event with `"to"` to the members of `token`'s room that `hits`.
     fn targeted(
         &self,
-        token: Token,
+        token: RoomToken,
         to: &str,
         message: &str,
         hits: impl Fn(&str) -> bool,
@@ -163,7 +163,7 @@ impl Rooms {
             wire::json_string(to)
         );
         let kurento = || kurento::send_message(&room.name_json, &sender.user_json, &message_json);
-        let recipients: Vec<&Token> = room
+        let recipients: Vec<&RoomToken> = room
             .members
             .iter()
             .filter(|t| hits(&self.members[t].user))

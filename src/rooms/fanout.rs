@@ -8,7 +8,7 @@ use std::cell::OnceCell;
 use super::{Kind, Member, Room, Sink};
 use crate::idmap::IdMap;
 use crate::request::Event;
-use crate::token::Token;
+use crate::room_token::RoomToken;
 use crate::wire;
 
 /// One room event in every dialect: the Thunder `params` (built once by the caller) and the
@@ -37,7 +37,7 @@ impl<'a> Notice<'a> {
     /// To every member of `room` and to its listeners.
     pub(super) fn to_room(
         &self,
-        members: &IdMap<Token, Member>,
+        members: &IdMap<RoomToken, Member>,
         room: &Room,
         sink: &mut impl Sink,
     ) {
@@ -53,8 +53,8 @@ impl<'a> Notice<'a> {
     /// To the given members only, each in its dialect.
     pub(super) fn to_members<'t>(
         &self,
-        members: &IdMap<Token, Member>,
-        tokens: impl Iterator<Item = &'t Token>,
+        members: &IdMap<RoomToken, Member>,
+        tokens: impl Iterator<Item = &'t RoomToken>,
         sink: &mut impl Sink,
     ) {
         for token in tokens {
@@ -108,7 +108,7 @@ mod tests {
         assert_eq!(out.take().len(), 3);
         assert_eq!(built.get(), 1, "built once for three Kurento members");
         let unused = Notice::new(Event::UserUpdate, "{}", &kurento);
-        let none: [Token; 0] = [];
+        let none: [RoomToken; 0] = [];
         unused.to_members(&rooms.members, none.iter(), &mut out);
         assert_eq!(built.get(), 1, "not built without a Kurento recipient");
     }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::access::Key;
+use crate::access_token::Key;
 use crate::config::Config;
 
 const USAGE: &str = "\
