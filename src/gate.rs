@@ -2,20 +2,19 @@
 //! from its `Origin` header), the 401 for a refused token, and the per-connection rate limit
 //! applied on the reader thread before a request reaches the dispatcher.
 
-use std::net::TcpStream;
+use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::access_token::TokenError;
 use crate::acl::Origin;
-use crate::config::Compat;
 use crate::connection::Shared;
 use crate::dispatcher::Cmd;
+use crate::engine::{self, Command};
 use crate::error::RpcError;
 use crate::http::{self, Head};
 use crate::ratelimit::TokenBucket;
 use crate::request::Rejection;
-use crate::rooms::ConnId;
 use crate::wire;
 
 /// The token a request carries: `?token=` (ThunderJS) or `Authorization: Bearer`. An empty
@@ -46,12 +45,12 @@ pub fn origin(head: &Head, shared: &Shared) -> Result<Option<Origin>, TokenError
 }
 
 /// Answers a refused token with 401 and a JSON body saying why, and counts it.
-pub fn refuse(stream: &mut TcpStream, shared: &Shared, why: &TokenError) -> std::io::Result<()> {
+pub fn refuse(out: &mut impl Write, shared: &Shared, why: &TokenError) -> std::io::Result<()> {
     shared.tokens_refused.fetch_add(1, Ordering::Relaxed);
     log::info!("refusing a request: {why}");
     let body = format!(r#"{{"error":{}}}"#, wire::json_string(&why.to_string()));
     http::respond(
-        stream,
+        out,
         401,
         "Unauthorized",
         &[
@@ -73,40 +72,32 @@ pub fn admit(bucket: &mut TokenBucket, shared: &Shared) -> bool {
     allowed
 }
 
-/// What the reader sends the dispatcher for one text frame, if anything. `parsed` is the
-/// command carrying the checked call, or the edge's refusal. Within the rate:
-/// the command, or the refusal's error reply. Over it: error 2 for a request with an id; a
-/// notification or a malformed frame is dropped unanswered.
-#[inline(never)] // keeps the reply formatting out of the parse path's frames
-pub fn decide(
-    allowed: bool,
-    conn: ConnId,
-    parsed: Result<Cmd, Rejection>,
-    compat: Compat,
-    shared: &Shared,
-) -> Option<Cmd> {
+/// What the reader sends the dispatcher for one text frame, if anything. `cmd` is what the
+/// edge made of it: the checked call, or the refusal to answer. Within the rate: `cmd`. Over
+/// it: error 2 for a request with an id; a notification or a malformed frame is dropped
+/// unanswered.
+#[inline(never)] // keeps the refusal's formatting out of the parse path's frames
+pub fn decide(allowed: bool, cmd: Option<Cmd>, shared: &Shared) -> Option<Cmd> {
     if allowed {
-        return match parsed {
-            Ok(cmd) => Some(cmd),
-            Err(rejection) => rejection.answer.then(|| Cmd::Reply {
-                conn,
-                text: wire::error(&rejection.id, &rejection.error, compat),
-            }),
-        };
+        return cmd;
     }
+    let (conn, id) = match cmd? {
+        Command::Call { conn, call } => (conn, call.id?),
+        Command::Kurento { conn, call } => (conn, call.id?),
+        _ => return None,
+    };
     let config = &shared.config;
     let error = RpcError::Unavailable(format!(
         "rate limit: at most {} requests a second (burst {}) on one connection; slow down",
         decimal(config.max_messages_per_second),
         config.message_burst
     ));
-    let id = match parsed.ok()? {
-        Cmd::Call { call, .. } => call.id,
-        Cmd::Kurento { call, .. } => call.id,
-        _ => None,
+    let rejection = Rejection {
+        id,
+        error,
+        answer: true,
     };
-    let text = wire::error(&id?, &error, compat);
-    Some(Cmd::Reply { conn, text })
+    engine::refused(conn, rejection)
 }
 
 /// A rate as text with up to three decimals, without pulling float formatting (about 12 KiB

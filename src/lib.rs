@@ -1,15 +1,19 @@
-//! messenger's pure parts as a library: settings, the edge parsers (Messenger and Kurento),
-//! room state, origins and ACLs, access tokens, the rate limiter and the wire format. None of
-//! them touches a socket, a thread or the clock, so the binary (`src/main.rs`, which describes
-//! the threads) and the fuzz targets in `fuzz/` use the same code.
+//! messenger's protocol as a library: settings, the edge parsers (Messenger and Kurento), room
+//! state, the `engine` that carries out every command on it, the clients' outboxes, origins
+//! and ACLs, room and access tokens, the rate limiter and the wire format. Nothing here starts
+//! a thread, owns a channel or reads the clock (time is passed in; sockets are a trait), so the
+//! binary (`src/main.rs`, which describes the threads), the tests and the fuzz targets in
+//! `fuzz/` run the same code, the tests from memory.
 #![forbid(unsafe_code)]
 
 pub mod access_token;
 pub mod acl;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod idmap;
 pub mod kurento;
+pub mod outbox;
 pub mod ratelimit;
 pub mod request;
 pub mod room_token;

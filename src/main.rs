@@ -7,49 +7,59 @@
 //!   connection, refuses it with 503 beyond `max_connections`, and starts a connection thread
 //!   with a small explicit stack.
 //! - **connection** (`connection`), one per TCP connection: owns the socket's read side. It
-//!   reads HTTP request heads; plain requests (`/health`, the page, `POST /jsonrpc`) are
-//!   answered right there (asking the dispatcher over a one-shot channel when room state is
-//!   needed). After a WebSocket upgrade it only *reads*: each text frame is checked at the
-//!   edge (`request` on `/jsonrpc`, `kurento` on `/room`) and sent to the dispatcher as a
-//!   `Cmd::Call` / `Cmd::Kurento`; a `ReportGone` guard sends `Cmd::Gone` however the
-//!   thread ends.
-//! - **dispatcher** (`dispatcher`), exactly one: owns all room state (`rooms`: rooms,
-//!   memberships, registrations, listens; one set of rooms for both dialects) and every
-//!   client's write side (`outbox`). No locks: state changes only here, in the order
-//!   commands arrive. It drains up to a batch of commands per wake-up, appends each reply
-//!   and event to the recipients' outboxes, then writes each touched client once with a
-//!   non-blocking send. A client whose socket is full keeps its
-//!   bytes queued (retried every few milliseconds) up to `max_outbound_bytes`, then is cut
-//!   off with close 1008; nobody else waits for it.
+//!   reads HTTP request heads (`http`); plain requests (`/health`, the page, `POST /jsonrpc`)
+//!   are answered right there (`routes`, asking the dispatcher over a one-shot channel when
+//!   room state is needed). After a WebSocket upgrade (`upgrade`) it only *reads* (`reader`):
+//!   each text frame is checked at the edge (`engine::text_command`: `request` on `/jsonrpc`,
+//!   `kurento` on `/room`), charged to the connection's rate limit (`gate`) and sent to the
+//!   dispatcher as a `Command::Call` / `Command::Kurento`; a `ReportGone` guard sends
+//!   `Command::Gone` however the thread ends.
+//! - **dispatcher** (`dispatcher`), exactly one: a thin loop around the library's `Engine`,
+//!   which owns all room state (`rooms`: rooms, memberships, registrations, listens; one set
+//!   of rooms for both dialects) and every client's write side (`outbox`). No locks: state
+//!   changes only there, in the order commands arrive. The loop applies up to `BATCH` (512)
+//!   commands per wake-up, the engine appending each reply and event to the recipients'
+//!   outboxes, then writes each touched client once with a non-blocking send (`socket`). A
+//!   client whose socket is full keeps its bytes queued (retried every `RETRY`, 2 ms) up to
+//!   `max_outbound_bytes`, then is cut off with close 1008; nobody else waits for it. Every
+//!   `SWEEP` (1 s) it ticks the engine's clock, which ends unused HTTP memberships.
 //! - **signals**: SIGTERM / SIGINT stop accepting and tell the dispatcher to close every
-//!   client with 1001; the process exits 0 once that is written (at most half a second).
+//!   client with 1001; the process exits 0 once that is written (at most `SHUTDOWN_GRACE`,
+//!   half a second).
 //!
 //! # Channels
 //!
-//! One bounded crossbeam channel of `dispatcher::Cmd` (1,024 slots of about 50 bytes,
+//! One bounded crossbeam channel of `dispatcher::Cmd` (`INBOX`: 1,024 slots of 40 bytes,
 //! allocated up front) from all connection threads (and the signal thread) to the
 //! dispatcher. Its bound is back-pressure: a flooding client's reader blocks instead of
-//! growing memory. HTTP calls carry a one-shot reply channel. Before a frame is sent on, the
-//! connection thread charges it to its own rate limit (`gate`), so one client's flood is
-//! refused at its own edge.
+//! growing memory. HTTP calls and health checks carry a one-shot reply channel. Before a frame
+//! is sent on, the connection thread charges it to its own rate limit (`gate`), so one
+//! client's flood is refused at its own edge.
 //!
 //! # Library and binary
 //!
-//! The pure modules (`config`, `request`, `kurento`, `rooms`, `acl`, `access_token`, `ratelimit`,
-//! `room_token`, `wire`, `error`, `idmap`) are the `messenger` library (`src/lib.rs`), shared with
-//! the fuzz targets; the modules below own the sockets, the threads and the clock.
+//! The protocol is the `messenger` library (`src/lib.rs`): settings, the edge parsers, room
+//! state, the `engine` that carries out every command, the outboxes, origins and tokens. It
+//! has no thread, channel or clock of its own, so tests and the fuzz targets drive it from
+//! memory (`tests/model.rs` checks it against a model). The modules below own the sockets,
+//! the threads and the clock.
 #![forbid(unsafe_code)]
 
 mod connection;
 mod dispatcher;
 mod gate;
 mod http;
-mod outbox;
+mod reader;
+mod routes;
 mod server;
+mod socket;
+#[cfg(test)]
+mod test_stream;
 mod token_command;
+mod upgrade;
 
 use messenger::{
-    access_token, acl, config, error, idmap, kurento, ratelimit, request, room_token, rooms, wire,
+    access_token, acl, config, engine, error, outbox, ratelimit, request, rooms, wire,
 };
 
 use std::io::Write;
@@ -61,10 +71,7 @@ use std::time::Instant;
 
 use config::{Config, ConfigError};
 use connection::Shared;
-use dispatcher::{Cmd, Dispatcher};
-
-/// Commands the dispatcher's inbox holds before connection threads wait.
-const INBOX: usize = 1024;
+use engine::{Command, Engine, INBOX};
 
 const USAGE: &str = "\
 messenger: Thunder Messenger-compatible room chat over a loopback WebSocket
@@ -190,7 +197,7 @@ fn run(config: Config) -> i32 {
         }
     };
     let (tx, rx) = crossbeam_channel::bounded(INBOX);
-    let dispatcher = Dispatcher::new(&config);
+    let engine = Engine::new(&config);
     let shared = Arc::new(Shared {
         config,
         tx: tx.clone(),
@@ -204,7 +211,7 @@ fn run(config: Config) -> i32 {
     });
     let dispatcher = std::thread::Builder::new()
         .name("dispatcher".into())
-        .spawn(move || dispatcher.run(rx));
+        .spawn(move || dispatcher::run(engine, rx));
     let acceptor = {
         let shared = shared.clone();
         std::thread::Builder::new()
@@ -245,7 +252,7 @@ fn watch_signals(shared: Arc<Shared>) -> std::io::Result<()> {
                 }
                 log::info!("signal {signal}: closing every client and stopping");
                 shared.stopping.store(true, Ordering::Relaxed);
-                let _ = shared.tx.send(Cmd::Shutdown);
+                let _ = shared.tx.send(Command::Shutdown);
             }
         })?;
     Ok(())
@@ -254,6 +261,43 @@ fn watch_signals(shared: Arc<Shared>) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use engine::{BATCH, RETRY, SHUTDOWN_GRACE, SWEEP};
+
+    /// `n` with a comma between thousands, as the comments write numbers.
+    fn thousands(n: usize) -> String {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    #[test]
+    fn the_architecture_comment_quotes_the_numbers() {
+        let comment = include_str!("main.rs");
+        let quotes = [
+            format!(
+                "(`INBOX`: {} slots of {} bytes,",
+                thousands(INBOX),
+                std::mem::size_of::<dispatcher::Cmd>()
+            ),
+            format!("`BATCH` ({BATCH})"),
+            format!("`RETRY`, {} ms)", RETRY.as_millis()),
+            format!("`SWEEP` ({} s)", SWEEP.as_secs()),
+        ];
+        for quote in quotes {
+            assert!(comment.contains(&quote), "main.rs should say {quote:?}");
+        }
+        assert_eq!(
+            SHUTDOWN_GRACE.as_millis(),
+            500,
+            "the comment says half a second"
+        );
+    }
 
     fn args(list: &[&str]) -> Result<Option<Config>, ConfigError> {
         parse_args(list.iter().map(|s| s.to_string()))

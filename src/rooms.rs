@@ -25,11 +25,17 @@ use crate::room_token::RoomToken;
 use crate::wire;
 use fanout::Notice;
 
-/// Identifies a connection for the dispatcher. `HTTP` owns memberships joined over HTTP.
+/// Identifies a WebSocket connection for the engine (a counter, from 1).
 pub type ConnId = u64;
 
-/// The owner of memberships made by `POST /jsonrpc`: not tied to any TCP connection.
-pub const HTTP: ConnId = 0;
+/// Who holds a membership: a WebSocket connection (the membership ends with it), or the HTTP
+/// caller (`POST /jsonrpc`), whose memberships belong to no connection and last until left
+/// or unused for a while. Registrations and listens are always a WebSocket connection's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Owner {
+    WebSocket(ConnId),
+    Http,
+}
 
 /// Where notifications go: one text frame, the concatenation of `parts`, for `conn`.
 pub trait Sink {
@@ -88,6 +94,8 @@ pub struct Rooms {
     /// `roomupdate` registrations, in registration order.
     room_watchers: Vec<Watcher>,
     conns: IdMap<ConnId, ConnIndex>,
+    /// The memberships joined over HTTP, in join order.
+    http: Vec<RoomToken>,
     limits: Limits,
 }
 
@@ -127,7 +135,7 @@ struct Member {
     room: String,
     user: String,
     user_json: String,
-    conn: ConnId,
+    owner: Owner,
     kind: Kind,
     /// For memberships joined over HTTP: when it counts as left unless used again.
     expires: Option<Instant>,
@@ -253,6 +261,7 @@ impl Rooms {
             members: IdMap::default(),
             room_watchers: Vec::new(),
             conns: IdMap::default(),
+            http: Vec::new(),
             limits,
         }
     }
@@ -265,9 +274,12 @@ impl Rooms {
         self.members.len()
     }
 
-    /// The memberships a connection holds, in join order.
-    pub fn held(&self, conn: ConnId) -> &[RoomToken] {
-        self.conns.get(&conn).map_or(&[], |c| &c.tokens)
+    /// The memberships an owner holds, in join order.
+    pub fn held(&self, owner: Owner) -> &[RoomToken] {
+        match owner {
+            Owner::WebSocket(conn) => self.conns.get(&conn).map_or(&[], |c| &c.tokens),
+            Owner::Http => &self.http,
+        }
     }
 
     /// A membership's user and room names.
@@ -289,11 +301,11 @@ impl Rooms {
     /// Joins `req.room` as `req.user`, creating the room if needed (SPEC §3, §4).
     pub fn join(
         &mut self,
-        conn: ConnId,
+        owner: Owner,
         req: &Join,
         sink: &mut impl Sink,
     ) -> Result<RoomToken, RpcError> {
-        let held = self.conns.get(&conn).map_or(0, |c| c.tokens.len());
+        let held = self.held(owner).len();
         if held >= self.limits.max_memberships_per_connection {
             return Err(RpcError::Unavailable(format!(
                 "this connection already holds {held} memberships (limit {})",
@@ -330,12 +342,15 @@ impl Rooms {
                 room: req.room.to_owned(),
                 user: req.user.to_owned(),
                 user_json,
-                conn,
+                owner,
                 kind,
                 expires: None,
             },
         );
-        self.conns.entry(conn).or_default().tokens.push(token);
+        match owner {
+            Owner::WebSocket(conn) => self.conns.entry(conn).or_default().tokens.push(token),
+            Owner::Http => self.http.push(token),
+        }
         Ok(token)
     }
 
@@ -545,7 +560,7 @@ impl Rooms {
     /// Marks an HTTP membership as used: it now lasts until `expires`.
     pub fn touch(&mut self, roomid: &str, expires: Instant) {
         if let Some(member) = RoomToken::parse(roomid).and_then(|t| self.members.get_mut(&t)) {
-            if member.conn == HTTP {
+            if member.owner == Owner::Http {
                 member.expires = Some(expires);
             }
         }
@@ -553,11 +568,8 @@ impl Rooms {
 
     /// Leaves every HTTP membership whose time ran out before `now`.
     pub fn expire(&mut self, now: Instant, sink: &mut impl Sink) {
-        let Some(index) = self.conns.get(&HTTP) else {
-            return;
-        };
-        let stale: Vec<RoomToken> = index
-            .tokens
+        let stale: Vec<RoomToken> = self
+            .http
             .iter()
             .copied()
             .filter(|t| self.members[t].expires.is_some_and(|e| e <= now))
@@ -596,8 +608,13 @@ impl Rooms {
                 }
             }
         }
-        if let Some(index) = self.conns.get_mut(&member.conn) {
-            index.tokens.retain(|t| *t != token);
+        match member.owner {
+            Owner::WebSocket(conn) => {
+                if let Some(index) = self.conns.get_mut(&conn) {
+                    index.tokens.retain(|t| *t != token);
+                }
+            }
+            Owner::Http => self.http.retain(|t| *t != token),
         }
         let room = self
             .rooms
@@ -704,7 +721,7 @@ mod tests {
         out: &mut Frames,
     ) -> Result<RoomToken, RpcError> {
         rooms.join(
-            conn,
+            Owner::WebSocket(conn),
             &Join {
                 user,
                 room,
@@ -910,34 +927,54 @@ mod tests {
             kurento: false,
         };
         rooms
-            .join(1, &mk("Alice", Some(true), Some(&acl[..]), None), &mut out)
+            .join(
+                Owner::WebSocket(1),
+                &mk("Alice", Some(true), Some(&acl[..]), None),
+                &mut out,
+            )
             .unwrap();
         assert!(matches!(
-            rooms.join(2, &mk("Bob", None, None, Some(&evil)), &mut out),
-            Err(RpcError::Privileged(_))
-        ));
-        assert!(matches!(
-            rooms.join(2, &mk("Bob", Some(false), None, Some(&evil)), &mut out),
-            Err(RpcError::Privileged(_))
-        ));
-        assert!(matches!(
-            rooms.join(2, &mk("Bob", None, None, None), &mut out),
+            rooms.join(
+                Owner::WebSocket(2),
+                &mk("Bob", None, None, Some(&evil)),
+                &mut out
+            ),
             Err(RpcError::Privileged(_))
         ));
         assert!(matches!(
             rooms.join(
-                2,
+                Owner::WebSocket(2),
+                &mk("Bob", Some(false), None, Some(&evil)),
+                &mut out
+            ),
+            Err(RpcError::Privileged(_))
+        ));
+        assert!(matches!(
+            rooms.join(Owner::WebSocket(2), &mk("Bob", None, None, None), &mut out),
+            Err(RpcError::Privileged(_))
+        ));
+        assert!(matches!(
+            rooms.join(
+                Owner::WebSocket(2),
                 &mk("Bob", Some(true), Some(&acl[..]), Some(&good)),
                 &mut out
             ),
             Err(RpcError::Privileged(_))
         ));
         assert!(matches!(
-            rooms.join(2, &mk("Alice", None, None, Some(&good)), &mut out),
+            rooms.join(
+                Owner::WebSocket(2),
+                &mk("Alice", None, None, Some(&good)),
+                &mut out
+            ),
             Err(RpcError::IllegalState(_))
         ));
         rooms
-            .join(2, &mk("Bob", None, None, Some(&good)), &mut out)
+            .join(
+                Owner::WebSocket(2),
+                &mk("Bob", None, None, Some(&good)),
+                &mut out,
+            )
             .unwrap();
         let empty: Vec<String> = Vec::new();
         let open = |user, secure, acl| Join {
@@ -949,20 +986,32 @@ mod tests {
             kurento: false,
         };
         assert!(matches!(
-            rooms.join(1, &open("A", Some(true), Some(&empty[..])), &mut out),
+            rooms.join(
+                Owner::WebSocket(1),
+                &open("A", Some(true), Some(&empty[..])),
+                &mut out
+            ),
             Err(RpcError::Privileged(_))
         ));
         assert!(matches!(
-            rooms.join(1, &open("A", Some(true), None), &mut out),
+            rooms.join(Owner::WebSocket(1), &open("A", Some(true), None), &mut out),
             Err(RpcError::Privileged(_))
         ));
         assert!(matches!(
-            rooms.join(1, &open("A", Some(false), Some(&acl[..])), &mut out),
+            rooms.join(
+                Owner::WebSocket(1),
+                &open("A", Some(false), Some(&acl[..])),
+                &mut out
+            ),
             Err(RpcError::Privileged(_))
         ));
         let bad = ["not a pattern".to_owned()];
         assert!(matches!(
-            rooms.join(1, &open("A", Some(true), Some(&bad[..])), &mut out),
+            rooms.join(
+                Owner::WebSocket(1),
+                &open("A", Some(true), Some(&bad[..])),
+                &mut out
+            ),
             Err(RpcError::Privileged(_))
         ));
         assert_eq!(rooms.room_count(), 1);
@@ -1014,7 +1063,15 @@ mod tests {
         rooms
             .register(1, Event::UserUpdate, &a.to_string(), &mut out)
             .unwrap();
-        let h = join(&mut rooms, HTTP, "Script", "Lounge", &mut out).unwrap();
+        let script = Join {
+            user: "Script",
+            room: "Lounge",
+            secure: None,
+            acl: None,
+            origin: None,
+            kurento: false,
+        };
+        let h = rooms.join(Owner::Http, &script, &mut out).unwrap();
         let now = Instant::now();
         rooms.touch(&h.to_string(), now + std::time::Duration::from_secs(10));
         rooms.touch(&a.to_string(), now);

@@ -97,7 +97,7 @@ impl Rooms {
     /// `[{"room":..,"user":..,"roomid":..}]`: the memberships `conn` holds, in join order.
     pub fn whoami(&self, conn: ConnId) -> String {
         let items: Vec<String> = self
-            .held(conn)
+            .held(Owner::WebSocket(conn))
             .iter()
             .map(|t| {
                 let m = &self.members[t];
@@ -457,7 +457,7 @@ mod tests {
         let mut out = Frames::default();
         let k = rooms
             .join(
-                5,
+                Owner::WebSocket(5),
                 &Join {
                     user: "K",
                     room: "Lounge",
@@ -498,7 +498,7 @@ mod tests {
             out.take(),
             vec![(5, "participantEvicted".into(), serde_json::json!({}))]
         );
-        assert!(rooms.held(5).is_empty());
+        assert!(rooms.held(Owner::WebSocket(5)).is_empty());
         rooms.leave(&a.to_string(), &mut out).unwrap();
         assert_eq!(rooms.room_count(), 0);
     }

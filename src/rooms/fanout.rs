@@ -5,7 +5,7 @@
 
 use std::cell::OnceCell;
 
-use super::{Kind, Member, Room, Sink};
+use super::{Kind, Member, Owner, Room, Sink};
 use crate::idmap::IdMap;
 use crate::request::Event;
 use crate::room_token::RoomToken;
@@ -66,8 +66,11 @@ impl<'a> Notice<'a> {
                     }
                 }
                 Kind::Kurento => {
-                    let text = self.kurento_text.get_or_init(|| (self.kurento)());
-                    sink.send(member.conn, &[text]);
+                    // A Kurento membership is always a WebSocket connection's.
+                    if let Owner::WebSocket(conn) = member.owner {
+                        let text = self.kurento_text.get_or_init(|| (self.kurento)());
+                        sink.send(conn, &[text]);
+                    }
                 }
             }
         }
@@ -95,7 +98,7 @@ mod tests {
                 origin: None,
                 kurento: true,
             };
-            rooms.join(conn, &join, &mut out).unwrap();
+            rooms.join(Owner::WebSocket(conn), &join, &mut out).unwrap();
         }
         out.take();
         let built = Cell::new(0);

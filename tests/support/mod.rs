@@ -203,7 +203,15 @@ impl Client {
 
     fn read_json(&mut self) -> Value {
         loop {
-            match self.ws.read().expect("read a frame") {
+            let message = match self.ws.read() {
+                // A stop and continue of this process (the machine's own housekeeping) ends a
+                // read with a timeout early; the frame is still on its way.
+                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    continue
+                }
+                message => message.expect("read a frame"),
+            };
+            match message {
                 Message::Text(t) => {
                     return serde_json::from_str(t.as_str()).expect("JSON from server")
                 }

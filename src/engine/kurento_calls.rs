@@ -1,20 +1,21 @@
-//! The dispatcher's side of the Kurento room dialect: a checked `kurento::Call` carried out on
+//! The engine's side of the Kurento room dialect: a checked `kurento::Call` carried out on
 //! the shared rooms, answered with the session's id. One room per session; the session id was
 //! made when the WebSocket opened.
 
-use super::Dispatcher;
+use super::Engine;
 use crate::acl::Origin;
 use crate::kurento::{self, KurentoError};
+use crate::outbox::Socket;
 use crate::room_token::RoomToken;
-use crate::rooms::{ConnId, Join};
+use crate::rooms::{ConnId, Join, Owner};
 
-impl Dispatcher {
+impl<S: Socket> Engine<S> {
     /// Carries out a Kurento client's call; the response text if the call has an id.
     pub(super) fn kurento(&mut self, conn: ConnId, call: kurento::Call) -> Option<String> {
         if !self.sessions.contains_key(&conn) {
             return None;
         }
-        let held = self.rooms.held(conn).first().copied();
+        let held = self.rooms.held(Owner::WebSocket(conn)).first().copied();
         let ping = call.method == kurento::Method::Ping;
         let outcome = match call.method {
             kurento::Method::JoinRoom { user, room } => {
@@ -70,7 +71,7 @@ impl Dispatcher {
             kurento: true,
         };
         self.rooms
-            .join(conn, &join, &mut self.out)
+            .join(Owner::WebSocket(conn), &join, &mut self.out)
             .map(Some)
             .map_err(KurentoError::from)
     }

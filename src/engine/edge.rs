@@ -1,0 +1,49 @@
+//! The engine's edge, run on each connection's thread: one WebSocket text frame becomes a
+//! `Command` (the checked call, or the refusal to answer), read by the connection's dialect.
+//! The engine never sees unchecked JSON.
+
+use super::Command;
+use crate::kurento;
+use crate::request::{self, Designators, Rejection};
+use crate::rooms::ConnId;
+
+/// What a WebSocket speaks, fixed by its upgrade.
+#[derive(Debug, Clone)]
+pub enum Dialect {
+    /// Thunder's Messenger JSON-RPC on `/jsonrpc`, with how designators are read there.
+    Messenger(Designators),
+    /// The Kurento room API on `/room`.
+    Kurento,
+}
+
+/// What one text frame asks of the engine: the checked call, or the refusal of a request
+/// with an id (a refused notification asks nothing). Parsing is the deepest work a
+/// connection thread does, and every stack page it touches stays resident for the
+/// connection's life, so this adds no frame of its own to the parse path (see
+/// `connection.rs`).
+#[inline(always)]
+pub fn text_command<S, R>(conn: ConnId, text: &str, dialect: &Dialect) -> Option<Command<S, R>> {
+    let parsed = match dialect {
+        Dialect::Messenger(names) => request::parse(text, names).map(|call| Command::Call {
+            conn,
+            call: Box::new(call),
+        }),
+        Dialect::Kurento => kurento::parse(text).map(|call| Command::Kurento {
+            conn,
+            call: Box::new(call),
+        }),
+    };
+    match parsed {
+        Ok(cmd) => Some(cmd),
+        Err(rejection) => refused(conn, rejection),
+    }
+}
+
+/// The command answering a refused request; `None` for a notification.
+#[inline(never)] // off the parse path's frames
+pub fn refused<S, R>(conn: ConnId, rejection: Rejection) -> Option<Command<S, R>> {
+    rejection.answer.then(|| Command::Refused {
+        conn,
+        rejection: Box::new(rejection),
+    })
+}
