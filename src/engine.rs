@@ -27,7 +27,7 @@ use crate::idmap::{IdMap, IdSet};
 use crate::kurento;
 use crate::outbox::{Outboxes, Socket};
 use crate::request::{Call, Rejection};
-use crate::rooms::{ConnId, Join, Limits, Owner, Rooms, Sink};
+use crate::rooms::{self, ConnId, Join, Limits, Owner, Rooms, Sink};
 use crate::wire;
 
 /// Commands the dispatcher's inbox (one bounded channel) holds before connection threads
@@ -112,6 +112,20 @@ pub struct Health {
     pub rooms: usize,
     pub members: usize,
     pub queued_bytes: usize,
+}
+
+/// How many of each thing the engine holds (`Engine::census`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Census {
+    pub rooms: rooms::Census,
+    /// Connections with an outbox (open WebSockets).
+    pub outboxes: usize,
+    /// Connections with an origin.
+    pub origins: usize,
+    /// Connections that presented the `admin_token`.
+    pub trusted: usize,
+    /// Kurento sessions.
+    pub sessions: usize,
 }
 
 /// The engine's state.
@@ -215,6 +229,18 @@ impl<S: Socket> Engine<S> {
             rooms: self.rooms.room_count(),
             members: self.rooms.member_count(),
             queued_bytes: self.out.queued(),
+        }
+    }
+
+    /// Counts everything the engine holds (for tests: checked against a model, and for
+    /// leaks once every connection has gone).
+    pub fn census(&self) -> Census {
+        Census {
+            rooms: self.rooms.census(),
+            outboxes: self.out.len(),
+            origins: self.origins.len(),
+            trusted: self.trusted.len(),
+            sessions: self.sessions.len(),
         }
     }
 

@@ -9,8 +9,11 @@
 //! recipient. The extension methods (listen, status, targeted messages, evict) live in
 //! `rooms/ext.rs`.
 
+mod census;
 mod ext;
 mod fanout;
+
+pub use census::Census;
 
 use std::collections::HashMap;
 
