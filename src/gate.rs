@@ -15,6 +15,7 @@ use crate::error::RpcError;
 use crate::http::{self, Head};
 use crate::ratelimit::TokenBucket;
 use crate::request::Rejection;
+use crate::rooms::ConnId;
 use crate::wire;
 
 /// The token a request carries: `?token=` (ThunderJS) or `Authorization: Bearer`. An empty
@@ -72,18 +73,26 @@ pub fn admit(bucket: &mut TokenBucket, shared: &Shared) -> bool {
     allowed
 }
 
-/// What the reader sends the dispatcher for one text frame, if anything. `cmd` is what the
-/// edge made of it: the checked call, or the refusal to answer. Within the rate: `cmd`. Over
-/// it: error 2 for a request with an id; a notification or a malformed frame is dropped
-/// unanswered.
-#[inline(never)] // keeps the refusal's formatting out of the parse path's frames
-pub fn decide(allowed: bool, cmd: Option<Cmd>, shared: &Shared) -> Option<Cmd> {
+/// What the reader sends the dispatcher for one text frame, if anything. `parsed` is what the
+/// edge made of it: the command carrying the checked call, or the refusal. Within the rate:
+/// the command, or the refusal's answer. Over it: error 2 for a request with an id; a
+/// notification or a malformed frame is dropped unanswered.
+#[inline(never)] // keeps the refusals out of the parse path's frames
+pub fn decide(
+    allowed: bool,
+    conn: ConnId,
+    parsed: Result<Cmd, Rejection>,
+    shared: &Shared,
+) -> Option<Cmd> {
     if allowed {
-        return cmd;
+        return match parsed {
+            Ok(cmd) => Some(cmd),
+            Err(rejection) => engine::refused(conn, rejection),
+        };
     }
-    let (conn, id) = match cmd? {
-        Command::Call { conn, call } => (conn, call.id?),
-        Command::Kurento { conn, call } => (conn, call.id?),
+    let id = match parsed.ok()? {
+        Command::Call { call, .. } => call.id?,
+        Command::Kurento { call, .. } => call.id?,
         _ => return None,
     };
     let config = &shared.config;

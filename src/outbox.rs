@@ -213,3 +213,6 @@ impl<S: Socket> Sink for Outboxes<S> {
         wire::text_frame(&mut outbox.buf, parts);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -62,22 +62,7 @@ pub fn read_frames<R: Read>(
     shared: &Shared,
 ) {
     let config = &shared.config;
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(config.read_buffer_size)
-        .write_buffer_size(0)
-        .max_message_size(Some(config.max_message_size))
-        .max_frame_size(Some(config.max_message_size));
-    let reader = ReaderStream {
-        read,
-        conn,
-        tx: shared.tx.clone(),
-    };
-    let mut ws = Box::new(WebSocket::from_partially_read(
-        reader,
-        leftover,
-        Role::Server,
-        Some(ws_config),
-    ));
+    let mut ws = websocket(read, leftover, conn, shared);
     let close = |code: u16, reason: String| {
         let _ = shared.tx.send(Command::Close { conn, code, reason });
     };
@@ -117,8 +102,8 @@ pub fn read_frames<R: Read>(
         let cmd = match message {
             Message::Text(text) => {
                 let allowed = gate::admit(&mut bucket, shared);
-                let cmd = engine::text_command(conn, text.as_str(), &upgrade.dialect);
-                match gate::decide(allowed, cmd, shared) {
+                let parsed = engine::text_command(conn, text.as_str(), &upgrade.dialect);
+                match gate::decide(allowed, conn, parsed, shared) {
                     Some(cmd) => cmd,
                     None => continue,
                 }
@@ -130,6 +115,34 @@ pub fn read_frames<R: Read>(
             return;
         }
     }
+}
+
+/// The server side of the WebSocket over `read`, on the heap. Out of line: the socket is
+/// built on the stack before it is boxed, and that frame must not stay resident.
+#[inline(never)]
+fn websocket<R: Read>(
+    read: R,
+    leftover: Vec<u8>,
+    conn: ConnId,
+    shared: &Shared,
+) -> Box<WebSocket<ReaderStream<R>>> {
+    let config = &shared.config;
+    let ws_config = WebSocketConfig::default()
+        .read_buffer_size(config.read_buffer_size)
+        .write_buffer_size(0)
+        .max_message_size(Some(config.max_message_size))
+        .max_frame_size(Some(config.max_message_size));
+    let reader = ReaderStream {
+        read,
+        conn,
+        tx: shared.tx.clone(),
+    };
+    Box::new(WebSocket::from_partially_read(
+        reader,
+        leftover,
+        Role::Server,
+        Some(ws_config),
+    ))
 }
 
 /// The refusal of a binary frame.

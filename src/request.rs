@@ -1,5 +1,5 @@
 //! The edge: raw frame text becomes a checked `Call`, or a `Rejection` carrying the JSON-RPC
-//! error to send back. The dispatcher never sees unchecked JSON. Pure: no I/O, no state.
+//! error to send back. The engine never sees unchecked JSON. Pure: no I/O, no state.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -177,7 +177,7 @@ impl Raw<'_> {
 }
 
 /// Reads the JSON-RPC envelope (id, method, params) from frame or body text.
-// Out of line: see `connection::text_command` (one stack page per connection).
+// Out of line: see `engine::text_command` (one stack page per connection).
 #[inline(never)]
 pub fn envelope(text: &str) -> Result<Raw<'_>, Rejection> {
     if !text.trim_start().starts_with('{') {
@@ -256,7 +256,7 @@ fn designator<'a>(
     Ok((name, index))
 }
 
-// Out of line: see `connection::text_command` (one stack page per connection).
+// Out of line: see `engine::text_command` (one stack page per connection).
 #[inline(never)]
 fn method_params(
     name: &str,

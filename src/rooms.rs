@@ -1,5 +1,5 @@
 //! Room state: rooms, memberships (by room token) and event registrations, and the rules of
-//! SPEC §3–5 that change them. Owned by the dispatcher thread alone; pure logic that pushes
+//! SPEC §3–5 that change them. Owned by the engine alone; pure logic that pushes
 //! the notifications each change causes into a `Sink`, so it is tested without sockets.
 //!
 //! One set of rooms serves both dialects: a membership is either Thunder's (events reach it

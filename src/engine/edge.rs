@@ -16,14 +16,17 @@ pub enum Dialect {
     Kurento,
 }
 
-/// What one text frame asks of the engine: the checked call, or the refusal of a request
-/// with an id (a refused notification asks nothing). Parsing is the deepest work a
-/// connection thread does, and every stack page it touches stays resident for the
-/// connection's life, so this adds no frame of its own to the parse path (see
-/// `connection.rs`).
+/// What one text frame asks of the engine: the checked call, or the edge's refusal (which
+/// `refused` turns into the command answering it). Parsing is the deepest work a connection
+/// thread does, and every stack page it touches stays resident for the connection's life, so
+/// this adds no frame of its own to the parse path (see `connection.rs`).
 #[inline(always)]
-pub fn text_command<S, R>(conn: ConnId, text: &str, dialect: &Dialect) -> Option<Command<S, R>> {
-    let parsed = match dialect {
+pub fn text_command<S, R>(
+    conn: ConnId,
+    text: &str,
+    dialect: &Dialect,
+) -> Result<Command<S, R>, Rejection> {
+    match dialect {
         Dialect::Messenger(names) => request::parse(text, names).map(|call| Command::Call {
             conn,
             call: Box::new(call),
@@ -32,14 +35,10 @@ pub fn text_command<S, R>(conn: ConnId, text: &str, dialect: &Dialect) -> Option
             conn,
             call: Box::new(call),
         }),
-    };
-    match parsed {
-        Ok(cmd) => Some(cmd),
-        Err(rejection) => refused(conn, rejection),
     }
 }
 
-/// The command answering a refused request; `None` for a notification.
+/// The command answering a request refused at the edge; `None` for a notification.
 #[inline(never)] // off the parse path's frames
 pub fn refused<S, R>(conn: ConnId, rejection: Rejection) -> Option<Command<S, R>> {
     rejection.answer.then(|| Command::Refused {

@@ -1,6 +1,6 @@
 //! The extension methods of SPEC §5 on the shared room state: listening without joining,
 //! room status and list, who-am-I, online check, targeted messages (`sendto`, `whisper`), and
-//! the trusted caller's `announce` and `evict`. Trust is decided by the dispatcher; these are
+//! the trusted caller's `announce` and `evict`. Trust is decided by the engine; these are
 //! the room rules only.
 
 use super::*;

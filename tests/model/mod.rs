@@ -276,9 +276,12 @@ impl Harness {
         Ok(self.engine.apply(cmd, self.now).map(|((), answer)| answer))
     }
 
-    /// What the edge makes of a text frame on `conn`.
+    /// What the edge makes of a text frame on `conn`, as the reader does within its rate.
     fn frame(&self, conn: ConnId, text: &str) -> Option<Command<FakeSocket, ()>> {
-        engine::text_command(conn, text, &self.dialects[&conn])
+        match engine::text_command(conn, text, &self.dialects[&conn]) {
+            Ok(cmd) => Some(cmd),
+            Err(rejection) => engine::refused(conn, rejection),
+        }
     }
 
     /// Checks an HTTP answer or the health numbers right away.
