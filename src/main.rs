@@ -235,13 +235,16 @@ fn run(config: Config) -> i32 {
     0
 }
 
+/// The signal thread's stack: it only waits for signals and sends one command.
+const SIGNAL_STACK: usize = 64 * 1024;
+
 /// SIGTERM and SIGINT stop the server; SIGHUP is logged and ignored.
 fn watch_signals(shared: Arc<Shared>) -> std::io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     std::thread::Builder::new()
         .name("signals".into())
-        .stack_size(64 * 1024)
+        .stack_size(SIGNAL_STACK)
         .spawn(move || {
             for signal in signals.forever() {
                 if signal == SIGHUP {

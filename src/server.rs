@@ -9,15 +9,18 @@ use std::time::Duration;
 
 use crate::connection::{self, Counted, Shared};
 
+/// How long the acceptor waits after a failed accept (out of file descriptors or memory)
+/// before it tries again, instead of spinning.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+
 /// Accepts until the process ends.
 pub fn accept(listener: TcpListener, shared: Arc<Shared>) {
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(stream) => stream,
             Err(e) => {
-                // Out of file descriptors or memory: wait a little instead of spinning.
                 log::warn!("accept failed: {e}");
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(ACCEPT_BACKOFF);
                 continue;
             }
         };

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::actions::{Action, ConnId, Id, KCall, BAD_REQUEST};
+use super::actions::{Action, ConnId, Id, BAD_REQUEST};
 
 /// The events a client registers for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,16 +65,6 @@ pub fn error_message(code: i64) -> &'static str {
         24 | -32604 => "ERROR_PRIVILEGED_REQUEST",
         2 | -31002 => "ERROR_UNAVAILABLE",
         _ => "?",
-    }
-}
-
-/// A Kurento error: (code, message).
-fn kurento_error(e: E) -> (i64, &'static str) {
-    match e {
-        E::IllegalState => (104, "EXISTING_USER_IN_ROOM"),
-        E::UnknownKey => (102, "USER_NOT_FOUND"),
-        E::Privileged | E::Unavailable => (105, "CANNOT_JOIN_ROOM"),
-        E::InvalidRequest => (-32602, "Invalid parameters."),
     }
 }
 
@@ -562,6 +552,7 @@ pub struct Join<'a> {
     pub kurento: bool,
 }
 
+mod kurento;
 mod rules;
 
 /// The reply to a call with `id` (none for a notification).
@@ -571,88 +562,4 @@ fn reply(id: &Id, outcome: Result<Value, E>, r5: bool) -> Option<Want> {
         Ok(value) => result(id, value),
         Err(e) => error(id, e.code(r5)),
     })
-}
-
-/// A Kurento reply: `sessionId` plus `extra`, or the error.
-fn kurento_reply(id: &Id, session: Value, outcome: Result<Value, E>) -> Option<Want> {
-    let id = id.json()?;
-    Some(match outcome {
-        Ok(mut extra) => {
-            extra["sessionId"] = session;
-            result(id, extra)
-        }
-        Err(e) => {
-            let (code, message) = kurento_error(e);
-            error_with(id, code, message)
-        }
-    })
-}
-
-/// Kurento's own refusals (not from the room rules).
-fn kurento_refusal(id: &Id, code: i64, message: &str) -> Option<Want> {
-    Some(error_with(id.json()?, code, message))
-}
-
-impl Model {
-    /// A Kurento call from `conn`.
-    fn kurento(&mut self, conn: ConnId, call: &KCall, id: &Id) -> Option<Want> {
-        let session = match &self.conns[&conn].session {
-            Some(s) => json!(s),
-            None => placeholder("session", conn),
-        };
-        let held = self.held(Owner::Ws(conn)).first().copied();
-        let outcome = match call {
-            KCall::JoinRoom { user, room } => {
-                if held.is_some() {
-                    return kurento_refusal(id, 104, "EXISTING_USER_IN_ROOM");
-                }
-                let join = Join {
-                    owner: Owner::Ws(conn),
-                    user,
-                    room,
-                    secure: None,
-                    acl: None,
-                    origin: self.conns[&conn].origin,
-                    kurento: true,
-                };
-                self.join(&join).map(|key| {
-                    let room = self.room(room).expect("joined");
-                    let peers: Vec<Value> = room
-                        .members
-                        .iter()
-                        .filter(|k| **k != key)
-                        .map(|k| json!({"id": self.member(*k).user, "streams": []}))
-                        .collect();
-                    json!({"value": peers})
-                })
-            }
-            KCall::LeaveRoom => match held {
-                Some(key) => {
-                    self.remove_member(key);
-                    Ok(json!({}))
-                }
-                None => Err(E::UnknownKey),
-            },
-            KCall::SendMessage {
-                message,
-                user,
-                room,
-            } => {
-                let Some(key) = held else {
-                    return kurento_reply(id, session, Err(E::UnknownKey));
-                };
-                let m = self.member(key);
-                let foreign = user.as_ref().is_some_and(|u| *u != m.user)
-                    || room.as_ref().is_some_and(|r| *r != m.room);
-                if foreign {
-                    return kurento_refusal(id, -32602, "Invalid parameters.");
-                }
-                self.send_from(key, message);
-                Ok(json!({}))
-            }
-            KCall::Ping => Ok(json!({"value": "pong"})),
-            KCall::Media(_) => return kurento_refusal(id, -32601, "Media is not supported"),
-        };
-        kurento_reply(id, session, outcome)
-    }
 }
