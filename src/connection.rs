@@ -9,7 +9,7 @@
 //! touches stays resident for the connection's whole life. So the phases are separate
 //! `#[inline(never)]` functions (the HTTP phase's frames are gone while the WebSocket idles),
 //! the frame loop (`reader::read_frames`) is inlined into the WebSocket phase with its setup
-//! out of line (`open`, `reader::websocket`), and the parse path (`engine::text_command`)
+//! out of line (`open`, `reader::server_side`), and the parse path (`engine::text_command`)
 //! adds no frame of its own: the deepest work, parsing a request, touches as few pages as it
 //! can. Measured on x86-64: 8 KiB of stack per connection that has made requests; the
 //! WebSocket phase's frame is 1,128 bytes, and about 100 bytes more there (or two more frames

@@ -62,7 +62,7 @@ pub fn read_frames<R: Read>(
     shared: &Shared,
 ) {
     let config = &shared.config;
-    let mut ws = websocket(read, leftover, conn, shared);
+    let mut ws = server_side(read, leftover, conn, shared);
     let close = |code: u16, reason: String| {
         let _ = shared.tx.send(Command::Close { conn, code, reason });
     };
@@ -120,7 +120,7 @@ pub fn read_frames<R: Read>(
 /// The server side of the WebSocket over `read`, on the heap. Out of line: the socket is
 /// built on the stack before it is boxed, and that frame must not stay resident.
 #[inline(never)]
-fn websocket<R: Read>(
+fn server_side<R: Read>(
     read: R,
     leftover: Vec<u8>,
     conn: ConnId,
