@@ -262,7 +262,7 @@ impl Config {
     /// The key file to use: `key_file`, or the default place for this user.
     pub fn key_path(&self) -> PathBuf {
         if self.key_file.is_empty() {
-            crate::access::default_key_path()
+            crate::access_token::default_key_path()
         } else {
             PathBuf::from(&self.key_file)
         }

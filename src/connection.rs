@@ -1,39 +1,46 @@
-//! One connection's thread: reads HTTP request heads, answers plain HTTP (`/health`, the page,
-//! `POST /jsonrpc`), and after a WebSocket upgrade reads frames until the connection ends.
-//! This thread only ever reads the socket after the upgrade: everything written to the client
-//! (replies, events, pongs, close frames) goes through the dispatcher, in order.
+//! One connection's thread, phase by phase: plain HTTP requests (`http`, `routes`) until the
+//! connection closes or upgrades (`upgrade`), then the WebSocket's frames (`reader`) until it
+//! ends. After the upgrade this thread only ever reads the socket: everything written to the
+//! client (replies, events, pongs, close frames) goes through the dispatcher, in order. The
+//! operator's info lines for the connection (one per plain HTTP connection, an open and a close
+//! line per WebSocket) are written here, with what `connlog` kept for them.
+//!
+//! # Stack discipline
+//!
+//! Each connection thread has a small stack (`thread_stack_size`), and every stack page it
+//! touches stays resident for the connection's whole life. So the phases are separate
+//! `#[inline(never)]` functions (the HTTP phase's frames, `http::read_head`'s header array
+//! among them, are gone while the WebSocket idles); the frame loop (`reader::read_frames`) is
+//! inlined into the WebSocket phase with its setup out of line (`open`, `reader::server_side`)
+//! and its rare endings in cold functions with frames of their own (`reader::idle_end`,
+//! `reader::read_end`, `connlog::over_rate`); the parse path (`engine::text_command`) adds no
+//! frame of its own, and `kurento::parse` runs in a frame of its own (`edge::kurento_parse`)
+//! rather than widening the loop's. Log state is boxed and made only when info lines are
+//! written (`connlog`), so a quiet server carries 8 bytes of it on the stack. Measured on
+//! x86-64: 8 KiB of stack per connection that has made requests (1,000 idle joined
+//! connections: about 15.3 KiB each in all); about 100 bytes more in the WebSocket phase's
+//! frame (or two more frames on the parse path) makes it 12 KiB. Measure after changing any of
+//! it: `cargo bench --bench load -- idle` against a release build (see docs/performance.md).
 
-use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::Sender;
-use tungstenite::error::ProtocolError;
-use tungstenite::protocol::{Role, WebSocketConfig};
-use tungstenite::{Error as WsError, Message, WebSocket};
 
-use crate::access::Key;
-use crate::acl::Origin;
-use crate::caps::Caps;
-use crate::config::{Compat, Config};
-use crate::connlog::{over_rate, Visit, WsLog};
+use crate::access_token::Key;
+use crate::config::Config;
+use crate::connlog::Visit;
 use crate::dispatcher::Cmd;
-use crate::error::RpcError;
-use crate::gate;
-use crate::http::{self, Head, HeadError};
-use crate::kurento;
+use crate::engine::Command;
+use crate::http::{self, HeadError, Source};
 use crate::logline::{self, Ended};
-use crate::request::{self, Designators};
+use crate::reader;
 use crate::rooms::ConnId;
-use crate::wire;
-
-/// The chat page served on `GET /` when the `page` setting is on.
-const PAGE: &str = include_str!("page.html");
-
-/// WebSocket subprotocols the server speaks, in order of preference for equal offers.
-const PROTOCOLS: &[&str] = &["notification", "json", "jsonrpc"];
+use crate::routes::{self, Next};
+use crate::socket::TcpSocket;
+use crate::upgrade::Upgrade;
 
 /// What every connection thread shares: settings, the dispatcher's inbox, counters.
 pub struct Shared {
@@ -63,73 +70,56 @@ impl Drop for Counted {
 }
 
 /// Tells the dispatcher the WebSocket is gone however the reader ends (return, error, panic).
-struct Registration {
+struct ReportGone {
     conn: ConnId,
     tx: Sender<Cmd>,
 }
 
-impl Drop for Registration {
+impl Drop for ReportGone {
     fn drop(&mut self) {
-        let _ = self.tx.send(Cmd::Gone { conn: self.conn });
+        let _ = self.tx.send(Command::Gone { conn: self.conn });
     }
 }
 
 /// Serves one accepted connection until it ends.
-pub fn serve(stream: TcpStream, guard: Counted) {
+pub fn serve(mut stream: TcpStream, guard: Counted) {
     let shared = guard.0.clone();
+    let peer = stream.peer_addr().ok();
     // The HTTP phase returns before the WebSocket phase starts, so its stack frames (request
-    // head parsing, responses) are gone while the connection idles: touched stack pages stay
-    // resident for the thread's whole life.
-    if let Some((stream, leftover, upgrade)) = http_phase(stream, &shared) {
+    // head parsing, responses) are gone while the connection idles.
+    if let Some((leftover, upgrade)) = http_phase(&mut stream, peer, &shared) {
         websocket(stream, leftover, upgrade, &shared);
     }
     drop(guard);
 }
 
-/// Answers plain HTTP requests until the connection closes or upgrades to a WebSocket.
+/// Answers plain HTTP requests from `peer` until the connection closes or upgrades to a
+/// WebSocket; then the bytes that came after the upgrade request, and the upgrade. A
+/// connection that does not upgrade gets one info line when it ends (`Visit`).
 #[inline(never)]
-fn http_phase(mut stream: TcpStream, shared: &Shared) -> Option<(TcpStream, Vec<u8>, Upgrade)> {
+pub fn http_phase<S: Source + std::io::Write>(
+    stream: &mut S,
+    peer: Option<SocketAddr>,
+    shared: &Shared,
+) -> Option<(Vec<u8>, Upgrade)> {
     let config = &shared.config;
-    let mut visit = Visit::new(&stream);
+    let mut visit = Visit::new(peer);
     let mut buf = Vec::new();
     loop {
         let deadline = Instant::now() + config.handshake_timeout;
-        let head = match http::read_head(&mut stream, &mut buf, config.max_request_head, deadline) {
+        let head = match http::read_head(stream, &mut buf, config.max_request_head, deadline) {
             Ok(head) => head,
-            Err(HeadError::TooLarge) => {
-                visit.ended(|| "request head too large (431)".into());
-                let _ = http::refuse(
-                    &mut stream,
-                    431,
-                    "Request Header Fields Too Large",
-                    "request head too large",
-                );
-                return None;
-            }
-            Err(HeadError::Malformed(why)) => {
-                visit.ended(|| format!("malformed request (400): {why}"));
-                let _ = http::refuse(&mut stream, 400, "Bad Request", &why);
-                return None;
-            }
-            Err(HeadError::Timeout) => {
-                visit.ended(|| "handshake timeout: no complete request in time".into());
-                return None;
-            }
-            Err(HeadError::Io(e)) => {
-                visit.ended(|| format!("read failed: {e}"));
-                return None;
-            }
-            Err(HeadError::Closed) => {
-                visit.ended(|| "client closed".into());
+            Err(e) => {
+                unreadable(stream, e, &mut visit);
                 return None;
             }
         };
         visit.saw(&head);
-        match route(&mut stream, &mut buf, head, shared, deadline) {
+        match routes::route(stream, &mut buf, head, shared, peer, deadline) {
             Ok(Next::KeepAlive) => continue,
             Ok(Next::Upgrade(upgrade)) => {
                 visit.upgraded();
-                return Some((stream, buf, upgrade));
+                return Some((buf, upgrade));
             }
             Ok(Next::Close) => visit.ended(|| "answered; connection closed".into()),
             Err(e) => visit.ended(|| format!("ended: {e:?}")),
@@ -138,400 +128,48 @@ fn http_phase(mut stream: TcpStream, shared: &Shared) -> Option<(TcpStream, Vec<
     }
 }
 
-/// What happens after a request has been answered.
-enum Next {
-    KeepAlive,
-    Close,
-    Upgrade(Upgrade),
-}
-
-/// A WebSocket handshake that has been accepted.
-struct Upgrade {
-    /// The connection's number (in log lines and in the dispatcher).
-    conn: ConnId,
-    /// What its log lines need, when info lines are written.
-    log: Option<Box<WsLog>>,
-    names: Designators,
-    origin: Option<Origin>,
-    /// The Kurento room dialect (`/room`) instead of Messenger's.
-    kurento: bool,
-    /// The client presented the `admin_token` from a loopback address.
-    admin: bool,
-}
-
-fn route(
-    stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    head: Head,
-    shared: &Shared,
-    deadline: Instant,
-) -> Result<Next, HeadError> {
-    let config = &shared.config;
-    let next = if head.keep_alive() {
-        Next::KeepAlive
-    } else {
-        Next::Close
-    };
-    let jsonrpc = match head.path.as_str() {
-        "/jsonrpc" => Some(false),
-        p => match p.strip_prefix("/jsonrpc/") {
-            Some(callsign) if callsign == config.callsign => Some(true),
-            Some(_) => {
-                http::refuse(stream, 404, "Not Found", "no such callsign")?;
-                return Ok(Next::Close);
-            }
-            None => None,
-        },
-    };
-    let wants_upgrade = head.has_token("upgrade", "websocket");
-    let admin = trusted(stream, &head, config);
-    let upgraded = |next: Next, kurento: bool| match next {
-        Next::Upgrade(u) => Next::Upgrade(Upgrade {
-            kurento,
-            admin,
-            ..u
-        }),
-        other => other,
-    };
-    match (head.method.as_str(), head.path.as_str(), jsonrpc) {
-        ("GET", _, Some(implicit)) if wants_upgrade => {
-            handshake(stream, &head, shared, implicit).map(|n| upgraded(n, false))
-        }
-        ("GET", "/room", None) if wants_upgrade => {
-            handshake(stream, &head, shared, false).map(|n| upgraded(n, true))
-        }
-        ("POST", _, Some(implicit)) => {
-            post(stream, buf, &head, shared, implicit, admin, deadline)?;
-            Ok(next)
-        }
-        ("OPTIONS", _, Some(_)) => {
-            let cors = [
-                ("Access-Control-Allow-Origin", "*"),
-                ("Access-Control-Allow-Methods", "POST, GET, OPTIONS"),
-                (
-                    "Access-Control-Allow-Headers",
-                    "Content-Type, Authorization",
-                ),
-            ];
-            http::respond(stream, 204, "No Content", &cors, b"")?;
-            Ok(next)
-        }
-        (_, _, Some(_)) => {
-            http::refuse(
-                stream,
-                405,
-                "Method Not Allowed",
-                "JSON-RPC takes POST with a body, or a WebSocket upgrade",
-            )?;
-            Ok(Next::Close)
-        }
-        (_, "/room", None) => {
-            http::refuse(
-                stream,
-                405,
-                "Method Not Allowed",
-                "the Kurento room API is a WebSocket: GET /room with Upgrade: websocket",
-            )?;
-            Ok(Next::Close)
-        }
-        ("GET", "/health", None) => {
-            health(stream, shared)?;
-            Ok(next)
-        }
-        ("GET", "/", None) if config.page => {
-            http::respond(
-                stream,
-                200,
-                "OK",
-                &[
-                    ("Content-Type", "text/html; charset=utf-8"),
-                    ("Cache-Control", "no-cache"),
-                ],
-                PAGE.as_bytes(),
-            )?;
-            Ok(next)
-        }
-        _ => {
-            http::refuse(stream, 404, "Not Found", "no such path")?;
-            Ok(Next::Close)
-        }
-    }
-}
-
-/// Accepts a WebSocket upgrade: checks the handshake, picks the subprotocol, answers 101.
-fn handshake(
-    stream: &mut TcpStream,
-    head: &Head,
-    shared: &Shared,
-    implicit: bool,
-) -> Result<Next, HeadError> {
-    if let Some(why) = gate::long_origin(head, shared) {
-        http::refuse(stream, 400, "Bad Request", &why)?;
-        return Ok(Next::Close);
-    }
-    let origin = match gate::origin(head, shared) {
-        Ok(origin) => origin,
-        Err(why) => {
-            gate::refuse(stream, shared, &why)?;
-            return Ok(Next::Close);
-        }
-    };
-    if head.header("sec-websocket-version") != Some("13") {
-        http::respond(
-            stream,
-            426,
-            "Upgrade Required",
-            &[("Sec-WebSocket-Version", "13"), ("Connection", "close")],
-            b"",
-        )?;
-        return Ok(Next::Close);
-    }
-    let Some(key) = head.header("sec-websocket-key").filter(|k| !k.is_empty()) else {
-        http::refuse(stream, 400, "Bad Request", "missing Sec-WebSocket-Key")?;
-        return Ok(Next::Close);
-    };
-    let offered: Vec<&str> = head.tokens("sec-websocket-protocol").collect();
-    let protocol = offered.iter().find(|p| PROTOCOLS.contains(p));
-    if !offered.is_empty() && protocol.is_none() {
-        let why = format!(
-            "unsupported subprotocol {offered:?}; this server speaks notification, json, jsonrpc"
-        );
-        http::refuse(stream, 400, "Bad Request", &why)?;
-        return Ok(Next::Close);
-    }
-    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let mut response = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n");
-    if let Some(p) = protocol {
-        response.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
-    }
-    response.push_str("\r\n");
-    stream.write_all(response.as_bytes())?;
-    let names = Designators {
-        callsign: shared.config.callsign.clone(),
-        implicit,
-        caps: Caps::from(&shared.config),
-    };
-    Ok(Next::Upgrade(Upgrade {
-        conn: shared.next_conn.fetch_add(1, Ordering::Relaxed),
-        log: WsLog::new(stream, head),
-        names,
-        origin,
-        kurento: false,
-        admin: false,
-    }))
-}
-
-/// Whether the request comes from a trusted local caller: `admin_token` is set, the peer is
-/// on a loopback address, and the request carries the token as the header
-/// `X-Messenger-Admin` or the query parameter `admin` (compared in constant time).
-fn trusted(stream: &TcpStream, head: &Head, config: &Config) -> bool {
-    let secret = config.admin_token.as_bytes();
-    if secret.is_empty() || !stream.peer_addr().is_ok_and(|a| a.ip().is_loopback()) {
-        return false;
-    }
-    let presented = head
-        .header("x-messenger-admin")
-        .or_else(|| head.query_param("admin"));
-    presented.is_some_and(|p| {
-        let p = p.as_bytes();
-        p.len() == secret.len() && p.iter().zip(secret).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0
-    })
-}
-
-/// Answers `POST /jsonrpc`: one request in the body, its response in ours.
-fn post(
-    stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    head: &Head,
-    shared: &Shared,
-    implicit: bool,
-    admin: bool,
-    deadline: Instant,
-) -> Result<(), HeadError> {
-    let config = &shared.config;
-    if let Some(why) = gate::long_origin(head, shared) {
-        http::refuse(stream, 400, "Bad Request", &why)?;
-        return Err(HeadError::Closed);
-    }
-    let origin = match gate::origin(head, shared) {
-        Ok(origin) => origin,
-        Err(why) => {
-            gate::refuse(stream, shared, &why)?;
-            return Err(HeadError::Closed);
-        }
-    };
-    let length = head
-        .header("content-length")
-        .and_then(|l| l.parse::<usize>().ok());
-    let Some(len) = length.filter(|_| !head.has_token("transfer-encoding", "chunked")) else {
-        http::refuse(
-            stream,
-            411,
-            "Length Required",
-            "send the body with Content-Length",
-        )?;
-        return Err(HeadError::Closed);
-    };
-    if len > config.max_request_body {
-        let why = format!("body larger than {} bytes", config.max_request_body);
-        http::refuse(stream, 413, "Payload Too Large", &why)?;
-        return Err(HeadError::Closed);
-    }
-    let body = http::read_body(stream, buf, len, deadline)?;
-    let cors = ("Access-Control-Allow-Origin", "*");
-    let names = Designators {
-        callsign: config.callsign.clone(),
-        implicit,
-        caps: Caps::from(config),
-    };
-    let call = match std::str::from_utf8(&body) {
-        Ok(text) => request::parse(text, &names),
-        Err(_) => Err(request::Rejection {
-            id: "null".into(),
-            error: RpcError::Parse("body is not UTF-8".into()),
-            answer: true,
-        }),
-    };
-    let (reply, answer) = crossbeam_channel::bounded(1);
-    if shared
-        .tx
-        .send(Cmd::Http {
-            call: Box::new(call),
-            origin: origin.map(Box::new),
-            admin,
-            reply,
-        })
-        .is_err()
-    {
-        http::refuse(stream, 503, "Service Unavailable", "server is stopping")?;
-        return Err(HeadError::Closed);
-    }
-    match answer.recv() {
-        Ok(Some(text)) => http::respond(
-            stream,
-            200,
-            "OK",
-            &[("Content-Type", "application/json"), cors],
-            text.as_bytes(),
-        )?,
-        Ok(None) => http::respond(stream, 204, "No Content", &[cors], b"")?,
-        Err(_) => http::refuse(stream, 503, "Service Unavailable", "server is stopping")?,
-    }
-    Ok(())
-}
-
-fn health(stream: &mut TcpStream, shared: &Shared) -> io::Result<()> {
-    let (reply, answer) = crossbeam_channel::bounded(1);
-    let numbers = shared
-        .tx
-        .send(Cmd::Health { reply })
-        .ok()
-        .and_then(|()| answer.recv().ok());
-    let Some(numbers) = numbers else {
-        return http::refuse(stream, 503, "Service Unavailable", "server is stopping");
-    };
-    let body = format!(
-        r#"{{"uptime":{},"connections":{},"rooms":{},"members":{},"queued_bytes":{},"tokens_refused":{},"rate_limited":{},"log_dropped":{},"version":"{}"}}"#,
-        shared.started.elapsed().as_secs(),
-        shared.connections.load(Ordering::Relaxed),
-        numbers.rooms,
-        numbers.members,
-        numbers.queued_bytes,
-        shared.tokens_refused.load(Ordering::Relaxed),
-        shared.rate_limited.load(Ordering::Relaxed),
-        crate::logger::dropped(),
-        env!("CARGO_PKG_VERSION"),
-    );
-    http::respond(
-        stream,
-        200,
-        "OK",
-        &[
-            ("Content-Type", "application/json"),
-            ("Access-Control-Allow-Origin", "*"),
-        ],
-        body.as_bytes(),
-    )
-}
-
-/// The socket as tungstenite sees it on the reader thread: reads come from the socket;
-/// writes (pongs, close replies) are handed to the dispatcher so they stay in order with
-/// everything else the client is sent.
-struct ReaderStream {
-    tcp: TcpStream,
-    conn: ConnId,
-    tx: Sender<Cmd>,
-}
-
-impl Read for ReaderStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.tcp.read(buf)
-    }
-}
-
-impl Write for ReaderStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tx
-            .send(Cmd::Raw {
-                conn: self.conn,
-                bytes: buf.to_vec(),
-            })
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "dispatcher stopped"))?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// What one text frame asks of the dispatcher, if anything: the checked call, or the
-/// refusal's reply. Parsing is the deepest work a connection thread does, and every stack page
-/// it touches stays resident for the connection's life, so this adds no frame of its own to
-/// the parse path (measured: 8 KiB of stack touched per connection, 12 KiB with two more
-/// frames here).
-#[inline(always)]
-fn text_command(
-    conn: ConnId,
-    text: &str,
-    upgrade: &Upgrade,
-    allowed: bool,
-    shared: &Shared,
-) -> Option<Cmd> {
-    let (parsed, compat) = if upgrade.kurento {
-        let parsed = kurento_parse(text, &upgrade.names.caps).map(|call| Cmd::Kurento {
-            conn,
-            call: Box::new(call),
-        });
-        (parsed, Compat::Rdk)
-    } else {
-        let parsed = request::parse(text, &upgrade.names).map(|call| Cmd::Call {
-            conn,
-            call: Box::new(call),
-        });
-        (parsed, shared.config.compat)
-    };
-    gate::decide(allowed, conn, parsed, compat, shared)
-}
-
-/// `kurento::parse` in a frame of its own: inlined into the reader's loop it makes that frame,
-/// resident on every connection, about 700 bytes larger (measured on x86_64).
+/// A request head that could not be read: the refusal it gets, if any, and why the connection
+/// ends, for its log line.
+#[cold]
 #[inline(never)]
-fn kurento_parse(text: &str, caps: &Caps) -> Result<kurento::Call, request::Rejection> {
-    kurento::parse(text, caps)
+fn unreadable<S: std::io::Write>(stream: &mut S, error: HeadError, visit: &mut Visit) {
+    match error {
+        HeadError::TooLarge => {
+            visit.ended(|| "request head too large (431)".into());
+            let _ = http::refuse(
+                stream,
+                431,
+                "Request Header Fields Too Large",
+                "request head too large",
+            );
+        }
+        HeadError::Malformed(why) => {
+            visit.ended(|| format!("malformed request (400): {why}"));
+            let _ = http::refuse(stream, 400, "Bad Request", &why);
+        }
+        HeadError::Timeout => {
+            visit.ended(|| "handshake timeout: no complete request in time".into());
+        }
+        HeadError::Io(e) => visit.ended(|| format!("read failed: {e}")),
+        HeadError::Closed => visit.ended(|| "client closed".into()),
+    }
 }
 
-/// Reads frames until the WebSocket ends; each text frame becomes a checked call.
+/// The WebSocket phase: tells the dispatcher the connection is open, then reads frames until
+/// the connection ends, and reports it gone. With info lines on, one line when it opens and
+/// one when it closes, saying why.
 #[inline(never)]
-fn websocket(stream: TcpStream, leftover: Vec<u8>, mut upgrade: Upgrade, shared: &Shared) {
+fn websocket(stream: TcpStream, mut leftover: Vec<u8>, mut upgrade: Upgrade, shared: &Shared) {
+    // Usually empty: give back the head buffer's capacity before the connection settles.
+    leftover.shrink_to_fit();
     let conn = upgrade.conn;
     let mut log = upgrade.log.take();
     if let Some(log) = &log {
         let shown: Option<&dyn std::fmt::Display> = upgrade.origin.as_ref().map(|o| o as _);
         logline::opened(conn, log.peer, &log.path, shown); // log: open
     }
-    let ended = match open(stream, leftover, &mut upgrade, shared) {
-        Some((ws, _registration)) => read_frames(ws, conn, &upgrade, shared, &mut log),
+    let ended = match open(&stream, &mut upgrade, shared) {
+        Some(_report_gone) => reader::read_frames(stream, leftover, &upgrade, shared, &mut log),
         None => Ended::Stopping,
     };
     if let Some(log) = log {
@@ -540,170 +178,28 @@ fn websocket(stream: TcpStream, leftover: Vec<u8>, mut upgrade: Upgrade, shared:
     }
 }
 
-/// Tells the dispatcher about the new WebSocket and sets up its reader, in a frame of its own
-/// so the reader's loop does not carry the setup's temporaries. `None` when the server is
-/// stopping or the socket failed.
+/// Hands the dispatcher the connection's write half (`Command::Open`) and sets the idle
+/// timeout on its reads; the guard that reports the connection gone. `None` when the server
+/// is stopping or the socket failed. Out of line: its locals stay off the frame loop's stack
+/// frame.
 #[inline(never)]
-fn open(
-    stream: TcpStream,
-    mut leftover: Vec<u8>,
-    upgrade: &mut Upgrade,
-    shared: &Shared,
-) -> Option<(Box<WebSocket<ReaderStream>>, Registration)> {
-    // Usually empty: give back the head buffer's capacity before the connection settles.
-    leftover.shrink_to_fit();
-    let config = &shared.config;
+fn open(stream: &TcpStream, upgrade: &mut Upgrade, shared: &Shared) -> Option<ReportGone> {
     let conn = upgrade.conn;
     let writer = stream.try_clone().ok()?;
-    let open = Cmd::Open {
+    let open = Command::Open {
         conn,
-        stream: writer,
+        socket: TcpSocket(writer),
         origin: upgrade.origin.take().map(Box::new),
-        kurento: upgrade.kurento,
+        kurento: upgrade.dialect.is_kurento(),
         admin: upgrade.admin,
     };
     shared.tx.send(open).ok()?;
-    let registration = Registration {
+    let report_gone = ReportGone {
         conn,
         tx: shared.tx.clone(),
     };
-    stream.set_read_timeout(Some(config.idle_timeout)).ok()?;
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(config.read_buffer_size)
-        .write_buffer_size(0)
-        .max_message_size(Some(config.max_message_size))
-        .max_frame_size(Some(config.max_message_size));
-    let reader = ReaderStream {
-        tcp: stream,
-        conn,
-        tx: shared.tx.clone(),
-    };
-    let ws = Box::new(WebSocket::from_partially_read(
-        reader,
-        leftover,
-        Role::Server,
-        Some(ws_config),
-    ));
-    Some((ws, registration))
-}
-
-/// The reader's loop: frames in, commands to the dispatcher, until the WebSocket ends. Every
-/// stack page it touches stays resident while the connection idles, so the rare paths (errors,
-/// refusals, their log lines) live in cold functions with frames of their own.
-#[inline(always)]
-fn read_frames(
-    mut ws: Box<WebSocket<ReaderStream>>,
-    conn: ConnId,
-    upgrade: &Upgrade,
-    shared: &Shared,
-    log: &mut Option<Box<WsLog>>,
-) -> Ended {
-    let config = &shared.config;
-    let mut pinged = false;
-    let mut client_code = None;
-    let mut bucket = gate::bucket(shared);
-    loop {
-        let message = match ws.read() {
-            Ok(message) => message,
-            Err(WsError::Io(e))
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                if pinged || shared.stopping.load(Ordering::Relaxed) {
-                    return idle_end(conn, shared);
-                }
-                pinged = true;
-                let _ = ws.send(Message::Ping(Default::default()));
-                continue;
-            }
-            Err(e) => return read_end(e, conn, shared, client_code),
-        };
-        pinged = false;
-        let cmd = match message {
-            Message::Text(text) => {
-                let allowed = gate::admit(&mut bucket, shared);
-                if !allowed {
-                    over_rate(log, conn);
-                }
-                match text_command(conn, text.as_str(), upgrade, allowed, shared) {
-                    Some(cmd) => cmd,
-                    None => continue,
-                }
-            }
-            Message::Binary(_) => {
-                let error = RpcError::InvalidRequest(
-                    "binary frames are not supported; send JSON-RPC in text frames".into(),
-                );
-                Cmd::Reply {
-                    conn,
-                    text: wire::error("null", &error, config.compat),
-                }
-            }
-            Message::Close(frame) => {
-                client_code = Some(frame.map(|f| u16::from(f.code)));
-                continue;
-            }
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
-        };
-        if shared.tx.send(cmd).is_err() {
-            return Ended::Stopping;
-        }
-    }
-}
-
-/// No answer to the idle ping, or the server is stopping: close 1001.
-#[cold]
-#[inline(never)]
-fn idle_end(conn: ConnId, shared: &Shared) -> Ended {
-    let (reason, ended) = if shared.stopping.load(Ordering::Relaxed) {
-        ("server stopping", Ended::Stopping)
-    } else {
-        ("idle timeout: no answer to ping", Ended::IdleTimeout)
-    };
-    let reason = reason.into();
-    let _ = shared.tx.send(Cmd::Close {
-        conn,
-        code: 1001,
-        reason,
-    });
-    ended
-}
-
-/// The WebSocket ended with `error`: closes it with the matching code where one applies.
-/// `client_code` is set when the client sent a close frame (with its code, if any).
-#[cold]
-#[inline(never)]
-fn read_end(
-    error: WsError,
-    conn: ConnId,
-    shared: &Shared,
-    client_code: Option<Option<u16>>,
-) -> Ended {
-    let (code, reason, ended) = match error {
-        WsError::Capacity(e) => {
-            let limit = shared.config.max_message_size;
-            let why = format!("message too big (limit {limit} bytes): {e}");
-            (1009, why, Ended::TooBig)
-        }
-        WsError::Utf8(_) => (1007, "text frame is not valid UTF-8".into(), Ended::NotUtf8),
-        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-            return Ended::Dropped("connection reset".into());
-        }
-        WsError::Protocol(e) => {
-            let why = format!("protocol error: {e}");
-            (1002, why, Ended::Protocol(e.to_string()))
-        }
-        WsError::ConnectionClosed | WsError::AlreadyClosed => {
-            return match client_code {
-                Some(code) => Ended::ClientClosed(code),
-                None if shared.stopping.load(Ordering::Relaxed) => Ended::Stopping,
-                None => Ended::Dropped("connection closed".into()),
-            };
-        }
-        e => return Ended::Dropped(e.to_string()),
-    };
-    let _ = shared.tx.send(Cmd::Close { conn, code, reason });
-    ended
+    stream
+        .set_read_timeout(Some(shared.config.idle_timeout))
+        .ok()?;
+    Some(report_gone)
 }

@@ -3,7 +3,7 @@
 //! info lines are written, boxed, so a quiet server carries 8 bytes of it on each connection
 //! thread's stack (every touched stack page stays resident).
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::http::Head;
@@ -26,11 +26,12 @@ struct VisitLog {
 }
 
 impl Visit {
-    pub fn new(stream: &TcpStream) -> Visit {
+    /// A plain HTTP connection from `peer` has started.
+    pub fn new(peer: Option<SocketAddr>) -> Visit {
         Visit(logline::info().then(|| {
             Box::new(VisitLog {
                 started: Instant::now(),
-                peer: stream.peer_addr().ok(),
+                peer,
                 requests: 0,
                 last: String::new(),
                 end: String::new(),
@@ -77,10 +78,11 @@ pub struct WsLog {
 }
 
 impl WsLog {
-    pub fn new(stream: &TcpStream, head: &Head) -> Option<Box<WsLog>> {
+    /// The log facts of a WebSocket from `peer` upgraded by `head`.
+    pub fn new(peer: Option<SocketAddr>, head: &Head) -> Option<Box<WsLog>> {
         logline::info().then(|| {
             Box::new(WsLog {
-                peer: stream.peer_addr().ok(),
+                peer,
                 path: head.path.clone(),
                 opened: Instant::now(),
                 limited: Throttle::default(),

@@ -2,16 +2,17 @@
 //! from its `Origin` header), the 401 for a refused token, and the per-connection rate limit
 //! applied on the reader thread before a request reaches the dispatcher.
 
-use std::net::TcpStream;
+use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::access::TokenError;
+use crate::access_token::TokenError;
 use crate::acl::Origin;
 use crate::caps::Cap;
-use crate::config::Compat;
 use crate::connection::Shared;
 use crate::dispatcher::Cmd;
+use crate::engine::{self, Command};
 use crate::error::RpcError;
 use crate::http::{self, Head};
 use crate::ratelimit::TokenBucket;
@@ -53,13 +54,18 @@ pub fn long_origin(head: &Head, shared: &Shared) -> Option<String> {
     cap.bytes("Origin", head.header("origin")?).err()
 }
 
-/// Answers a refused token with 401 and a JSON body saying why, and counts it.
-pub fn refuse(stream: &mut TcpStream, shared: &Shared, why: &TokenError) -> std::io::Result<()> {
+/// Answers a refused token from `peer` with 401 and a JSON body saying why, and counts it.
+pub fn refuse(
+    out: &mut impl Write,
+    shared: &Shared,
+    peer: Option<SocketAddr>,
+    why: &TokenError,
+) -> std::io::Result<()> {
     shared.tokens_refused.fetch_add(1, Ordering::Relaxed);
-    crate::logline::refused(stream.peer_addr().ok(), 401, why); // log: refusal
+    crate::logline::refused(peer, 401, why); // log: refusal
     let body = format!(r#"{{"error":{}}}"#, wire::json_string(&why.to_string()));
     http::respond(
-        stream,
+        out,
         401,
         "Unauthorized",
         &[
@@ -81,40 +87,40 @@ pub fn admit(bucket: &mut TokenBucket, shared: &Shared) -> bool {
     allowed
 }
 
-/// What the reader sends the dispatcher for one text frame, if anything. `parsed` is the
-/// command carrying the checked call, or the edge's refusal. Within the rate:
-/// the command, or the refusal's error reply. Over it: error 2 for a request with an id; a
+/// What the reader sends the dispatcher for one text frame, if anything. `parsed` is what the
+/// edge made of it: the command carrying the checked call, or the refusal. Within the rate:
+/// the command, or the refusal's answer. Over it: error 2 for a request with an id; a
 /// notification or a malformed frame is dropped unanswered.
-#[inline(never)] // keeps the reply formatting out of the parse path's frames
+#[inline(never)] // keeps the refusals out of the parse path's frames
 pub fn decide(
     allowed: bool,
     conn: ConnId,
     parsed: Result<Cmd, Rejection>,
-    compat: Compat,
     shared: &Shared,
 ) -> Option<Cmd> {
     if allowed {
         return match parsed {
             Ok(cmd) => Some(cmd),
-            Err(rejection) => rejection.answer.then(|| Cmd::Reply {
-                conn,
-                text: wire::error(&rejection.id, &rejection.error, compat),
-            }),
+            Err(rejection) => engine::refused(conn, rejection),
         };
     }
+    let id = match parsed.ok()? {
+        Command::Call { call, .. } => call.id?,
+        Command::Kurento { call, .. } => call.id?,
+        _ => return None,
+    };
     let config = &shared.config;
     let error = RpcError::Unavailable(format!(
         "rate limit: at most {} requests a second (burst {}) on one connection; slow down",
         decimal(config.max_messages_per_second),
         config.message_burst
     ));
-    let id = match parsed.ok()? {
-        Cmd::Call { call, .. } => call.id,
-        Cmd::Kurento { call, .. } => call.id,
-        _ => None,
+    let rejection = Rejection {
+        id,
+        error,
+        answer: true,
     };
-    let text = wire::error(&id?, &error, compat);
-    Some(Cmd::Reply { conn, text })
+    engine::refused(conn, rejection)
 }
 
 /// A rate as text with up to three decimals, without pulling float formatting (about 12 KiB

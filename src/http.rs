@@ -1,9 +1,27 @@
 //! Plain HTTP on the shared port: reading a request head (httparse) and body under size and
-//! time limits, and writing small responses. Generic over `Read + Write` where it can be.
+//! time limits from any `Source`, and writing small responses to any `Write`.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Most header lines a request head may have (more: 431).
+pub const MAX_HEADERS: usize = 32;
+/// Bytes asked of the socket per read while a head or body arrives.
+pub const READ_CHUNK: usize = 1024;
+
+/// Where requests are read from: a byte stream whose reads can be given a time limit (a
+/// `TcpStream`'s read timeout; nothing for memory in a test).
+pub trait Source: Read {
+    /// Makes the next reads give up (`WouldBlock` or `TimedOut`) after `left`.
+    fn wait_at_most(&mut self, left: Duration) -> io::Result<()>;
+}
+
+impl Source for TcpStream {
+    fn wait_at_most(&mut self, left: Duration) -> io::Result<()> {
+        self.set_read_timeout(Some(left))
+    }
+}
 
 /// A parsed request head. Header names are lower-cased.
 #[derive(Debug)]
@@ -89,14 +107,14 @@ impl From<io::Error> for HeadError {
 /// any body bytes that came with it.
 #[inline(never)] // its header array is off the stack before the request is routed
 pub fn read_head(
-    stream: &mut TcpStream,
+    stream: &mut impl Source,
     buf: &mut Vec<u8>,
     max: usize,
     deadline: Instant,
 ) -> Result<Head, HeadError> {
     loop {
         if !buf.is_empty() {
-            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut req = httparse::Request::new(&mut headers);
             match req.parse(buf) {
                 Ok(httparse::Status::Complete(len)) => {
@@ -124,7 +142,7 @@ pub fn read_head(
 
 /// Reads a body of `len` bytes (some of which may already be in `buf`).
 pub fn read_body(
-    stream: &mut TcpStream,
+    stream: &mut impl Source,
     buf: &mut Vec<u8>,
     len: usize,
     deadline: Instant,
@@ -140,7 +158,7 @@ pub fn read_body(
 
 /// One read of at most `max - buf.len()` bytes, waiting no later than `deadline`.
 fn read_more(
-    stream: &mut TcpStream,
+    stream: &mut impl Source,
     buf: &mut Vec<u8>,
     max: usize,
     deadline: Instant,
@@ -149,11 +167,11 @@ fn read_more(
         .checked_duration_since(Instant::now())
         .filter(|d| !d.is_zero())
         .ok_or(HeadError::Timeout)?;
-    stream.set_read_timeout(Some(left))?;
+    stream.wait_at_most(left)?;
     // Read straight into the heap buffer: a stack chunk would stay resident on every
     // connection thread's stack for the connection's whole life.
     let start = buf.len();
-    let want = 1024.min(max.saturating_sub(start).max(1));
+    let want = READ_CHUNK.min(max.saturating_sub(start).max(1));
     buf.resize(start + want, 0);
     let n = loop {
         match stream.read(&mut buf[start..]) {
@@ -255,6 +273,68 @@ mod tests {
         );
         assert!(h.keep_alive());
         assert!(!head("GET / HTTP/1.0\r\n\r\n").keep_alive());
+    }
+
+    use crate::test_stream::Pipe;
+
+    fn far() -> Instant {
+        Instant::now() + std::time::Duration::from_secs(600)
+    }
+
+    #[test]
+    fn a_head_fed_in_small_pieces_leaves_its_body() {
+        let request =
+            "POST /jsonrpc?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello";
+        for piece in [1, 2, 7, 1024] {
+            let mut pipe = Pipe::new(request, piece);
+            let mut buf = Vec::new();
+            let head = read_head(&mut pipe, &mut buf, 8192, far()).unwrap();
+            assert_eq!(
+                (head.method.as_str(), head.path.as_str()),
+                ("POST", "/jsonrpc")
+            );
+            assert_eq!(head.query_param("x"), Some("1"));
+            assert_eq!(head.header("host"), Some("127.0.0.1"));
+            let body = read_body(&mut pipe, &mut buf, 5, far()).unwrap();
+            assert_eq!(body, b"hello", "piece {piece}");
+            assert!(buf.is_empty());
+        }
+    }
+
+    #[test]
+    fn heads_that_cannot_be_read() {
+        let read =
+            |text: &str, max| read_head(&mut Pipe::new(text, 3), &mut Vec::new(), max, far());
+        assert!(matches!(read("", 8192), Err(HeadError::Closed)));
+        assert!(matches!(
+            read("GET / HTTP/1.1\r\nHo", 8192),
+            Err(HeadError::Malformed(_))
+        ));
+        assert!(matches!(
+            read("GET\x01 / HTTP/1.1\r\n\r\n", 8192),
+            Err(HeadError::Malformed(_))
+        ));
+        let long = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "y".repeat(100));
+        assert!(matches!(read(&long, 64), Err(HeadError::TooLarge)));
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("X{i}: 1\r\n")).collect();
+        let many = format!("GET / HTTP/1.1\r\n{many}\r\n");
+        assert!(matches!(read(&many, 8192), Err(HeadError::TooLarge)));
+        let mut quiet = Pipe::new("GET / HTTP/1.1\r\n", 3).stalling();
+        let waited = read_head(&mut quiet, &mut Vec::new(), 8192, far());
+        assert!(matches!(waited, Err(HeadError::Timeout)));
+        let past = Instant::now() - std::time::Duration::from_millis(1);
+        let late = read_head(
+            &mut Pipe::new("GET / HTTP/1.1\r\n\r\n", 3),
+            &mut Vec::new(),
+            8192,
+            past,
+        );
+        assert!(matches!(late, Err(HeadError::Timeout)));
+        let mut cut = Pipe::new("abc", 3);
+        assert!(matches!(
+            read_body(&mut cut, &mut Vec::new(), 5, far()),
+            Err(HeadError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::access::{Key, KeyError};
+use crate::access_token::{Key, KeyError};
 use crate::cli::say;
 use crate::config::Config;
 

@@ -1,6 +1,6 @@
 //! The Kurento room dialect (seed 003) on `/room`: frame text becomes a checked `Call` at the
 //! edge, and this module writes the dialect's results, errors and events. Pure: no I/O, no
-//! state; the dispatcher keeps each session's id and `rooms` keeps its membership.
+//! state; the engine keeps each session's id and `rooms` keeps its membership.
 //!
 //! Method names carry no callsign or version. A session is in at most one room. There is no
 //! media: the media methods are answered with a "media is not supported" error.

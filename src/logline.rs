@@ -7,6 +7,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::rooms::Owner;
+
 /// Longest client-given name written into a line, in characters.
 const NAME: usize = 64;
 
@@ -182,18 +184,32 @@ pub fn cut_off(conn: u64, limit: usize) {
     log::info!("conn {conn} cut off as too slow: more than {limit} bytes waiting (close 1008)");
 }
 
+/// Who a join or leave line is about: `conn <n>` for a WebSocket, `http` for the HTTP caller.
+struct Who(Owner);
+
+impl fmt::Display for Who {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Owner::WebSocket(conn) => write!(f, "conn {conn}"),
+            Owner::Http => f.write_str("http"),
+        }
+    }
+}
+
 /// A join (debug).
 #[inline(never)] // out of the callers' stack frames
-pub fn joined(conn: u64, user: &str, room: &str) {
-    log::debug!("conn {conn} joined room {} as {}", name(room), name(user));
+pub fn joined(owner: Owner, user: &str, room: &str) {
+    let who = Who(owner);
+    log::debug!("{who} joined room {} as {}", name(room), name(user));
 }
 
 /// A leave (debug); `member` is (user, room) when the membership was known.
 #[inline(never)] // out of the callers' stack frames
-pub fn left(conn: u64, member: Option<(&str, &str)>) {
+pub fn left(owner: Owner, member: Option<(&str, &str)>) {
+    let who = Who(owner);
     match member {
-        Some((user, room)) => log::debug!("conn {conn}: {} left room {}", name(user), name(room)),
-        None => log::debug!("conn {conn}: leave of an unknown membership"),
+        Some((user, room)) => log::debug!("{who}: {} left room {}", name(user), name(room)),
+        None => log::debug!("{who}: leave of an unknown membership"),
     }
 }
 

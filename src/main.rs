@@ -7,45 +7,54 @@
 //!   connection, refuses it with 503 beyond `max_connections`, and starts a connection thread
 //!   with a small explicit stack.
 //! - **connection** (`connection`), one per TCP connection: owns the socket's read side. It
-//!   reads HTTP request heads; plain requests (`/health`, the page, `POST /jsonrpc`) are
-//!   answered right there (asking the dispatcher over a one-shot channel when room state is
-//!   needed). After a WebSocket upgrade it only *reads*: each text frame is checked at the
-//!   edge (`request` on `/jsonrpc`, `kurento` on `/room`) and sent to the dispatcher as a
-//!   `Cmd::Call` / `Cmd::Kurento`; a `Registration` guard sends `Cmd::Gone` however the
-//!   thread ends.
-//! - **dispatcher** (`dispatcher`), exactly one: owns all room state (`rooms`: rooms,
-//!   memberships, registrations, listens; one set of rooms for both dialects) and every
-//!   client's write side (`outbox`). No locks: state changes only here, in the order
-//!   commands arrive. It drains up to a batch of commands per wake-up, appends each reply
-//!   and event to the recipients' outboxes, then writes each touched client once with a
-//!   non-blocking send. A client whose socket is full keeps its
-//!   bytes queued (retried every few milliseconds) up to `max_outbound_bytes`, then is cut
-//!   off with close 1008; nobody else waits for it.
+//!   reads HTTP request heads (`http`); plain requests (`/health`, the page, `POST /jsonrpc`)
+//!   are answered right there (`routes`, asking the dispatcher over a one-shot channel when
+//!   room state is needed). After a WebSocket upgrade (`upgrade`) it only *reads* (`reader`):
+//!   each text frame is checked at the edge (`engine::text_command`: `request` on `/jsonrpc`,
+//!   `kurento` on `/room`, each string held to its byte cap), charged to the connection's rate
+//!   limit (`gate`) and sent to the dispatcher as a `Command::Call` / `Command::Kurento`; a
+//!   `ReportGone` guard sends `Command::Gone` however the thread ends. It writes the
+//!   connection's info lines (opened, closed, refused) through `connlog`.
+//! - **dispatcher** (`dispatcher`), exactly one: a thin loop around the library's `Engine`,
+//!   which owns all room state (`rooms`: rooms, memberships, registrations, listens, room
+//!   history; one set of rooms for both dialects) and every client's write side (`outbox`).
+//!   No locks: state changes only there, in the order commands arrive. The loop applies up to
+//!   `BATCH` (512) commands per wake-up, the engine appending each reply and event to the
+//!   recipients' outboxes, then writes each touched client once with a non-blocking send
+//!   (`socket`). A client whose socket is full keeps its bytes queued (retried every
+//!   `RETRY`, 2 ms) up to `max_outbound_bytes`, then is cut off with close 1008; nobody else
+//!   waits for it. Every `SWEEP` (1 s) it ticks the engine's clock, which ends unused HTTP
+//!   memberships.
 //! - **signals**: SIGTERM / SIGINT stop accepting and tell the dispatcher to close every
-//!   client with 1001; the process exits 0 once that is written (at most half a second).
+//!   client with 1001; the process exits 0 once that is written (at most `SHUTDOWN_GRACE`,
+//!   half a second).
 //! - **logger** (`logger`): owns stderr. Every other thread formats its line and queues it
-//!   without waiting (a bounded queue, `logger::QUEUE`); this thread writes them. A full or closed stderr stalls
-//!   or fails only this thread: lines that do not fit are dropped and counted (`/health`).
+//!   without waiting (a bounded queue, `logger::QUEUE`); this thread writes them. A full or
+//!   closed stderr stalls or fails only this thread: lines that do not fit are dropped and
+//!   counted (`/health`).
 //!
 //! Under systemd (`notify`) the main thread sends `READY=1` once the server accepts, the
-//! signal thread `STOPPING=1`, and the dispatcher `WATCHDOG=1` from its loop, so a wedged
-//! dispatcher gets the service restarted. The dispatcher does no blocking I/O: sockets and
-//! the notify datagram are non-blocking, and log lines only go into the logger's queue.
+//! signal thread `STOPPING=1`, and the dispatcher `WATCHDOG=1` from its loop (a `Heartbeat`
+//! it wakes up for), so a wedged dispatcher gets the service restarted. The dispatcher does
+//! no blocking I/O: sockets and the notify datagram are non-blocking, and log lines only go
+//! into the logger's queue.
 //!
 //! # Channels
 //!
-//! One bounded crossbeam channel of `dispatcher::Cmd` (1,024 slots of about 50 bytes,
+//! One bounded crossbeam channel of `dispatcher::Cmd` (`INBOX`: 1,024 slots of 40 bytes,
 //! allocated up front) from all connection threads (and the signal thread) to the
 //! dispatcher. Its bound is back-pressure: a flooding client's reader blocks instead of
-//! growing memory. HTTP calls carry a one-shot reply channel. Before a frame is sent on, the
-//! connection thread charges it to its own rate limit (`gate`), so one client's flood is
-//! refused at its own edge.
+//! growing memory. HTTP calls and health checks carry a one-shot reply channel. Before a frame
+//! is sent on, the connection thread charges it to its own rate limit (`gate`), so one
+//! client's flood is refused at its own edge.
 //!
 //! # Library and binary
 //!
-//! The pure modules (`config`, `caps`, `request`, `kurento`, `rooms`, `acl`, `access`, `ratelimit`,
-//! `token`, `wire`, `error`, `idmap`, `logline`) are the `messenger` library (`src/lib.rs`),
-//! shared with the fuzz targets; the modules below own the sockets, the threads and the clock.
+//! The protocol is the `messenger` library (`src/lib.rs`): settings, the edge parsers and
+//! their byte caps, room state, the `engine` that carries out every command, the outboxes,
+//! origins, wildcard matching, tokens and the wording of log lines. It has no thread, channel
+//! or clock of its own, so tests and the fuzz targets drive it from memory (`tests/model.rs`
+//! checks it against a model). The modules below own the sockets, the threads and the clock.
 #![forbid(unsafe_code)]
 
 mod cli;
@@ -54,15 +63,20 @@ mod connlog;
 mod dispatcher;
 mod gate;
 mod http;
-mod issue;
 mod keyfile;
 mod logger;
 mod notify;
-mod outbox;
+mod reader;
+mod routes;
 mod server;
+mod socket;
+#[cfg(test)]
+mod test_stream;
+mod token_command;
+mod upgrade;
 
 use messenger::{
-    access, acl, caps, config, error, idmap, kurento, logline, ratelimit, request, rooms, token,
+    access_token, acl, caps, config, engine, error, logline, outbox, ratelimit, request, rooms,
     wire,
 };
 
@@ -75,19 +89,20 @@ use std::time::{Duration, Instant};
 use cli::{say, Command};
 use config::Config;
 use connection::Shared;
-use dispatcher::{Cmd, Dispatcher, Heartbeat};
+use dispatcher::Heartbeat;
+use engine::{Engine, INBOX};
 use notify::Notifier;
-
-/// Commands the dispatcher's inbox holds before connection threads wait.
-const INBOX: usize = 1024;
 
 /// How long the last log lines may take to reach stderr before the process exits anyway.
 const LAST_WORDS: Duration = Duration::from_millis(200);
 
+/// The signal thread's stack: it only waits for signals and sends one command.
+const SIGNAL_STACK: usize = 64 * 1024;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
-        Some("token") => issue::main(args.into_iter().skip(1)),
+        Some("token") => token_command::main(args.into_iter().skip(1)),
         Some("key") => keyfile::main(&args[1..]),
         _ => match cli::parse(&args) {
             Ok(Command::Print(text)) => {
@@ -163,7 +178,7 @@ fn run(config: Config) -> i32 {
     };
     let notifier = Notifier::from_env().map(Arc::new);
     let (tx, rx) = crossbeam_channel::bounded(INBOX);
-    let dispatcher = Dispatcher::new(&config);
+    let engine = Engine::new(&config);
     let heartbeat = watchdog(notifier.clone());
     let changed = config::differences(&config);
     let shared = Arc::new(Shared {
@@ -179,7 +194,7 @@ fn run(config: Config) -> i32 {
     });
     let dispatcher = std::thread::Builder::new()
         .name("dispatcher".into())
-        .spawn(move || dispatcher.run(rx, heartbeat));
+        .spawn(move || dispatcher::run(engine, rx, heartbeat));
     let acceptor = {
         let shared = shared.clone();
         std::thread::Builder::new()
@@ -220,7 +235,7 @@ fn watch_signals(shared: Arc<Shared>, notifier: Option<Arc<Notifier>>) -> std::i
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     std::thread::Builder::new()
         .name("signals".into())
-        .stack_size(64 * 1024)
+        .stack_size(SIGNAL_STACK)
         .spawn(move || {
             for signal in signals.forever() {
                 if signal == SIGHUP {
@@ -239,8 +254,50 @@ fn watch_signals(shared: Arc<Shared>, notifier: Option<Arc<Notifier>>) -> std::i
                 };
                 logline::stopping(name, shared.connections.load(Ordering::Relaxed));
                 shared.stopping.store(true, Ordering::Relaxed);
-                let _ = shared.tx.send(Cmd::Shutdown);
+                let _ = shared.tx.send(engine::Command::Shutdown);
             }
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::{BATCH, RETRY, SHUTDOWN_GRACE, SWEEP};
+
+    /// `n` with a comma between thousands, as the comments write numbers.
+    fn thousands(n: usize) -> String {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    #[test]
+    fn the_architecture_comment_quotes_the_numbers() {
+        let comment = include_str!("main.rs");
+        let quotes = [
+            format!(
+                "(`INBOX`: {} slots of {} bytes,",
+                thousands(INBOX),
+                std::mem::size_of::<dispatcher::Cmd>()
+            ),
+            format!("`BATCH` ({BATCH})"),
+            format!("`RETRY`, {} ms)", RETRY.as_millis()),
+            format!("`SWEEP` ({} s)", SWEEP.as_secs()),
+        ];
+        for quote in quotes {
+            assert!(comment.contains(&quote), "main.rs should say {quote:?}");
+        }
+        assert_eq!(
+            SHUTDOWN_GRACE.as_millis(),
+            500,
+            "the comment says half a second"
+        );
+    }
 }

@@ -1,12 +1,11 @@
-//! Outboxes: the bytes waiting to be written to each WebSocket client, owned by the dispatcher.
+//! Outboxes: the bytes waiting to be written to each WebSocket client, owned by the engine.
 //! Frames are appended during a batch and written once per connection per batch with
 //! non-blocking sends, so a slow or dead client never makes the dispatcher wait; a client whose
-//! backlog passes the limit is cut off with close 1008.
+//! backlog passes the limit is cut off with close 1008. The slow-client policy lives here alone.
+//! Generic over the `Socket` written to: the binary's is a `TcpStream`, a test's is memory.
 
 use std::io;
-use std::net::{Shutdown, TcpStream};
-
-use socket2::SockRef;
+use std::net::Shutdown;
 
 use crate::idmap::IdMap;
 use crate::rooms::{ConnId, Sink};
@@ -14,11 +13,21 @@ use crate::wire;
 
 /// A backlog above this is given back to the allocator once written, so one burst does not
 /// pin memory for the connection's lifetime.
-const KEEP_CAPACITY: usize = 16 * 1024;
+pub const KEEP_CAPACITY: usize = 16 * 1024;
+
+/// The write half of a client's connection, as the outboxes use it.
+pub trait Socket {
+    /// Writes what the socket takes now, without blocking: the count written, or
+    /// `ErrorKind::WouldBlock` when it takes nothing now. Never raises a signal.
+    fn send_now(&mut self, bytes: &[u8]) -> io::Result<usize>;
+    /// Shuts the connection down for writing (`Shutdown::Write`, after a close frame) or both
+    /// ways (the client is gone or given up on, so its reader wakes up).
+    fn shutdown(&mut self, how: Shutdown);
+}
 
 /// One client's pending output.
-struct Outbox {
-    stream: TcpStream,
+struct Outbox<S> {
+    stream: S,
     buf: Vec<u8>,
     /// Bytes of `buf` already written.
     sent: usize,
@@ -35,15 +44,16 @@ enum Flushed {
 }
 
 /// All outboxes, and which of them have bytes to write.
-pub struct Outboxes {
-    boxes: IdMap<ConnId, Outbox>,
+pub struct Outboxes<S> {
+    boxes: IdMap<ConnId, Outbox<S>>,
     dirty: Vec<ConnId>,
     stalled: Vec<ConnId>,
     limit: usize,
 }
 
-impl Outboxes {
-    pub fn new(limit: usize) -> Outboxes {
+impl<S: Socket> Outboxes<S> {
+    /// No outboxes yet; each client may have up to `limit` bytes waiting.
+    pub fn new(limit: usize) -> Outboxes<S> {
         Outboxes {
             boxes: IdMap::default(),
             dirty: Vec::new(),
@@ -53,7 +63,7 @@ impl Outboxes {
     }
 
     /// A WebSocket connection is ready for output.
-    pub fn open(&mut self, conn: ConnId, stream: TcpStream) {
+    pub fn open(&mut self, conn: ConnId, stream: S) {
         self.boxes.insert(
             conn,
             Outbox {
@@ -70,7 +80,7 @@ impl Outboxes {
     pub fn remove(&mut self, conn: ConnId) {
         if let Some(mut outbox) = self.boxes.remove(&conn) {
             let _ = outbox.write_some();
-            let _ = outbox.stream.shutdown(Shutdown::Both);
+            outbox.stream.shutdown(Shutdown::Both);
         }
     }
 
@@ -128,24 +138,30 @@ impl Outboxes {
     pub fn queued(&self) -> usize {
         self.boxes.values().map(|o| o.buf.len() - o.sent).sum()
     }
+
+    /// How many clients have an outbox.
+    pub fn len(&self) -> usize {
+        self.boxes.len()
+    }
+
+    /// Whether no client has an outbox.
+    pub fn is_empty(&self) -> bool {
+        self.boxes.is_empty()
+    }
 }
 
 /// Puts `conn` on the dirty list when its outbox goes from empty to non-empty.
-fn mark(dirty: &mut Vec<ConnId>, conn: ConnId, outbox: &Outbox) {
+fn mark<S>(dirty: &mut Vec<ConnId>, conn: ConnId, outbox: &Outbox<S>) {
     if outbox.buf.len() == outbox.sent {
         dirty.push(conn);
     }
 }
 
-impl Outbox {
+impl<S: Socket> Outbox<S> {
     /// Writes as much as the socket takes now.
     fn write_some(&mut self) -> io::Result<Flushed> {
-        let sock = SockRef::from(&self.stream);
         while self.sent < self.buf.len() {
-            match sock.send_with_flags(
-                &self.buf[self.sent..],
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            ) {
+            match self.stream.send_now(&self.buf[self.sent..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Stalled),
@@ -159,7 +175,7 @@ impl Outbox {
             self.buf = Vec::new();
         }
         if self.closing {
-            let _ = self.stream.shutdown(Shutdown::Write);
+            self.stream.shutdown(Shutdown::Write);
         }
         Ok(Flushed::Done)
     }
@@ -170,11 +186,11 @@ impl Outbox {
         self.buf = Vec::new();
         self.sent = 0;
         self.closing = true;
-        let _ = self.stream.shutdown(Shutdown::Both);
+        self.stream.shutdown(Shutdown::Both);
     }
 }
 
-impl Sink for Outboxes {
+impl<S: Socket> Sink for Outboxes<S> {
     fn send(&mut self, conn: ConnId, parts: &[&str]) {
         let Some(outbox) = self.boxes.get_mut(&conn).filter(|o| !o.closing) else {
             return;
@@ -194,3 +210,6 @@ impl Sink for Outboxes {
         wire::text_frame(&mut outbox.buf, parts);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,7 +1,7 @@
 //! The edge: raw frame text becomes a checked `Call`, or a `Rejection` carrying the JSON-RPC
 //! error to send back. Every string is held to its byte cap (`caps`) here, and nothing
 //! recurses deeper than a fixed few levels whatever the nesting of the input (nested values
-//! are skipped by serde_json's iterative `IgnoredAny`). The dispatcher never sees unchecked
+//! are skipped by serde_json's iterative `IgnoredAny`). The engine never sees unchecked
 //! JSON. Pure: no I/O, no state.
 
 mod fields;
@@ -184,7 +184,7 @@ impl Raw<'_> {
 }
 
 /// Reads the JSON-RPC envelope (id, method, params) from frame or body text.
-// Out of line: see `connection::text_command` (one stack page per connection).
+// Out of line: see `engine::text_command` (one stack page per connection).
 #[inline(never)]
 pub fn envelope(text: &str) -> Result<Raw<'_>, Rejection> {
     if !text.trim_start().starts_with('{') {
@@ -264,7 +264,7 @@ fn designator<'a>(
     Ok((name, index))
 }
 
-// Out of line: see `connection::text_command` (one stack page per connection).
+// Out of line: see `engine::text_command` (one stack page per connection).
 #[inline(never)]
 fn method_params(
     name: &str,

@@ -1,5 +1,5 @@
 //! Room state: rooms, memberships (by room token) and event registrations, and the rules of
-//! SPEC §3–5 that change them. Owned by the dispatcher thread alone; pure logic that pushes
+//! SPEC §3–5 that change them. Owned by the engine alone; pure logic that pushes
 //! the notifications each change causes into a `Sink`, so it is tested without sockets.
 //!
 //! One set of rooms serves both dialects: a membership is either Thunder's (events reach it
@@ -11,6 +11,7 @@
 //! history lives in `rooms/history.rs`. The extension methods (listen, status, targeted
 //! messages, evict) live in `rooms/ext.rs`.
 
+mod census;
 mod ext;
 mod fanout;
 mod history;
@@ -27,17 +28,24 @@ use crate::acl::{self, Origin, Pattern};
 use crate::error::RpcError;
 use crate::kurento;
 use crate::request::{Event, Method};
-use crate::token::Token;
+use crate::room_token::RoomToken;
 use crate::wire;
+pub use census::Census;
 use fanout::Notice;
 use history::History;
 pub use join_error::JoinError;
 
-/// Identifies a connection for the dispatcher. `HTTP` owns memberships joined over HTTP.
+/// Identifies a WebSocket connection for the engine (a counter, from 1).
 pub type ConnId = u64;
 
-/// The owner of memberships made by `POST /jsonrpc`: not tied to any TCP connection.
-pub const HTTP: ConnId = 0;
+/// Who holds a membership: a WebSocket connection (the membership ends with it), or the HTTP
+/// caller (`POST /jsonrpc`), whose memberships belong to no connection and last until left
+/// or unused for a while. Registrations and listens are always a WebSocket connection's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Owner {
+    WebSocket(ConnId),
+    Http,
+}
 
 /// Where notifications go: one text frame, the concatenation of `parts`, for `conn`.
 pub trait Sink {
@@ -92,10 +100,12 @@ impl<'a> Join<'a> {
 /// All rooms, memberships and registrations.
 pub struct Rooms {
     rooms: HashMap<String, Room>,
-    members: IdMap<Token, Member>,
+    members: IdMap<RoomToken, Member>,
     /// `roomupdate` registrations, in registration order.
     room_watchers: Vec<Watcher>,
     conns: IdMap<ConnId, ConnIndex>,
+    /// The memberships joined over HTTP, in join order.
+    http: Vec<RoomToken>,
     limits: Limits,
     /// The rooms' recent messages (`history` setting; off by default).
     history: History,
@@ -107,7 +117,7 @@ struct Room {
     secure: bool,
     acl: Vec<Pattern>,
     /// Member tokens in join order.
-    members: Vec<Token>,
+    members: Vec<RoomToken>,
     /// Connections that hear this room without being in it (`listen`).
     listeners: Vec<Listener>,
     /// Connections with a connection-wide registration that hold a membership here, each
@@ -136,7 +146,7 @@ struct Member {
     room: String,
     user: String,
     user_json: String,
-    conn: ConnId,
+    owner: Owner,
     kind: Kind,
     /// For memberships joined over HTTP: when it counts as left unless used again.
     expires: Option<Instant>,
@@ -151,6 +161,14 @@ enum Kind {
 }
 
 impl Member {
+    /// The WebSocket connection that holds it; `None` for an HTTP membership.
+    fn conn(&self) -> Option<ConnId> {
+        match self.owner {
+            Owner::WebSocket(conn) => Some(conn),
+            Owner::Http => None,
+        }
+    }
+
     fn watchers(&self) -> &[Watcher] {
         match &self.kind {
             Kind::Thunder { watchers } => watchers,
@@ -215,9 +233,9 @@ impl Listener {
 #[derive(Default)]
 struct ConnIndex {
     /// Memberships it joined.
-    tokens: Vec<Token>,
+    tokens: Vec<RoomToken>,
     /// Memberships on which it registered (once per registration).
-    watching: Vec<Token>,
+    watching: Vec<RoomToken>,
     /// Its `roomupdate` registrations.
     room_watches: usize,
     /// Rooms it listens to (once per `listen`).
@@ -264,6 +282,7 @@ impl Rooms {
             members: IdMap::default(),
             room_watchers: Vec::new(),
             conns: IdMap::default(),
+            http: Vec::new(),
             limits,
             history: History::new(0, 0),
         }
@@ -285,20 +304,23 @@ impl Rooms {
         self.members.len()
     }
 
-    /// The memberships a connection holds, in join order.
-    pub fn held(&self, conn: ConnId) -> &[Token] {
-        self.conns.get(&conn).map_or(&[], |c| &c.tokens)
+    /// The memberships an owner holds, in join order.
+    pub fn held(&self, owner: Owner) -> &[RoomToken] {
+        match owner {
+            Owner::WebSocket(conn) => self.conns.get(&conn).map_or(&[], |c| &c.tokens),
+            Owner::Http => &self.http,
+        }
     }
 
     /// A membership's user and room names.
-    pub fn member(&self, token: Token) -> Option<(&str, &str)> {
+    pub fn member(&self, token: RoomToken) -> Option<(&str, &str)> {
         self.members
             .get(&token)
             .map(|m| (m.user.as_str(), m.room.as_str()))
     }
 
     /// The other members of a membership's room, as JSON string literals, in join order.
-    pub fn peers(&self, token: Token) -> impl Iterator<Item = &str> {
+    pub fn peers(&self, token: RoomToken) -> impl Iterator<Item = &str> {
         let room = self.members.get(&token).map(|m| &self.rooms[&m.room]);
         room.into_iter()
             .flat_map(|r| r.members.iter())
@@ -309,27 +331,27 @@ impl Rooms {
     /// Joins `req.room` as `req.user`, creating the room if needed (SPEC §3, §4).
     pub fn join(
         &mut self,
-        conn: ConnId,
+        owner: Owner,
         req: &Join,
         sink: &mut impl Sink,
-    ) -> Result<Token, RpcError> {
-        self.try_join(conn, req, sink).map_err(|e| e.rpc(req))
+    ) -> Result<RoomToken, RpcError> {
+        self.try_join(owner, req, sink).map_err(|e| e.rpc(req))
     }
 
     /// `join`, with the refusal as a `JoinError` (for a dialect with its own error codes).
     pub fn try_join(
         &mut self,
-        conn: ConnId,
+        owner: Owner,
         req: &Join,
         sink: &mut impl Sink,
-    ) -> Result<Token, JoinError> {
-        let held = self.conns.get(&conn).map_or(0, |c| c.tokens.len());
+    ) -> Result<RoomToken, JoinError> {
+        let held = self.held(owner).len();
         let limit = self.limits.max_memberships_per_connection;
         if held >= limit {
             return Err(JoinError::TooManyMemberships { held, limit });
         }
         // The token first: nothing is changed if the OS has no randomness to give.
-        let token = Token::generate().map_err(|e| JoinError::NoRandomness(e.to_string()))?;
+        let token = RoomToken::generate().map_err(|e| JoinError::NoRandomness(e.to_string()))?;
         match self.rooms.get(req.room) {
             Some(room) => self.admit(room, req)?,
             None => self.create_room(req, sink)?,
@@ -357,13 +379,18 @@ impl Rooms {
                 room: req.room.to_owned(),
                 user: req.user.to_owned(),
                 user_json,
-                conn,
+                owner,
                 kind,
                 expires: None,
             },
         );
-        self.conns.entry(conn).or_default().tokens.push(token);
-        self.wide_entered(conn, req.room, sink);
+        match owner {
+            Owner::WebSocket(conn) => {
+                self.conns.entry(conn).or_default().tokens.push(token);
+                self.wide_entered(conn, req.room, sink);
+            }
+            Owner::Http => self.http.push(token),
+        }
         Ok(token)
     }
 
@@ -429,7 +456,7 @@ impl Rooms {
     }
 
     /// Ends the membership `token` (a Kurento `leaveRoom`); false if it had already ended.
-    pub fn leave_token(&mut self, token: Token, sink: &mut impl Sink) -> bool {
+    pub fn leave_token(&mut self, token: RoomToken, sink: &mut impl Sink) -> bool {
         self.remove_member(token, sink)
     }
 
@@ -447,7 +474,7 @@ impl Rooms {
 
     /// Sends `message` from the membership `token` to every member of its room (and the room's
     /// listeners). Each dialect's text is built once.
-    pub fn send_token(&mut self, token: Token, message: &str, sink: &mut impl Sink) {
+    pub fn send_token(&mut self, token: RoomToken, message: &str, sink: &mut impl Sink) {
         let Some(member) = self.members.get(&token) else {
             return;
         };
@@ -493,8 +520,8 @@ impl Rooms {
 
     /// Marks an HTTP membership as used: it now lasts until `expires`.
     pub fn touch(&mut self, roomid: &str, expires: Instant) {
-        if let Some(member) = Token::parse(roomid).and_then(|t| self.members.get_mut(&t)) {
-            if member.conn == HTTP {
+        if let Some(member) = RoomToken::parse(roomid).and_then(|t| self.members.get_mut(&t)) {
+            if member.owner == Owner::Http {
                 member.expires = Some(expires);
             }
         }
@@ -502,11 +529,8 @@ impl Rooms {
 
     /// Leaves every HTTP membership whose time ran out before `now`.
     pub fn expire(&mut self, now: Instant, sink: &mut impl Sink) {
-        let Some(index) = self.conns.get(&HTTP) else {
-            return;
-        };
-        let stale: Vec<Token> = index
-            .tokens
+        let stale: Vec<RoomToken> = self
+            .http
             .iter()
             .copied()
             .filter(|t| self.members[t].expires.is_some_and(|e| e <= now))
@@ -516,15 +540,15 @@ impl Rooms {
         }
     }
 
-    fn known(&self, roomid: &str) -> Result<Token, RpcError> {
-        Token::parse(roomid)
+    fn known(&self, roomid: &str) -> Result<RoomToken, RpcError> {
+        RoomToken::parse(roomid)
             .filter(|t| self.members.contains_key(t))
             .ok_or(RpcError::UnknownKey)
     }
 
     /// A token of a Thunder membership (a Kurento membership's token is never shown, but
     /// it is not a registration target either way).
-    fn known_thunder(&self, roomid: &str) -> Result<Token, RpcError> {
+    fn known_thunder(&self, roomid: &str) -> Result<RoomToken, RpcError> {
         let token = self.known(roomid)?;
         match self.members[&token].kind {
             Kind::Thunder { .. } => Ok(token),
@@ -534,7 +558,7 @@ impl Rooms {
 
     /// Ends a membership: the others hear it leave, and the last one out destroys the room
     /// (`roomupdate` watchers and listeners hear `destroyed`). False if it was not there.
-    fn remove_member(&mut self, token: Token, sink: &mut impl Sink) -> bool {
+    fn remove_member(&mut self, token: RoomToken, sink: &mut impl Sink) -> bool {
         let Some(member) = self.members.remove(&token) else {
             return false;
         };
@@ -545,15 +569,22 @@ impl Rooms {
                 }
             }
         }
-        if let Some(index) = self.conns.get_mut(&member.conn) {
-            index.tokens.retain(|t| *t != token);
+        match member.owner {
+            Owner::WebSocket(conn) => {
+                if let Some(index) = self.conns.get_mut(&conn) {
+                    index.tokens.retain(|t| *t != token);
+                }
+            }
+            Owner::Http => self.http.retain(|t| *t != token),
         }
         let room = self
             .rooms
             .get_mut(&member.room)
             .expect("a member's room exists");
         room.members.retain(|t| *t != token);
-        wide::left(room, &self.members, member.conn);
+        if let Some(conn) = member.conn() {
+            wide::left(room, &self.members, conn);
+        }
         if room.members.is_empty() {
             let room = self.rooms.remove(&member.room).expect("room exists");
             self.destroyed(&member.room, room, sink);

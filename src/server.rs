@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 use crate::connection::{self, Counted, Shared};
 use crate::logline::{self, Throttle};
 
+/// How long the acceptor waits after a failed accept (out of file descriptors or memory)
+/// before it tries again, instead of spinning.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+
 /// Accepts until the process ends.
 pub fn accept(listener: TcpListener, shared: Arc<Shared>) {
     // One line a second at most for 503s, however many connections are refused.
@@ -18,9 +22,8 @@ pub fn accept(listener: TcpListener, shared: Arc<Shared>) {
         let stream = match stream {
             Ok(stream) => stream,
             Err(e) => {
-                // Out of file descriptors or memory: wait a little instead of spinning.
                 log::warn!("accept failed: {e}");
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(ACCEPT_BACKOFF);
                 continue;
             }
         };

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use messenger::access::Key;
+use messenger::access_token::Key;
 use serde_json::{json, Value};
 use support::{parse_response, Client, Server, WAIT};
 

@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use messenger::access::Key;
+use messenger::access_token::Key;
 use messenger::acl::{admits, Origin, Pattern};
 
 fuzz_target!(|data: &[u8]| {

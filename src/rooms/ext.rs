@@ -1,6 +1,6 @@
 //! The extension methods of SPEC §5 on the shared room state: listening without joining,
 //! room status and list, who-am-I, online check, targeted messages (`sendto`, `whisper`), and
-//! the trusted caller's `announce` and `evict`. Trust is decided by the dispatcher; these are
+//! the trusted caller's `announce` and `evict`. Trust is decided by the engine; these are
 //! the room rules only.
 //!
 //! With room history on, a listen replays the room's history after its members (a listener
@@ -108,7 +108,7 @@ impl Rooms {
     /// `[{"room":..,"user":..,"roomid":..}]`: the memberships `conn` holds, in join order.
     pub fn whoami(&self, conn: ConnId) -> String {
         let items: Vec<String> = self
-            .held(conn)
+            .held(Owner::WebSocket(conn))
             .iter()
             .map(|t| {
                 let m = &self.members[t];
@@ -163,7 +163,7 @@ impl Rooms {
     /// (and to the connection-wide registrations of their connections, once each).
     fn targeted(
         &self,
-        token: Token,
+        token: RoomToken,
         to: &str,
         message: &str,
         hits: impl Fn(&str) -> bool,
@@ -178,7 +178,7 @@ impl Rooms {
             wire::json_string(to)
         );
         let kurento = || kurento::send_message(&room.name_json, &sender.user_json, &message_json);
-        let recipients: Vec<&Token> = room
+        let recipients: Vec<&RoomToken> = room
             .members
             .iter()
             .filter(|t| hits(&self.members[t].user))
@@ -187,7 +187,7 @@ impl Rooms {
         notice.to_members(&self.members, recipients.iter().copied(), sink);
         let mut wide: Vec<ConnId> = recipients
             .iter()
-            .map(|t| self.members[t].conn)
+            .filter_map(|t| self.members[t].conn())
             .filter(|conn| room.wide.contains(conn))
             .collect();
         wide.sort_unstable();
@@ -236,13 +236,14 @@ impl Rooms {
         let kurento = || kurento::PARTICIPANT_EVICTED.to_owned();
         let notice = Notice::new(Event::UserUpdate, &params, &kurento);
         notice.to_members(&self.members, std::iter::once(&token), sink);
-        let conn = member.conn;
-        let stays = room
-            .members
-            .iter()
-            .any(|t| *t != token && self.members[t].conn == conn);
-        if !stays && room.wide.contains(&conn) {
-            notice.to_wide(&self.conns, room, std::iter::once(conn), sink);
+        if let Some(conn) = member.conn() {
+            let stays = room
+                .members
+                .iter()
+                .any(|t| *t != token && self.members[t].conn() == Some(conn));
+            if !stays && room.wide.contains(&conn) {
+                notice.to_wide(&self.conns, room, std::iter::once(conn), sink);
+            }
         }
         self.remove_member(token, sink);
         Ok(())
@@ -548,7 +549,7 @@ mod tests {
         let mut out = Frames::default();
         let k = rooms
             .join(
-                5,
+                Owner::WebSocket(5),
                 &Join {
                     user: "K",
                     room: "Lounge",
@@ -589,7 +590,7 @@ mod tests {
             out.take(),
             vec![(5, "participantEvicted".into(), serde_json::json!({}))]
         );
-        assert!(rooms.held(5).is_empty());
+        assert!(rooms.held(Owner::WebSocket(5)).is_empty());
         rooms.leave(&a.to_string(), &mut out).unwrap();
         assert_eq!(rooms.room_count(), 0);
     }

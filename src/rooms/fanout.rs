@@ -7,10 +7,10 @@
 
 use std::cell::OnceCell;
 
-use super::{ConnId, ConnIndex, Kind, Member, Room, Sink};
+use super::{ConnId, ConnIndex, Kind, Member, Owner, Room, Sink};
 use crate::idmap::IdMap;
 use crate::request::Event;
-use crate::token::Token;
+use crate::room_token::RoomToken;
 use crate::wire;
 
 /// One room event in every dialect: the Thunder `params` (built once by the caller) and the
@@ -43,7 +43,7 @@ impl<'a> Notice<'a> {
     /// whole connection that are in it (`room.wide`).
     pub(super) fn to_room(
         &self,
-        members: &IdMap<Token, Member>,
+        members: &IdMap<RoomToken, Member>,
         conns: &IdMap<ConnId, ConnIndex>,
         room: &Room,
         sink: &mut impl Sink,
@@ -83,8 +83,8 @@ impl<'a> Notice<'a> {
     /// To the given members only, each in its dialect.
     pub(super) fn to_members<'t>(
         &self,
-        members: &IdMap<Token, Member>,
-        tokens: impl Iterator<Item = &'t Token>,
+        members: &IdMap<RoomToken, Member>,
+        tokens: impl Iterator<Item = &'t RoomToken>,
         sink: &mut impl Sink,
     ) {
         for token in tokens {
@@ -96,8 +96,11 @@ impl<'a> Notice<'a> {
                     }
                 }
                 Kind::Kurento => {
-                    let text = self.kurento_text.get_or_init(|| (self.kurento)());
-                    sink.send(member.conn, &[text]);
+                    // A Kurento membership is always a WebSocket connection's.
+                    if let Owner::WebSocket(conn) = member.owner {
+                        let text = self.kurento_text.get_or_init(|| (self.kurento)());
+                        sink.send(conn, &[text]);
+                    }
                 }
             }
         }
@@ -132,7 +135,7 @@ mod tests {
                 origin: None,
                 kurento: true,
             };
-            rooms.join(conn, &join, &mut out).unwrap();
+            rooms.join(Owner::WebSocket(conn), &join, &mut out).unwrap();
         }
         out.take();
         let built = Cell::new(0);
@@ -145,7 +148,7 @@ mod tests {
         assert_eq!(out.take().len(), 3);
         assert_eq!(built.get(), 1, "built once for three Kurento members");
         let unused = Notice::new(Event::UserUpdate, "{}", &kurento);
-        let none: [Token; 0] = [];
+        let none: [RoomToken; 0] = [];
         unused.to_members(&rooms.members, none.iter(), &mut out);
         assert_eq!(built.get(), 1, "not built without a Kurento recipient");
     }

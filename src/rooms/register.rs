@@ -9,7 +9,8 @@ impl Rooms {
     /// Registers `conn` for `event` under `id`, replaying the current state first: a
     /// `created` for every room; for `userupdate` a `joined` for every member of the room, for
     /// `message` the room's history. An id that does not start with a room token registers
-    /// the whole connection (`rooms/wide.rs`).
+    /// the whole connection (`rooms/wide.rs`). Registering again what is registered changes
+    /// nothing and is never refused by the limit.
     pub fn register(
         &mut self,
         conn: ConnId,
@@ -17,12 +18,12 @@ impl Rooms {
         id: &str,
         sink: &mut impl Sink,
     ) -> Result<(), RpcError> {
-        let index = self.conns.entry(conn).or_default();
-        index.may_register(&self.limits)?;
         if event == Event::RoomUpdate {
             if self.room_watchers.iter().any(|w| w.is(conn, event, id)) {
                 return Ok(());
             }
+            let index = self.conns.entry(conn).or_default();
+            index.may_register(&self.limits)?;
             let watcher = Watcher::new(conn, event, id.to_owned());
             for room in self.rooms.values() {
                 let params = room_params(room, "created");
@@ -32,16 +33,19 @@ impl Rooms {
             index.room_watches += 1;
             return Ok(());
         }
-        let front = room_token(id);
-        if Token::parse(front).is_none() {
-            self.register_wide(conn, event, id, sink);
-            return Ok(());
+        let front = leading_token(id);
+        if RoomToken::parse(front).is_none() {
+            return self.register_wide(conn, event, id, sink);
         }
         let token = self.known_thunder(front)?;
         let member = &self.members[&token];
         if member.watchers().iter().any(|w| w.is(conn, event, id)) {
             return Ok(());
         }
+        self.conns
+            .entry(conn)
+            .or_default()
+            .may_register(&self.limits)?;
         let watcher = Watcher::new(conn, event, id.to_owned());
         self.replay(
             &member.room,
@@ -105,8 +109,8 @@ impl Rooms {
             }
             return Ok(());
         }
-        let front = room_token(id);
-        if Token::parse(front).is_none() {
+        let front = leading_token(id);
+        if RoomToken::parse(front).is_none() {
             self.unregister_wide(conn, event, id);
             return Ok(());
         }
@@ -130,6 +134,6 @@ impl Rooms {
 }
 
 /// The room token at the front of a registration id (`<roomid>.<client-id>`).
-fn room_token(id: &str) -> &str {
+fn leading_token(id: &str) -> &str {
     id.split('.').next().unwrap_or(id)
 }

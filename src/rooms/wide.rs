@@ -12,27 +12,29 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{ConnId, Member, Room, Rooms, Sink, Watcher};
+use super::{ConnId, Member, Owner, Room, Rooms, Sink, Watcher};
+use crate::error::RpcError;
 use crate::idmap::IdMap;
 use crate::request::Event;
-use crate::token::Token;
+use crate::room_token::RoomToken;
 
 impl Rooms {
-    /// Registers the whole connection for `event` under `id` (the limit is checked by the
-    /// caller), replaying every room it is in: a `joined` per member (`userupdate`) or the
-    /// history (`message`), room after room in the order the connection joined them. The
-    /// same `(event, id)` again is not an error and delivers once.
+    /// Registers the whole connection for `event` under `id`, replaying every room it is in:
+    /// a `joined` per member (`userupdate`) or the history (`message`), room after room in the
+    /// order the connection joined them. The same `(event, id)` again is not an error, is
+    /// never refused by the limit and delivers once.
     pub(super) fn register_wide(
         &mut self,
         conn: ConnId,
         event: Event,
         id: &str,
         sink: &mut impl Sink,
-    ) {
+    ) -> Result<(), RpcError> {
         let index = self.conns.entry(conn).or_default();
         if index.wide.iter().any(|w| w.is(conn, event, id)) {
-            return;
+            return Ok(());
         }
+        index.may_register(&self.limits)?;
         index.wide.push(Watcher::new(conn, event, id.to_owned()));
         let names = self.rooms_of(conn);
         for name in &names {
@@ -45,6 +47,7 @@ impl Rooms {
         for name in &names {
             self.replay(name, event, (conn, &watcher.method_json), true, sink);
         }
+        Ok(())
     }
 
     /// Ends a connection-wide registration; the connection leaves the rooms' indexes with its
@@ -87,14 +90,14 @@ impl Rooms {
 
     /// A connection with connection-wide registrations has ended: it leaves the index of
     /// every room it held `tokens` in, before its memberships go (so it hears nothing more).
-    pub(super) fn wide_forget(&mut self, conn: ConnId, tokens: &[Token]) {
+    pub(super) fn wide_forget(&mut self, conn: ConnId, tokens: &[RoomToken]) {
         forget(&mut self.rooms, &self.members, conn, tokens);
     }
 
     /// The rooms `conn` holds memberships in, each once, in the order it joined them.
     fn rooms_of(&self, conn: ConnId) -> Vec<String> {
         let mut seen = HashSet::new();
-        self.held(conn)
+        self.held(Owner::WebSocket(conn))
             .iter()
             .map(|t| self.members[t].room.as_str())
             .filter(|name| seen.insert(*name))
@@ -105,8 +108,8 @@ impl Rooms {
 
 /// After one of `conn`'s memberships left `room`: the room's index lets `conn` go if that
 /// was its last membership there.
-pub(super) fn left(room: &mut Room, members: &IdMap<Token, Member>, conn: ConnId) {
-    if room.wide.contains(&conn) && !room.members.iter().any(|t| members[t].conn == conn) {
+pub(super) fn left(room: &mut Room, members: &IdMap<RoomToken, Member>, conn: ConnId) {
+    if room.wide.contains(&conn) && !room.members.iter().any(|t| members[t].conn() == Some(conn)) {
         room.wide.retain(|c| *c != conn);
     }
 }
@@ -114,9 +117,9 @@ pub(super) fn left(room: &mut Room, members: &IdMap<Token, Member>, conn: ConnId
 /// Takes `conn` out of the index of the rooms of `tokens`.
 fn forget(
     rooms: &mut HashMap<String, Room>,
-    members: &IdMap<Token, Member>,
+    members: &IdMap<RoomToken, Member>,
     conn: ConnId,
-    tokens: &[Token],
+    tokens: &[RoomToken],
 ) {
     for token in tokens {
         if let Some(room) = members.get(token).and_then(|m| rooms.get_mut(&m.room)) {
@@ -129,7 +132,6 @@ fn forget(
 mod tests {
     use super::super::tests::{join, limits, Frames};
     use super::*;
-    use crate::error::RpcError;
     use serde_json::json;
 
     const ID: &str = "client.Messenger.events";

@@ -1,21 +1,22 @@
-//! The dispatcher's side of the Kurento room dialect: a checked `kurento::Call` carried out on
+//! The engine's side of the Kurento room dialect: a checked `kurento::Call` carried out on
 //! the shared rooms, answered with the session's id. One room per session; the session id was
 //! made when the WebSocket opened. Refusals carry the Kurento room server's codes (the table
 //! is in `kurento`'s module documentation).
 
-use super::Dispatcher;
+use super::Engine;
 use crate::acl::Origin;
 use crate::kurento::{self, KurentoError};
-use crate::rooms::{ConnId, Join};
-use crate::token::Token;
+use crate::outbox::Socket;
+use crate::room_token::RoomToken;
+use crate::rooms::{ConnId, Join, Owner};
 
-impl Dispatcher {
+impl<S: Socket> Engine<S> {
     /// Carries out a Kurento client's call; the response text if the call has an id.
     pub(super) fn kurento(&mut self, conn: ConnId, call: kurento::Call) -> Option<String> {
         if !self.sessions.contains_key(&conn) {
             return None;
         }
-        let held = self.rooms.held(conn).first().copied();
+        let held = self.rooms.held(Owner::WebSocket(conn)).first().copied();
         let ping = call.method == kurento::Method::Ping;
         let outcome = match call.method {
             kurento::Method::JoinRoom { user, room } => {
@@ -51,11 +52,11 @@ impl Dispatcher {
     fn kurento_join(
         &mut self,
         conn: ConnId,
-        held: Option<Token>,
+        held: Option<RoomToken>,
         user: &str,
         room: &str,
         origin: Option<&Origin>,
-    ) -> Result<Option<Token>, KurentoError> {
+    ) -> Result<Option<RoomToken>, KurentoError> {
         if let Some(token) = held {
             let room = self.rooms.member(token).map_or("", |(_, r)| r).to_owned();
             return Err(KurentoError::AlreadyInRoom { room });
@@ -69,7 +70,7 @@ impl Dispatcher {
             kurento: true,
         };
         self.rooms
-            .try_join(conn, &join, &mut self.out)
+            .try_join(Owner::WebSocket(conn), &join, &mut self.out)
             .map(Some)
             .map_err(|e| KurentoError::join(e, user, room))
     }
@@ -78,11 +79,11 @@ impl Dispatcher {
     /// session's own (102 and 202 otherwise, as the Kurento room server answers).
     fn kurento_send(
         &mut self,
-        held: Option<Token>,
+        held: Option<RoomToken>,
         message: &str,
         user: Option<String>,
         room: Option<String>,
-    ) -> Result<Option<Token>, KurentoError> {
+    ) -> Result<Option<RoomToken>, KurentoError> {
         let token = held.ok_or(KurentoError::NotInRoom)?;
         let (me, here) = self.rooms.member(token).ok_or(KurentoError::NotInRoom)?;
         if let Some(given) = user.filter(|u| u != me) {

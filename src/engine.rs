@@ -1,0 +1,335 @@
+//! The engine: the protocol's state machine, owning every room, membership and registration
+//! and every client's outbox. It takes one `Command` at a time with the clock passed in, and
+//! writes what each command causes (replies, events, close frames) into the outboxes. No
+//! channel, thread, socket type or clock of its own, so a test drives it from memory.
+//!
+//! How it is driven (the binary's `dispatcher.rs` does exactly this): apply up to `BATCH`
+//! commands, then `flush` the outboxes once; while `has_stalled`, flush again every `RETRY`;
+//! apply `Command::Tick` every `SWEEP`. `Command::Http` and `Command::Health` are answered with
+//! what `apply` returns, handed back to the asker through the command's `R`.
+//!
+//! The calls themselves are in `engine/calls.rs` (Messenger, over WebSocket and HTTP) and
+//! `engine/kurento_calls.rs` (the Kurento room dialect); `engine/edge.rs` turns one text frame
+//! into a command on the connection's thread.
+
+mod calls;
+mod edge;
+mod kurento_calls;
+
+pub use edge::{refused, text_command, Dialect};
+
+use std::time::{Duration, Instant};
+
+use crate::acl::Origin;
+use crate::config::{Compat, Config};
+use crate::error::RpcError;
+use crate::idmap::{IdMap, IdSet};
+use crate::kurento;
+use crate::logline;
+use crate::outbox::{Outboxes, Socket};
+use crate::request::{Call, Rejection};
+use crate::rooms::{self, ConnId, Join, Limits, Owner, Rooms, Sink};
+use crate::wire;
+
+/// Commands the dispatcher's inbox (one bounded channel, its slots allocated up front) holds
+/// before connection threads wait: the back-pressure on a flooding client.
+pub const INBOX: usize = 1024;
+/// Commands applied at most per wake-up before the outboxes are written: large enough that a
+/// flood is written in few syscalls, small enough to keep replies prompt.
+pub const BATCH: usize = 512;
+/// How often stalled outboxes are written again while some client's socket is full.
+pub const RETRY: Duration = Duration::from_millis(2);
+/// How often `Command::Tick` sweeps expired HTTP memberships.
+pub const SWEEP: Duration = Duration::from_secs(1);
+/// How long a stopping server goes on writing close frames before it exits.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
+/// What the engine is asked to do. `S` is the write half of a client's socket; `R` is how an
+/// answer goes back to whoever asked (`Http`, `Health`): a one-shot channel in the binary,
+/// `()` in a test, which reads the answer from `apply`'s return.
+pub enum Command<S, R> {
+    /// A WebSocket is open: its write half, and its origin (from a token or `Origin`).
+    /// `kurento`: it speaks the Kurento room dialect (`/room`). `admin`: it presented the
+    /// `admin_token` from a loopback address.
+    Open {
+        conn: ConnId,
+        socket: S,
+        origin: Option<Box<Origin>>,
+        kurento: bool,
+        admin: bool,
+    },
+    /// A checked call from a Messenger WebSocket client.
+    Call { conn: ConnId, call: Box<Call> },
+    /// A checked call from a Kurento room client.
+    Kurento {
+        conn: ConnId,
+        call: Box<kurento::Call>,
+    },
+    /// A request refused at the edge (malformed, over the rate limit, a binary frame): its
+    /// error is answered in the connection's dialect.
+    Refused {
+        conn: ConnId,
+        rejection: Box<Rejection>,
+    },
+    /// Frame bytes from the client's reader side (pong, close reply), kept in order.
+    Raw { conn: ConnId, bytes: Vec<u8> },
+    /// Close the WebSocket with this code (bad frame, too big, idle).
+    Close {
+        conn: ConnId,
+        code: u16,
+        reason: String,
+    },
+    /// The connection's reader has ended: leave its rooms, end its registrations, drop its
+    /// outbox.
+    Gone { conn: ConnId },
+    /// A call made over `POST /jsonrpc` (or its refusal at the edge): answered with
+    /// `Answer::Http`, the response text (none for a notification).
+    Http {
+        call: Box<Result<Call, Rejection>>,
+        origin: Option<Box<Origin>>,
+        admin: bool,
+        reply: R,
+    },
+    /// Numbers for `GET /health`: answered with `Answer::Health`.
+    Health { reply: R },
+    /// Time has passed: HTTP memberships unused since `now - http_membership_ttl` leave.
+    Tick,
+    /// The server is stopping: every client is sent close 1001. The caller writes what it
+    /// can within `SHUTDOWN_GRACE` and stops applying commands.
+    Shutdown,
+}
+
+/// What `apply` hands back to the asker of a `Command::Http` or `Command::Health`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// The HTTP response body; `None` for a notification (204).
+    Http(Option<String>),
+    Health(Health),
+}
+
+/// The engine's part of `GET /health`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Health {
+    pub rooms: usize,
+    pub members: usize,
+    pub queued_bytes: usize,
+}
+
+/// How many of each thing the engine holds (`Engine::census`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Census {
+    pub rooms: rooms::Census,
+    /// Connections with an outbox (open WebSockets).
+    pub outboxes: usize,
+    /// Connections with an origin.
+    pub origins: usize,
+    /// Connections that presented the `admin_token`.
+    pub trusted: usize,
+    /// Kurento sessions.
+    pub sessions: usize,
+}
+
+/// The engine's state.
+pub struct Engine<S> {
+    rooms: Rooms,
+    out: Outboxes<S>,
+    /// Origins of the WebSocket connections that have one (kept sparse: most have none).
+    origins: IdMap<ConnId, Box<Origin>>,
+    /// Connections that presented the `admin_token` (`announce`, `evict`).
+    trusted: IdSet<ConnId>,
+    /// Kurento sessions' ids.
+    sessions: IdMap<ConnId, String>,
+    compat: Compat,
+    http_ttl: Duration,
+    /// The `default_room` setting; empty for none.
+    default_room: String,
+    /// The `server_name` setting as a JSON string literal.
+    server_json: String,
+}
+
+impl<S: Socket> Engine<S> {
+    pub fn new(config: &Config) -> Engine<S> {
+        let limits = Limits {
+            max_rooms: config.max_rooms,
+            max_members_per_room: config.max_members_per_room,
+            max_memberships_per_connection: config.max_memberships_per_connection,
+            max_registrations_per_connection: config.max_registrations_per_connection,
+        };
+        Engine {
+            rooms: Rooms::new(limits).with_history(config.history, config.history_bytes),
+            out: Outboxes::new(config.max_outbound_bytes),
+            origins: IdMap::default(),
+            trusted: IdSet::default(),
+            sessions: IdMap::default(),
+            compat: config.compat,
+            http_ttl: config.http_membership_ttl,
+            default_room: config.default_room.clone(),
+            server_json: wire::json_string(&config.server_name),
+        }
+    }
+
+    /// Carries out one command at `now`. Returns the answer for a `Http` or `Health`
+    /// command, with its `reply` for the caller to hand it back through.
+    pub fn apply<R>(&mut self, cmd: Command<S, R>, now: Instant) -> Option<(R, Answer)> {
+        match cmd {
+            Command::Open {
+                conn,
+                socket,
+                origin,
+                kurento,
+                admin,
+            } => self.open(conn, socket, origin, kurento, admin),
+            Command::Call { conn, call } => {
+                if let Some(text) = self.call(conn, *call) {
+                    self.out.send(conn, &[&text]);
+                }
+            }
+            Command::Kurento { conn, call } => {
+                if let Some(text) = self.kurento(conn, *call) {
+                    self.out.send(conn, &[&text]);
+                }
+            }
+            Command::Refused { conn, rejection } => self.refused(conn, &rejection),
+            Command::Raw { conn, bytes } => self.out.raw(conn, &bytes),
+            Command::Close { conn, code, reason } => self.out.close(conn, code, &reason),
+            Command::Gone { conn } => self.gone(conn),
+            Command::Http {
+                call,
+                origin,
+                admin,
+                reply,
+            } => {
+                let answer = match *call {
+                    Ok(call) => self.http_call(call, origin.map(|o| *o), admin, now),
+                    Err(rejection) => rejection
+                        .answer
+                        .then(|| wire::error(&rejection.id, &rejection.error, self.compat)),
+                };
+                return Some((reply, Answer::Http(answer)));
+            }
+            Command::Health { reply } => return Some((reply, Answer::Health(self.health()))),
+            Command::Tick => self.rooms.expire(now, &mut self.out),
+            Command::Shutdown => self.out.close_all("server shutting down"),
+        }
+        None
+    }
+
+    /// Writes what each client has queued, without blocking.
+    pub fn flush(&mut self) {
+        self.out.flush();
+    }
+
+    /// Whether some client has bytes its socket would not take yet (flush again soon).
+    pub fn has_stalled(&self) -> bool {
+        self.out.has_stalled()
+    }
+
+    /// The numbers for `GET /health`.
+    pub fn health(&self) -> Health {
+        Health {
+            rooms: self.rooms.room_count(),
+            members: self.rooms.member_count(),
+            queued_bytes: self.out.queued(),
+        }
+    }
+
+    /// Counts everything the engine holds (for tests: checked against a model, and for
+    /// leaks once every connection has gone).
+    pub fn census(&self) -> Census {
+        Census {
+            rooms: self.rooms.census(),
+            outboxes: self.out.len(),
+            origins: self.origins.len(),
+            trusted: self.trusted.len(),
+            sessions: self.sessions.len(),
+        }
+    }
+
+    /// A WebSocket is open: a Kurento session gets its id, a Messenger connection joins the
+    /// default room if one is set.
+    fn open(
+        &mut self,
+        conn: ConnId,
+        socket: S,
+        origin: Option<Box<Origin>>,
+        kurento: bool,
+        admin: bool,
+    ) {
+        self.out.open(conn, socket);
+        if admin {
+            self.trusted.insert(conn);
+        }
+        if kurento {
+            match kurento::session_id() {
+                Ok(id) => {
+                    self.sessions.insert(conn, id);
+                }
+                Err(e) => {
+                    log::warn!("no randomness for a Kurento session id: {e}");
+                    self.out.close(conn, 1011, "no randomness for a session id");
+                }
+            }
+        } else if !self.default_room.is_empty() {
+            self.join_default(conn, origin.as_deref());
+        }
+        if let Some(origin) = origin {
+            self.origins.insert(conn, origin);
+        }
+    }
+
+    /// Joins a new Messenger connection to the default room as `guest-<conn>` (or
+    /// `guest-<conn>-2`, `-3` if a member already took that name).
+    fn join_default(&mut self, conn: ConnId, origin: Option<&Origin>) {
+        for n in 1..=3 {
+            let user = match n {
+                1 => format!("guest-{conn}"),
+                n => format!("guest-{conn}-{n}"),
+            };
+            let join = Join {
+                user: &user,
+                room: &self.default_room,
+                secure: None,
+                acl: None,
+                origin,
+                kurento: false,
+            };
+            match self
+                .rooms
+                .join(Owner::WebSocket(conn), &join, &mut self.out)
+            {
+                Ok(_) => return,
+                Err(RpcError::IllegalState(_)) => continue,
+                Err(e) => {
+                    log::info!("connection {conn}: cannot join the default room: {e:?}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Answers a request refused at the edge, in the connection's dialect (a Kurento session's
+    /// errors carry no Thunder codes).
+    fn refused(&mut self, conn: ConnId, rejection: &Rejection) {
+        if !rejection.answer {
+            return;
+        }
+        let compat = if self.sessions.contains_key(&conn) {
+            Compat::Rdk
+        } else {
+            self.compat
+        };
+        let text = wire::error(&rejection.id, &rejection.error, compat);
+        self.out.send(conn, &[&text]);
+    }
+
+    /// The connection's reader has ended.
+    fn gone(&mut self, conn: ConnId) {
+        let held = self.rooms.held(Owner::WebSocket(conn)).len();
+        logline::gone(conn, held); // log: debug
+        self.rooms.disconnect(conn, &mut self.out);
+        self.origins.remove(&conn);
+        self.trusted.remove(&conn);
+        self.sessions.remove(&conn);
+        self.out.remove(conn);
+    }
+}

@@ -1,0 +1,222 @@
+//! The frame reader: a WebSocket's incoming frames, read with tungstenite until the connection
+//! ends. Each text frame becomes a command for the dispatcher (checked at the edge, charged to
+//! the rate limit); pings are answered and bad frames closed through the dispatcher, so every
+//! byte the client is sent stays in order.
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::Ordering;
+
+use crossbeam_channel::Sender;
+use tungstenite::error::ProtocolError;
+use tungstenite::protocol::{Role, WebSocketConfig};
+use tungstenite::{Error as WsError, Message, WebSocket};
+
+use crate::connection::Shared;
+use crate::connlog::{over_rate, WsLog};
+use crate::dispatcher::Cmd;
+use crate::engine::{self, Command};
+use crate::error::RpcError;
+use crate::gate;
+use crate::logline::Ended;
+use crate::request::Rejection;
+use crate::rooms::ConnId;
+use crate::upgrade::Upgrade;
+
+/// The socket as tungstenite sees it on the reader thread: reads come from the socket;
+/// writes (pongs, close replies) are handed to the dispatcher so they stay in order with
+/// everything else the client is sent.
+struct ReaderStream<R> {
+    read: R,
+    conn: ConnId,
+    tx: Sender<Cmd>,
+}
+
+impl<R: Read> Read for ReaderStream<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read.read(buf)
+    }
+}
+
+impl<R> Write for ReaderStream<R> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tx
+            .send(Command::Raw {
+                conn: self.conn,
+                bytes: buf.to_vec(),
+            })
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "dispatcher stopped"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads frames from `read` (after the `leftover` bytes that came with the upgrade request)
+/// until the WebSocket ends; how it ended, for the close line. A read that times out
+/// (`idle_timeout`) sends a ping; a second one in a row closes with 1001. Every stack page
+/// this loop touches stays resident while the connection idles, so the rare paths (errors,
+/// refusals, their log lines) live in cold functions with frames of their own. Inlined into
+/// the WebSocket phase: see `connection.rs`.
+#[inline(always)]
+pub fn read_frames<R: Read>(
+    read: R,
+    leftover: Vec<u8>,
+    upgrade: &Upgrade,
+    shared: &Shared,
+    log: &mut Option<Box<WsLog>>,
+) -> Ended {
+    let conn = upgrade.conn;
+    let mut ws = server_side(read, leftover, conn, shared);
+    let mut pinged = false;
+    let mut client_code = None;
+    let mut bucket = gate::bucket(shared);
+    loop {
+        let message = match ws.read() {
+            Ok(message) => message,
+            Err(WsError::Io(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                if pinged || shared.stopping.load(Ordering::Relaxed) {
+                    return idle_end(conn, shared);
+                }
+                pinged = true;
+                let _ = ws.send(Message::Ping(Default::default()));
+                continue;
+            }
+            Err(e) => return read_end(e, conn, shared, client_code),
+        };
+        pinged = false;
+        let cmd = match message {
+            Message::Text(text) => {
+                let allowed = gate::admit(&mut bucket, shared);
+                if !allowed {
+                    over_rate(log, conn);
+                }
+                let parsed = engine::text_command(conn, text.as_str(), &upgrade.dialect);
+                match gate::decide(allowed, conn, parsed, shared) {
+                    Some(cmd) => cmd,
+                    None => continue,
+                }
+            }
+            Message::Binary(_) => binary_refused(conn),
+            Message::Close(frame) => {
+                client_code = Some(frame.map(|f| u16::from(f.code)));
+                continue;
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+        };
+        if shared.tx.send(cmd).is_err() {
+            return Ended::Stopping;
+        }
+    }
+}
+
+/// No answer to the idle ping, or the server is stopping: close 1001.
+#[cold]
+#[inline(never)]
+fn idle_end(conn: ConnId, shared: &Shared) -> Ended {
+    let (reason, ended) = if shared.stopping.load(Ordering::Relaxed) {
+        ("server stopping", Ended::Stopping)
+    } else {
+        ("idle timeout: no answer to ping", Ended::IdleTimeout)
+    };
+    let reason = reason.into();
+    let _ = shared.tx.send(Command::Close {
+        conn,
+        code: 1001,
+        reason,
+    });
+    ended
+}
+
+/// The WebSocket ended with `error`: closes it with the matching code where one applies.
+/// `client_code` is set when the client sent a close frame (with its code, if any). A client
+/// that just stopped (its input ended without a close frame) is answered 1002 as before, and
+/// logged as dropped.
+#[cold]
+#[inline(never)]
+fn read_end(
+    error: WsError,
+    conn: ConnId,
+    shared: &Shared,
+    client_code: Option<Option<u16>>,
+) -> Ended {
+    let (code, reason, ended) = match error {
+        WsError::Capacity(e) => {
+            let limit = shared.config.max_message_size;
+            let why = format!("message too big (limit {limit} bytes): {e}");
+            (1009, why, Ended::TooBig)
+        }
+        WsError::Utf8(_) => (1007, "text frame is not valid UTF-8".into(), Ended::NotUtf8),
+        WsError::Protocol(e @ ProtocolError::ResetWithoutClosingHandshake) => {
+            let why = format!("protocol error: {e}");
+            (1002, why, Ended::Dropped("connection reset".into()))
+        }
+        WsError::Protocol(e) => {
+            let why = format!("protocol error: {e}");
+            (1002, why, Ended::Protocol(e.to_string()))
+        }
+        WsError::ConnectionClosed | WsError::AlreadyClosed => {
+            return match client_code {
+                Some(code) => Ended::ClientClosed(code),
+                None if shared.stopping.load(Ordering::Relaxed) => Ended::Stopping,
+                None => Ended::Dropped("connection closed".into()),
+            };
+        }
+        e => return Ended::Dropped(e.to_string()),
+    };
+    let _ = shared.tx.send(Command::Close { conn, code, reason });
+    ended
+}
+
+/// The server side of the WebSocket over `read`, on the heap. Out of line: the socket is
+/// built on the stack before it is boxed, and that frame must not stay resident.
+#[inline(never)]
+fn server_side<R: Read>(
+    read: R,
+    leftover: Vec<u8>,
+    conn: ConnId,
+    shared: &Shared,
+) -> Box<WebSocket<ReaderStream<R>>> {
+    let config = &shared.config;
+    let ws_config = WebSocketConfig::default()
+        .read_buffer_size(config.read_buffer_size)
+        .write_buffer_size(0)
+        .max_message_size(Some(config.max_message_size))
+        .max_frame_size(Some(config.max_message_size));
+    let reader = ReaderStream {
+        read,
+        conn,
+        tx: shared.tx.clone(),
+    };
+    Box::new(WebSocket::from_partially_read(
+        reader,
+        leftover,
+        Role::Server,
+        Some(ws_config),
+    ))
+}
+
+/// The refusal of a binary frame.
+#[inline(never)]
+fn binary_refused(conn: ConnId) -> Cmd {
+    let error = RpcError::InvalidRequest(
+        "binary frames are not supported; send JSON-RPC in text frames".into(),
+    );
+    Command::Refused {
+        conn,
+        rejection: Box::new(Rejection {
+            id: "null".into(),
+            error,
+            answer: true,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests;

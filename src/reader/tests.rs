@@ -1,0 +1,198 @@
+//! The frame reader driven from memory: client frames (masked, as a browser sends them) fed in
+//! small pieces, and the commands it sends the dispatcher read back.
+
+use crossbeam_channel::Receiver;
+
+use super::*;
+use crate::caps::Caps;
+use crate::config::Config;
+use crate::engine::Dialect;
+use crate::request::{Designators, Method};
+use crate::routes::tests::shared_with;
+use crate::test_stream::Pipe;
+
+/// One final client frame with `opcode`, masked.
+fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x11, 0x22, 0x33, 0x44];
+    let mut out = vec![0x80 | opcode];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    out
+}
+
+fn text(payload: &str) -> Vec<u8> {
+    frame(0x1, payload.as_bytes())
+}
+
+fn messenger() -> Upgrade {
+    Upgrade {
+        conn: 7,
+        log: None,
+        dialect: Dialect::Messenger(Designators {
+            callsign: "Messenger".into(),
+            implicit: false,
+            caps: Caps::default(),
+        }),
+        origin: None,
+        admin: false,
+    }
+}
+
+/// Reads `input` (after `leftover`) as connection 7; the commands sent.
+fn read(config: Config, leftover: Vec<u8>, input: Pipe, upgrade: &Upgrade) -> Vec<Cmd> {
+    let (shared, rx): (_, Receiver<Cmd>) = shared_with(config);
+    read_frames(input, leftover, upgrade, &shared, &mut None);
+    drop(shared);
+    rx.iter().collect()
+}
+
+/// Whether the last command is the close 1002 that ends a client that just stopped (its input
+/// ended without a close frame).
+fn reset(cmds: &[Cmd]) -> bool {
+    matches!(cmds.last(), Some(Command::Close { code: 1002, .. }))
+}
+
+const JOIN: &str =
+    r#"{"jsonrpc":"2.0","id":1,"method":"Messenger.1.join","params":{"user":"A","room":"R"}}"#;
+
+#[test]
+fn text_frames_become_checked_calls_in_order() {
+    let input = [
+        text(r#"{"jsonrpc":"2.0","id":2,"method":"Messenger.1.rooms"}"#),
+        text("not json"),
+        text(r#"{"jsonrpc":"2.0","method":"Messenger.1.nosuch"}"#),
+        frame(0x2, b"\x00\x01"),
+    ]
+    .concat();
+    let cmds = read(
+        Config::default(),
+        text(JOIN),
+        Pipe::new(input, 3),
+        &messenger(),
+    );
+    assert!(reset(&cmds));
+    assert_eq!(cmds.len(), 5, "the refused notification asks nothing");
+    assert!(
+        matches!(&cmds[0], Command::Call { conn: 7, call } if matches!(call.method, Method::Join { .. }))
+    );
+    assert!(matches!(&cmds[1], Command::Call { call, .. } if call.method == Method::Rooms));
+    assert!(
+        matches!(&cmds[2], Command::Refused { rejection, .. } if matches!(rejection.error, RpcError::Parse(_)))
+    );
+    assert!(
+        matches!(&cmds[3], Command::Refused { rejection, .. } if matches!(rejection.error, RpcError::InvalidRequest(_)))
+    );
+}
+
+#[test]
+fn kurento_frames_are_read_in_their_dialect() {
+    let upgrade = Upgrade {
+        dialect: Dialect::Kurento(Caps::default()),
+        ..messenger()
+    };
+    let join = r#"{"jsonrpc":"2.0","id":0,"method":"joinRoom","params":{"user":"U","room":"R"}}"#;
+    let cmds = read(
+        Config::default(),
+        Vec::new(),
+        Pipe::new([text(join), text(JOIN)].concat(), 2),
+        &upgrade,
+    );
+    assert!(matches!(&cmds[0], Command::Kurento { conn: 7, .. }));
+    assert!(
+        matches!(&cmds[1], Command::Refused { rejection, .. } if matches!(rejection.error, RpcError::MethodNotFound(_)))
+    );
+}
+
+#[test]
+fn pings_and_closes_are_answered_through_the_dispatcher() {
+    let input = [frame(0x9, b"hi"), frame(0x8, &1000u16.to_be_bytes())].concat();
+    let cmds = read(
+        Config::default(),
+        Vec::new(),
+        Pipe::new(input, 3),
+        &messenger(),
+    );
+    let raw: Vec<&[u8]> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::Raw { bytes, .. } => Some(bytes.as_slice()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        raw.concat()[..4],
+        [0x8A, 2, b'h', b'i'],
+        "the pong echoes the ping"
+    );
+    assert_eq!(raw.concat()[4], 0x88, "then the close is answered");
+}
+
+#[test]
+fn a_quiet_client_is_pinged_then_closed() {
+    let cmds = read(
+        Config::default(),
+        Vec::new(),
+        Pipe::new(text(JOIN), 3).stalling(),
+        &messenger(),
+    );
+    assert!(matches!(&cmds[0], Command::Call { .. }));
+    assert!(matches!(&cmds[1], Command::Raw { bytes, .. } if bytes[0] == 0x89));
+    assert!(matches!(&cmds[2], Command::Close { code: 1001, .. }));
+    assert_eq!(cmds.len(), 3);
+}
+
+#[test]
+fn bad_frames_close_with_the_right_code() {
+    let config = Config {
+        max_message_size: 64,
+        ..Config::default()
+    };
+    let cases = [
+        (text(&"x".repeat(65)), 1009),
+        (frame(0x1, b"\xff\xfe"), 1007),
+        // RSV1 set without an extension that defines it.
+        (
+            [vec![0x40 | text("x")[0]], text("x")[1..].to_vec()].concat(),
+            1002,
+        ),
+    ];
+    for (input, code) in cases {
+        let cmds = read(
+            config.clone(),
+            Vec::new(),
+            Pipe::new(input, 3),
+            &messenger(),
+        );
+        assert!(
+            matches!(cmds.last(), Some(Command::Close { code: c, .. }) if *c == code),
+            "expected close {code}"
+        );
+    }
+}
+
+#[test]
+fn over_the_rate_only_requests_with_an_id_are_answered() {
+    let config = Config {
+        message_burst: 1,
+        max_messages_per_second: 0.001,
+        ..Config::default()
+    };
+    let notification = r#"{"jsonrpc":"2.0","method":"Messenger.1.rooms"}"#;
+    let input = [text(JOIN), text(JOIN), text(notification), text("junk")].concat();
+    let cmds = read(config, Vec::new(), Pipe::new(input, 3), &messenger());
+    assert!(reset(&cmds));
+    assert_eq!(cmds.len(), 3, "the notification and the junk are dropped");
+    assert!(matches!(&cmds[0], Command::Call { .. }));
+    let Command::Refused { rejection, .. } = &cmds[1] else {
+        panic!("the second join is refused");
+    };
+    assert_eq!(rejection.id, "1");
+    assert!(matches!(&rejection.error, RpcError::Unavailable(why) if why.contains("rate limit")));
+}

@@ -1,0 +1,52 @@
+//! A count of everything the rooms hold, and of the per-connection index kept beside it, so a
+//! test can check the state against a model (and that nothing outlives its connection)
+//! without reaching into private fields.
+
+use super::Rooms;
+
+/// How many of each thing the rooms hold. The `indexed_*` counts are the per-connection
+/// index; each must equal its counterpart above it (a connection's end is cleaned up from
+/// the index, so a drift there is a leak).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Census {
+    pub rooms: usize,
+    pub members: usize,
+    /// Memberships held by the HTTP caller.
+    pub http_members: usize,
+    /// `roomupdate` registrations.
+    pub room_watchers: usize,
+    /// `userupdate` and `message` registrations on memberships.
+    pub member_watchers: usize,
+    /// Listens on rooms.
+    pub listeners: usize,
+    /// Connections with an index entry.
+    pub indexed_connections: usize,
+    /// Memberships in the connections' index (`members - http_members` when consistent).
+    pub indexed_members: usize,
+    /// Registrations on memberships in the index (`member_watchers` when consistent).
+    pub indexed_member_watchers: usize,
+    /// `roomupdate` registrations in the index (`room_watchers` when consistent).
+    pub indexed_room_watchers: usize,
+    /// Listens in the index (`listeners` when consistent).
+    pub indexed_listeners: usize,
+}
+
+impl Rooms {
+    /// Counts everything; walks all state, for tests and diagnostics only.
+    pub fn census(&self) -> Census {
+        let index = self.conns.values();
+        Census {
+            rooms: self.rooms.len(),
+            members: self.members.len(),
+            http_members: self.http.len(),
+            room_watchers: self.room_watchers.len(),
+            member_watchers: self.members.values().map(|m| m.watchers().len()).sum(),
+            listeners: self.rooms.values().map(|r| r.listeners.len()).sum(),
+            indexed_connections: self.conns.len(),
+            indexed_members: index.clone().map(|c| c.tokens.len()).sum(),
+            indexed_member_watchers: index.clone().map(|c| c.watching.len()).sum(),
+            indexed_room_watchers: index.clone().map(|c| c.room_watches).sum(),
+            indexed_listeners: index.map(|c| c.listening.len()).sum(),
+        }
+    }
+}

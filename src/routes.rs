@@ -1,0 +1,280 @@
+//! The HTTP routes of the shared port: which request goes where (`/jsonrpc` upgrade or POST,
+//! `/room`, `/health`, the page), and the answers of the plain ones. Room state is asked of the
+//! dispatcher over a one-shot channel.
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crate::caps::Caps;
+use crate::config::Config;
+use crate::connection::Shared;
+use crate::engine::{Answer, Command, Dialect};
+use crate::error::RpcError;
+use crate::gate;
+use crate::http::{self, Head, HeadError, Source};
+use crate::request::{self, Designators};
+use crate::upgrade::{self, Upgrade};
+
+/// The chat page served on `GET /` when the `page` setting is on.
+const PAGE: &str = include_str!("page.html");
+
+/// What happens after a request has been answered.
+pub enum Next {
+    KeepAlive,
+    Close,
+    Upgrade(Upgrade),
+}
+
+/// Answers one request from `peer` (the client's address, when the socket knows it).
+pub fn route<S: Source + Write>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    head: Head,
+    shared: &Shared,
+    peer: Option<SocketAddr>,
+    deadline: Instant,
+) -> Result<Next, HeadError> {
+    let config = &shared.config;
+    let next = if head.keep_alive() {
+        Next::KeepAlive
+    } else {
+        Next::Close
+    };
+    let jsonrpc = match head.path.as_str() {
+        "/jsonrpc" => Some(false),
+        p => match p.strip_prefix("/jsonrpc/") {
+            Some(callsign) if callsign == config.callsign => Some(true),
+            Some(_) => {
+                http::refuse(stream, 404, "Not Found", "no such callsign")?;
+                return Ok(Next::Close);
+            }
+            None => None,
+        },
+    };
+    let wants_upgrade = head.has_token("upgrade", "websocket");
+    let loopback = peer.is_some_and(|a| a.ip().is_loopback());
+    let admin = admin(&head, config, loopback);
+    let upgraded = |upgrade: Option<Upgrade>| upgrade.map_or(Next::Close, Next::Upgrade);
+    match (head.method.as_str(), head.path.as_str(), jsonrpc) {
+        ("GET", _, Some(implicit)) if wants_upgrade => {
+            let dialect = Dialect::Messenger(designators(config, implicit));
+            Ok(upgraded(upgrade::handshake(
+                stream, &head, shared, peer, dialect, admin,
+            )?))
+        }
+        ("GET", "/room", None) if wants_upgrade => {
+            let dialect = Dialect::Kurento(Caps::from(config));
+            Ok(upgraded(upgrade::handshake(
+                stream, &head, shared, peer, dialect, admin,
+            )?))
+        }
+        ("POST", _, Some(implicit)) => {
+            let caller = Caller {
+                implicit,
+                admin,
+                peer,
+            };
+            post(stream, buf, &head, shared, caller, deadline)?;
+            Ok(next)
+        }
+        ("OPTIONS", _, Some(_)) => {
+            let cors = [
+                ("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Allow-Methods", "POST, GET, OPTIONS"),
+                (
+                    "Access-Control-Allow-Headers",
+                    "Content-Type, Authorization",
+                ),
+            ];
+            http::respond(stream, 204, "No Content", &cors, b"")?;
+            Ok(next)
+        }
+        (_, _, Some(_)) => {
+            http::refuse(
+                stream,
+                405,
+                "Method Not Allowed",
+                "JSON-RPC takes POST with a body, or a WebSocket upgrade",
+            )?;
+            Ok(Next::Close)
+        }
+        (_, "/room", None) => {
+            http::refuse(
+                stream,
+                405,
+                "Method Not Allowed",
+                "the Kurento room API is a WebSocket: GET /room with Upgrade: websocket",
+            )?;
+            Ok(Next::Close)
+        }
+        ("GET", "/health", None) => {
+            health(stream, shared)?;
+            Ok(next)
+        }
+        ("GET", "/", None) if config.page => {
+            http::respond(
+                stream,
+                200,
+                "OK",
+                &[
+                    ("Content-Type", "text/html; charset=utf-8"),
+                    ("Cache-Control", "no-cache"),
+                ],
+                PAGE.as_bytes(),
+            )?;
+            Ok(next)
+        }
+        _ => {
+            http::refuse(stream, 404, "Not Found", "no such path")?;
+            Ok(Next::Close)
+        }
+    }
+}
+
+/// How method designators are read on this path (`implicit`: the path named the callsign),
+/// with the byte caps of the settings.
+fn designators(config: &Config, implicit: bool) -> Designators {
+    Designators {
+        callsign: config.callsign.clone(),
+        implicit,
+        caps: Caps::from(config),
+    }
+}
+
+/// Who posts a JSON-RPC request: whether the path named the callsign (`implicit`), whether
+/// the caller is trusted (`admin`), its address.
+struct Caller {
+    implicit: bool,
+    admin: bool,
+    peer: Option<SocketAddr>,
+}
+
+/// Whether the request comes from a trusted local caller: `admin_token` is set, the peer is
+/// on a loopback address, and the request carries the token as the header
+/// `X-Messenger-Admin` or the query parameter `admin` (compared in constant time).
+fn admin(head: &Head, config: &Config, loopback: bool) -> bool {
+    let secret = config.admin_token.as_bytes();
+    if secret.is_empty() || !loopback {
+        return false;
+    }
+    let presented = head
+        .header("x-messenger-admin")
+        .or_else(|| head.query_param("admin"));
+    presented.is_some_and(|p| {
+        let p = p.as_bytes();
+        p.len() == secret.len() && p.iter().zip(secret).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0
+    })
+}
+
+/// Answers `POST /jsonrpc`: one request in the body, its response in ours.
+fn post<S: Source + Write>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    head: &Head,
+    shared: &Shared,
+    caller: Caller,
+    deadline: Instant,
+) -> Result<(), HeadError> {
+    let config = &shared.config;
+    if let Some(why) = gate::long_origin(head, shared) {
+        http::refuse(stream, 400, "Bad Request", &why)?;
+        return Err(HeadError::Closed);
+    }
+    let origin = match gate::origin(head, shared) {
+        Ok(origin) => origin,
+        Err(why) => {
+            gate::refuse(stream, shared, caller.peer, &why)?;
+            return Err(HeadError::Closed);
+        }
+    };
+    let length = head
+        .header("content-length")
+        .and_then(|l| l.parse::<usize>().ok());
+    let Some(len) = length.filter(|_| !head.has_token("transfer-encoding", "chunked")) else {
+        http::refuse(
+            stream,
+            411,
+            "Length Required",
+            "send the body with Content-Length",
+        )?;
+        return Err(HeadError::Closed);
+    };
+    if len > config.max_request_body {
+        let why = format!("body larger than {} bytes", config.max_request_body);
+        http::refuse(stream, 413, "Payload Too Large", &why)?;
+        return Err(HeadError::Closed);
+    }
+    let body = http::read_body(stream, buf, len, deadline)?;
+    let call = match std::str::from_utf8(&body) {
+        Ok(text) => request::parse(text, &designators(config, caller.implicit)),
+        Err(_) => Err(request::Rejection {
+            id: "null".into(),
+            error: RpcError::Parse("body is not UTF-8".into()),
+            answer: true,
+        }),
+    };
+    let asked = ask(shared, |reply| Command::Http {
+        call: Box::new(call),
+        origin: origin.map(Box::new),
+        admin: caller.admin,
+        reply,
+    });
+    let cors = ("Access-Control-Allow-Origin", "*");
+    match asked {
+        Some(Answer::Http(Some(text))) => http::respond(
+            stream,
+            200,
+            "OK",
+            &[("Content-Type", "application/json"), cors],
+            text.as_bytes(),
+        )?,
+        Some(Answer::Http(None)) => http::respond(stream, 204, "No Content", &[cors], b"")?,
+        _ => http::refuse(stream, 503, "Service Unavailable", "server is stopping")?,
+    }
+    Ok(())
+}
+
+/// Sends the dispatcher a command carrying a one-shot reply channel and waits for the answer;
+/// `None` when the dispatcher has stopped.
+fn ask(
+    shared: &Shared,
+    command: impl FnOnce(crossbeam_channel::Sender<Answer>) -> crate::dispatcher::Cmd,
+) -> Option<Answer> {
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    shared.tx.send(command(reply)).ok()?;
+    answer.recv().ok()
+}
+
+/// Answers `GET /health`: the connection counters and the dispatcher's numbers.
+fn health(stream: &mut impl Write, shared: &Shared) -> io::Result<()> {
+    let Some(Answer::Health(numbers)) = ask(shared, |reply| Command::Health { reply }) else {
+        return http::refuse(stream, 503, "Service Unavailable", "server is stopping");
+    };
+    let body = format!(
+        r#"{{"uptime":{},"connections":{},"rooms":{},"members":{},"queued_bytes":{},"tokens_refused":{},"rate_limited":{},"log_dropped":{},"version":"{}"}}"#,
+        shared.started.elapsed().as_secs(),
+        shared.connections.load(Ordering::Relaxed),
+        numbers.rooms,
+        numbers.members,
+        numbers.queued_bytes,
+        shared.tokens_refused.load(Ordering::Relaxed),
+        shared.rate_limited.load(Ordering::Relaxed),
+        crate::logger::dropped(),
+        env!("CARGO_PKG_VERSION"),
+    );
+    http::respond(
+        stream,
+        200,
+        "OK",
+        &[
+            ("Content-Type", "application/json"),
+            ("Access-Control-Allow-Origin", "*"),
+        ],
+        body.as_bytes(),
+    )
+}
+
+#[cfg(test)]
+pub mod tests;

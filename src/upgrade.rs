@@ -1,0 +1,165 @@
+//! The WebSocket upgrade: checks a handshake request (origin or token, version, key,
+//! subprotocol) and answers it, 101 with the accept key or the refusal that says why.
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use crate::acl::Origin;
+use crate::connection::Shared;
+use crate::connlog::WsLog;
+use crate::engine::Dialect;
+use crate::gate;
+use crate::http::{self, Head};
+use crate::rooms::ConnId;
+
+/// WebSocket subprotocols the server speaks, in order of preference for equal offers.
+pub const PROTOCOLS: &[&str] = &["notification", "json", "jsonrpc"];
+
+/// A WebSocket handshake that has been accepted.
+pub struct Upgrade {
+    /// The connection's number (in log lines and in the dispatcher).
+    pub conn: ConnId,
+    /// What its log lines need, when info lines are written.
+    pub log: Option<Box<WsLog>>,
+    /// What the connection speaks: Messenger (`/jsonrpc`) or Kurento (`/room`).
+    pub dialect: Dialect,
+    /// From a verified access token, else from the `Origin` header.
+    pub origin: Option<Origin>,
+    /// The client presented the `admin_token` from a loopback address.
+    pub admin: bool,
+}
+
+/// Answers a WebSocket handshake from `peer`: 101 and the accepted upgrade, or a refusal
+/// (`None`: the connection closes).
+pub fn handshake(
+    out: &mut impl Write,
+    head: &Head,
+    shared: &Shared,
+    peer: Option<SocketAddr>,
+    dialect: Dialect,
+    admin: bool,
+) -> io::Result<Option<Upgrade>> {
+    if let Some(why) = gate::long_origin(head, shared) {
+        http::refuse(out, 400, "Bad Request", &why)?;
+        return Ok(None);
+    }
+    let origin = match gate::origin(head, shared) {
+        Ok(origin) => origin,
+        Err(why) => {
+            gate::refuse(out, shared, peer, &why)?;
+            return Ok(None);
+        }
+    };
+    if head.header("sec-websocket-version") != Some("13") {
+        http::respond(
+            out,
+            426,
+            "Upgrade Required",
+            &[("Sec-WebSocket-Version", "13"), ("Connection", "close")],
+            b"",
+        )?;
+        return Ok(None);
+    }
+    let Some(key) = head.header("sec-websocket-key").filter(|k| !k.is_empty()) else {
+        http::refuse(out, 400, "Bad Request", "missing Sec-WebSocket-Key")?;
+        return Ok(None);
+    };
+    let offered: Vec<&str> = head.tokens("sec-websocket-protocol").collect();
+    let protocol = offered.iter().find(|p| PROTOCOLS.contains(p));
+    if !offered.is_empty() && protocol.is_none() {
+        let why = format!(
+            "unsupported subprotocol {offered:?}; this server speaks notification, json, jsonrpc"
+        );
+        http::refuse(out, 400, "Bad Request", &why)?;
+        return Ok(None);
+    }
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let mut response = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n");
+    if let Some(p) = protocol {
+        response.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+    }
+    response.push_str("\r\n");
+    out.write_all(response.as_bytes())?;
+    Ok(Some(Upgrade {
+        conn: shared.next_conn.fetch_add(1, Ordering::Relaxed),
+        log: WsLog::new(peer, head),
+        dialect,
+        origin,
+        admin,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caps::Caps;
+    use crate::routes::tests::{head, shared};
+
+    fn answer(request: &str) -> (String, Option<Upgrade>) {
+        let (shared, _rx) = shared();
+        let mut out = Vec::new();
+        let dialect = Dialect::Kurento(Caps::default());
+        let upgrade = handshake(&mut out, &head(request), &shared, None, dialect, false);
+        (String::from_utf8(out).unwrap(), upgrade.unwrap())
+    }
+
+    const KEY: &str = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
+    #[test]
+    fn answers_the_rfc_example_and_echoes_the_subprotocol() {
+        let (text, upgrade) = answer(&format!(
+            "GET /room HTTP/1.1\r\nUpgrade: websocket\r\n{KEY}Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat, json\r\nOrigin: http://localhost:8080\r\n\r\n"
+        ));
+        assert!(
+            text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+            "{text}"
+        );
+        // RFC 6455 §1.3's example key and its accept value.
+        assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+        assert!(text.contains("Sec-WebSocket-Protocol: json\r\n"));
+        assert!(text.ends_with("\r\n\r\n"));
+        let upgrade = upgrade.expect("accepted");
+        assert_eq!(
+            upgrade.origin.map(|o| o.to_string()),
+            Some("http://localhost:8080".to_owned())
+        );
+        assert!(matches!(upgrade.dialect, Dialect::Kurento(_)));
+    }
+
+    #[test]
+    fn no_offered_subprotocol_none_echoed() {
+        let (text, upgrade) = answer(&format!(
+            "GET /room HTTP/1.1\r\n{KEY}Sec-WebSocket-Version: 13\r\n\r\n"
+        ));
+        assert!(upgrade.is_some());
+        assert!(!text.contains("Sec-WebSocket-Protocol"), "{text}");
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let (text, upgrade) = answer(&format!(
+            "GET /room HTTP/1.1\r\n{KEY}Sec-WebSocket-Version: 8\r\n\r\n"
+        ));
+        assert!(upgrade.is_none());
+        assert!(
+            text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("Sec-WebSocket-Version: 13\r\n"));
+        let (text, upgrade) = answer("GET /room HTTP/1.1\r\nSec-WebSocket-Version: 13\r\n\r\n");
+        assert!(upgrade.is_none());
+        assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+        assert!(text.contains("Sec-WebSocket-Key"));
+        let (text, upgrade) = answer(&format!(
+            "GET /room HTTP/1.1\r\n{KEY}Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
+        ));
+        assert!(upgrade.is_none());
+        assert!(text.contains("unsupported subprotocol"), "{text}");
+        let (text, upgrade) = answer(&format!(
+            "GET /room?token=forged.token HTTP/1.1\r\n{KEY}Sec-WebSocket-Version: 13\r\n\r\n"
+        ));
+        assert!(upgrade.is_none());
+        assert!(text.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{text}");
+    }
+}

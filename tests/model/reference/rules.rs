@@ -1,0 +1,476 @@
+//! The model's rules for each Messenger call and for joining and leaving a room, in the order
+//! the spec checks them (limits, security, names), and the events each change sends.
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use super::super::actions::{Call, Id};
+use super::{
+    admits, glob, notification, placeholder, reply, Caller, Ev, Join, Model, Owner, Room, Want, E,
+};
+
+/// The Messenger methods (`exists` answers true for these).
+const METHODS: &[&str] = &[
+    "join",
+    "leave",
+    "send",
+    "register",
+    "unregister",
+    "exists",
+    "versions",
+    "listen",
+    "silence",
+    "roomstatus",
+    "rooms",
+    "whoami",
+    "sendto",
+    "whisper",
+    "isonline",
+    "announce",
+    "evict",
+];
+
+fn secure_name(secure: bool) -> &'static str {
+    if secure {
+        "secure"
+    } else {
+        "insecure"
+    }
+}
+
+impl Model {
+    /// A Messenger call from a WebSocket or over HTTP at `now`; the reply, if it has an id.
+    pub(super) fn call(
+        &mut self,
+        caller: Caller,
+        call: &Call,
+        id: &Id,
+        now: Instant,
+    ) -> Option<Want> {
+        let outcome = self.outcome(caller, call);
+        if caller.owner == Owner::Http && outcome.is_ok() {
+            self.touch(call, now);
+        }
+        let outcome = outcome.map(|done| match done {
+            Done::Joined(key) if self.s.r5 => placeholder("token", key as u64),
+            Done::Joined(key) => json!({"roomid": placeholder("token", key as u64)}),
+            Done::Registered if self.s.r5 => Value::Null,
+            Done::Registered => json!(0),
+            Done::Value(v) => v,
+        });
+        reply(id, outcome, self.s.r5)
+    }
+
+    /// An HTTP membership used by a successful call lasts until `now` plus the TTL.
+    fn touch(&mut self, call: &Call, now: Instant) {
+        let expires = now + self.s.ttl;
+        let used = match call {
+            Call::Join { .. } => self.members.last().map(|m| m.key),
+            Call::Send { roomid, .. }
+            | Call::SendTo { roomid, .. }
+            | Call::Whisper { roomid, .. } => self.by_token(roomid),
+            _ => None,
+        };
+        if let Some(m) = self.members.iter_mut().find(|m| Some(m.key) == used) {
+            if m.owner == Owner::Http {
+                m.expires = Some(expires);
+            }
+        }
+    }
+
+    fn outcome(&mut self, caller: Caller, call: &Call) -> Result<Done, E> {
+        let null = Ok(Done::Value(Value::Null));
+        let conn = match caller.owner {
+            Owner::Ws(conn) => Ok(conn),
+            Owner::Http => Err(E::InvalidRequest),
+        };
+        match call {
+            Call::Join {
+                user,
+                room,
+                secure,
+                acl,
+            } => {
+                let join = Join {
+                    owner: caller.owner,
+                    user,
+                    room,
+                    secure: *secure,
+                    acl: acl.as_deref(),
+                    origin: caller.origin,
+                    kurento: false,
+                };
+                self.join(&join).map(Done::Joined)
+            }
+            Call::Leave { roomid } => {
+                let key = self.by_token(roomid).ok_or(E::UnknownKey)?;
+                self.remove_member(key);
+                null
+            }
+            Call::Send { roomid, message } => {
+                let key = self.by_token(roomid).ok_or(E::UnknownKey)?;
+                self.send_from(key, message);
+                null
+            }
+            Call::Register { event, id, at } => {
+                let id = at.as_ref().map_or(id.clone(), |at| format!("{at}.{id}"));
+                self.register(conn?, *event, &id)
+            }
+            Call::Unregister { event, id } => self.unregister(conn?, *event, id),
+            Call::Listen { room, id } => self.listen(conn?, room, id, caller.origin),
+            Call::Silence { room, id } => {
+                let conn = conn?;
+                let r = self.rooms.iter_mut().find(|r| r.name == *room);
+                r.ok_or(E::UnknownKey)?
+                    .listeners
+                    .retain(|l| *l != (conn, id.clone()));
+                Ok(Done::Registered)
+            }
+            Call::RoomStatus { room } => self.status(room, caller.origin),
+            Call::Rooms => Ok(Done::Value(self.list())),
+            Call::WhoAmI => Ok(Done::Value(self.whoami(conn?))),
+            Call::IsOnline { user } => Ok(Done::Value(json!(self
+                .members
+                .iter()
+                .any(|m| m.user == *user)))),
+            Call::Exists { method } => Ok(Done::Value(json!(METHODS.contains(&method.as_str())))),
+            Call::Versions => Ok(Done::Value(
+                json!([{"name":"JMessenger","major":1,"minor":0,"patch":0}]),
+            )),
+            Call::SendTo {
+                roomid,
+                user,
+                message,
+            } => {
+                let key = self.by_token(roomid).ok_or(E::UnknownKey)?;
+                let sent = self.targeted(key, user, message, |u| glob(user, u));
+                Ok(Done::Value(json!(sent)))
+            }
+            Call::Whisper {
+                roomid,
+                to,
+                message,
+            } => {
+                let key = self.by_token(roomid).ok_or(E::UnknownKey)?;
+                match self.targeted(key, to, message, |u| u == to) {
+                    0 => Err(E::UnknownKey),
+                    _ => null,
+                }
+            }
+            Call::Announce { room, message } => {
+                if !caller.admin {
+                    return Err(E::Privileged);
+                }
+                self.room(room).ok_or(E::UnknownKey)?;
+                let params = json!({"user": self.s.server_name, "message": message});
+                let kurento = send_message(room, self.s.server_name, message);
+                self.tell_room(room, Ev::Message, &params, &kurento);
+                null
+            }
+            Call::Evict { room, user } => {
+                if !caller.admin {
+                    return Err(E::Privileged);
+                }
+                self.evict(room, user)?;
+                null
+            }
+        }
+    }
+
+    /// Joins a room, creating it if needed; the new membership's key.
+    pub(super) fn join(&mut self, j: &Join) -> Result<usize, E> {
+        if self.held(j.owner).len() >= self.s.max_memberships {
+            return Err(E::Unavailable);
+        }
+        match self.room(j.room) {
+            Some(room) => {
+                let secure_refused = room.secure && !admits(&room.acl, j.origin);
+                if j.acl.is_some() || secure_refused || (!room.secure && j.secure == Some(true)) {
+                    return Err(E::Privileged);
+                }
+                if room.members.len() >= self.s.max_members {
+                    return Err(E::Unavailable);
+                }
+                if room.members.iter().any(|k| self.member(*k).user == j.user) {
+                    return Err(E::IllegalState);
+                }
+            }
+            None => {
+                if self.rooms.len() >= self.s.max_rooms {
+                    return Err(E::Unavailable);
+                }
+                let (secure, acl) = match (j.secure, j.acl) {
+                    (Some(false), Some(_)) | (_, Some([])) | (Some(true), None) => {
+                        return Err(E::Privileged)
+                    }
+                    (_, Some(acl)) if acl.contains(&"ftp//x") => return Err(E::Privileged),
+                    (_, Some(acl)) => (true, acl.to_vec()),
+                    (_, None) => (false, Vec::new()),
+                };
+                let room = Room {
+                    name: j.room.to_owned(),
+                    secure,
+                    acl,
+                    members: Vec::new(),
+                    listeners: Vec::new(),
+                };
+                self.room_update(&room, "created");
+                self.rooms.push(room);
+            }
+        }
+        let params = json!({"user": j.user, "action": "joined"});
+        let kurento = json!({"jsonrpc":"2.0","method":"participantJoined","params":{"id": j.user}});
+        self.tell_room(j.room, Ev::UserUpdate, &params, &kurento);
+        let key = self.next_key;
+        self.next_key += 1;
+        self.room_mut(j.room).members.push(key);
+        self.members.push(super::Member {
+            key,
+            room: j.room.to_owned(),
+            user: j.user.to_owned(),
+            owner: j.owner,
+            kurento: j.kurento,
+            watchers: Vec::new(),
+            expires: None,
+            token: None,
+        });
+        Ok(key)
+    }
+
+    /// Ends a membership: the others hear it leave; the last one out destroys the room.
+    pub(super) fn remove_member(&mut self, key: usize) {
+        let at = self
+            .members
+            .iter()
+            .position(|m| m.key == key)
+            .expect("member");
+        let m = self.members.remove(at);
+        self.dead_tokens.extend(m.token.clone());
+        self.room_mut(&m.room).members.retain(|k| *k != key);
+        if self.room(&m.room).expect("room").members.is_empty() {
+            let at = self
+                .rooms
+                .iter()
+                .position(|r| r.name == m.room)
+                .expect("room");
+            let room = self.rooms.remove(at);
+            self.room_update(&room, "destroyed");
+        } else {
+            let params = json!({"user": m.user, "action": "left"});
+            let kurento =
+                json!({"jsonrpc":"2.0","method":"participantLeft","params":{"name": m.user}});
+            self.tell_room(&m.room, Ev::UserUpdate, &params, &kurento);
+        }
+    }
+
+    /// A message from a membership to everyone in its room.
+    pub(super) fn send_from(&mut self, key: usize, message: &str) {
+        let m = self.member(key);
+        let (room, user) = (m.room.clone(), m.user.clone());
+        let params = json!({"user": user, "message": message});
+        let kurento = send_message(&room, &user, message);
+        self.tell_room(&room, Ev::Message, &params, &kurento);
+    }
+
+    /// A message to the members of `key`'s room whose name `hits`; how many got it.
+    fn targeted(
+        &mut self,
+        key: usize,
+        to: &str,
+        message: &str,
+        hits: impl Fn(&str) -> bool,
+    ) -> usize {
+        let m = self.member(key);
+        let (room, user) = (m.room.clone(), m.user.clone());
+        let members = &self.room(&room).expect("room").members;
+        let recipients: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|k| hits(&self.member(*k).user))
+            .collect();
+        let params = json!({"user": user, "message": message, "to": to});
+        let kurento = send_message(&room, &user, message);
+        self.tell_members(&recipients, Ev::Message, &params, &kurento);
+        recipients.len()
+    }
+
+    /// A registration. Registering again what is already registered changes nothing and is
+    /// not an error (so it is not refused by the limit either); the limit counts what a
+    /// connection holds.
+    fn register(&mut self, conn: u64, ev: Ev, id: &str) -> Result<Done, E> {
+        if ev == Ev::RoomUpdate {
+            if self.room_watchers.contains(&(conn, id.to_owned())) {
+                return Ok(Done::Registered);
+            }
+            if self.registrations(conn) >= self.s.max_registrations {
+                return Err(E::Unavailable);
+            }
+            let rooms: Vec<Value> = self
+                .rooms
+                .iter()
+                .map(|r| json!({"room": r.name, "secure": secure_name(r.secure), "action": "created"}))
+                .collect();
+            for params in rooms {
+                self.send(conn, notification(format!("{id}.roomupdate"), params));
+            }
+            self.room_watchers.push((conn, id.to_owned()));
+            return Ok(Done::Registered);
+        }
+        let key = self.thunder_member(id)?;
+        let watcher = (conn, ev, id.to_owned());
+        if self.member(key).watchers.contains(&watcher) {
+            return Ok(Done::Registered);
+        }
+        if self.registrations(conn) >= self.s.max_registrations {
+            return Err(E::Unavailable);
+        }
+        if ev == Ev::UserUpdate {
+            let room = self.member(key).room.clone();
+            self.replay_members(&room, conn, &format!("{id}.userupdate"));
+        }
+        let m = self
+            .members
+            .iter_mut()
+            .find(|m| m.key == key)
+            .expect("member");
+        m.watchers.push(watcher);
+        Ok(Done::Registered)
+    }
+
+    fn unregister(&mut self, conn: u64, ev: Ev, id: &str) -> Result<Done, E> {
+        if ev == Ev::RoomUpdate {
+            self.room_watchers.retain(|w| *w != (conn, id.to_owned()));
+            return Ok(Done::Registered);
+        }
+        let key = self.thunder_member(id)?;
+        let m = self
+            .members
+            .iter_mut()
+            .find(|m| m.key == key)
+            .expect("member");
+        m.watchers.retain(|w| *w != (conn, ev, id.to_owned()));
+        Ok(Done::Registered)
+    }
+
+    /// The Thunder membership whose token starts a registration id (`<roomid>.<client>`).
+    fn thunder_member(&self, id: &str) -> Result<usize, E> {
+        let token = id.split('.').next().unwrap_or(id);
+        let key = self.by_token(token).ok_or(E::UnknownKey)?;
+        if self.member(key).kurento {
+            return Err(E::UnknownKey);
+        }
+        Ok(key)
+    }
+
+    /// A `joined` for every member of `room`, in join order, under `method`.
+    fn replay_members(&mut self, room: &str, conn: u64, method: &str) {
+        for key in self.room(room).expect("room").members.clone() {
+            let params = json!({"user": self.member(key).user, "action": "joined"});
+            self.send(conn, notification(method.to_owned(), params));
+        }
+    }
+
+    fn listen(&mut self, conn: u64, room: &str, id: &str, origin: Option<&str>) -> Result<Done, E> {
+        let r = self.room(room).ok_or(E::UnknownKey)?;
+        if r.secure && !admits(&r.acl, origin) {
+            return Err(E::Privileged);
+        }
+        if r.listeners.contains(&(conn, id.to_owned())) {
+            return Ok(Done::Registered);
+        }
+        if self.registrations(conn) >= self.s.max_registrations {
+            return Err(E::Unavailable);
+        }
+        self.replay_members(room, conn, &format!("{id}.userupdate"));
+        self.room_mut(room).listeners.push((conn, id.to_owned()));
+        Ok(Done::Registered)
+    }
+
+    fn status(&self, room: &str, origin: Option<&str>) -> Result<Done, E> {
+        let r = self.room(room).ok_or(E::UnknownKey)?;
+        if r.secure && !admits(&r.acl, origin) {
+            return Err(E::Privileged);
+        }
+        let names: Vec<&str> = r
+            .members
+            .iter()
+            .map(|k| self.member(*k).user.as_str())
+            .collect();
+        Ok(Done::Value(
+            json!({"room": room, "members": names, "membersCount": names.len()}),
+        ))
+    }
+
+    fn list(&self) -> Value {
+        let mut rooms: Vec<&Room> = self.rooms.iter().collect();
+        rooms.sort_by(|a, b| a.name.cmp(&b.name));
+        let items: Vec<Value> = rooms
+            .iter()
+            .map(|r| json!({"room": r.name, "secure": secure_name(r.secure), "membersCount": r.members.len()}))
+            .collect();
+        json!(items)
+    }
+
+    fn whoami(&self, conn: u64) -> Value {
+        let items: Vec<Value> = self
+            .held(Owner::Ws(conn))
+            .into_iter()
+            .map(|key| {
+                let m = self.member(key);
+                let token = m
+                    .token
+                    .as_ref()
+                    .map_or_else(|| placeholder("token", key as u64), |t| json!(t));
+                json!({"room": m.room, "user": m.user, "roomid": token})
+            })
+            .collect();
+        json!(items)
+    }
+
+    /// Removes `user` from `room`; the evicted member hears it first.
+    fn evict(&mut self, room: &str, user: &str) -> Result<(), E> {
+        let r = self.room(room).ok_or(E::UnknownKey)?;
+        let key = *r
+            .members
+            .iter()
+            .find(|k| self.member(**k).user == user)
+            .ok_or(E::UnknownKey)?;
+        let m = self.member(key);
+        let told: Vec<(u64, Want)> = match (m.kurento, m.owner) {
+            (true, Owner::Ws(conn)) => {
+                let evicted = json!({"jsonrpc":"2.0","method":"participantEvicted","params":{}});
+                vec![(conn, Want::Json(evicted))]
+            }
+            _ => {
+                let params = json!({"user": user, "action": "left"});
+                let watchers = m.watchers.iter().filter(|w| w.1 == Ev::UserUpdate);
+                watchers
+                    .map(|(conn, _, id)| {
+                        (
+                            *conn,
+                            notification(format!("{id}.userupdate"), params.clone()),
+                        )
+                    })
+                    .collect()
+            }
+        };
+        for (conn, want) in told {
+            self.send(conn, want);
+        }
+        self.remove_member(key);
+        Ok(())
+    }
+}
+
+/// The Kurento `sendMessage` event.
+fn send_message(room: &str, user: &str, message: &str) -> Value {
+    json!({"jsonrpc":"2.0","method":"sendMessage","params":{"room": room, "user": user, "message": message}})
+}
+
+/// A call's success, before it is shaped for the dialect.
+enum Done {
+    Joined(usize),
+    Registered,
+    Value(Value),
+}
