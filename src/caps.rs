@@ -22,12 +22,18 @@ impl Cap {
         if text.len() <= self.limit {
             return Ok(());
         }
-        Err(format!(
-            "\"{field}\" is {} bytes; limit {} ({})",
-            text.len(),
-            self.limit,
-            self.setting
-        ))
+        Err(self.too_long(field, text.len()))
+    }
+
+    /// The refusal of `len` bytes. Out of line and cold: the parse path's stack frames, which
+    /// stay resident on every connection thread, do not carry its formatting.
+    #[cold]
+    #[inline(never)]
+    fn too_long(self, field: &str, len: usize) -> String {
+        format!(
+            "\"{field}\" is {len} bytes; limit {} ({})",
+            self.limit, self.setting
+        )
     }
 
     /// Refuses more than `limit` items in `field`.

@@ -10,17 +10,22 @@
 //! Each connection thread has a small stack (`thread_stack_size`), and every stack page it
 //! touches stays resident for the connection's whole life. So the phases are separate
 //! `#[inline(never)]` functions (the HTTP phase's frames, `http::read_head`'s header array
-//! among them, are gone while the WebSocket idles); the frame loop (`reader::read_frames`) is
-//! inlined into the WebSocket phase with its setup out of line (`open`, `reader::server_side`)
-//! and its rare endings in cold functions with frames of their own (`reader::idle_end`,
-//! `reader::read_end`, `connlog::over_rate`); the parse path (`engine::text_command`) adds no
-//! frame of its own, and `kurento::parse` runs in a frame of its own (`edge::kurento_parse`)
-//! rather than widening the loop's. Log state is boxed and made only when info lines are
-//! written (`connlog`), so a quiet server carries 8 bytes of it on the stack. Measured on
-//! x86-64: 8 KiB of stack per connection that has made requests (1,000 idle joined
-//! connections: about 15.3 KiB each in all); about 100 bytes more in the WebSocket phase's
-//! frame (or two more frames on the parse path) makes it 12 KiB. Measure after changing any of
-//! it: `cargo bench --bench load -- idle` against a release build (see docs/performance.md).
+//! among them, are gone while the WebSocket idles), and the accepted upgrade is boxed
+//! (`Next::Upgrade`), so neither `serve`'s frame nor the WebSocket phase's carries it. The
+//! frame loop (`reader::read_frames`) is inlined into the WebSocket phase with its setup out
+//! of line (`open`, `reader::server_side`) and its rare endings, with their log lines, in cold
+//! functions with frames of their own (`reader::idle_end`, `reader::read_end`,
+//! `connlog::ws_closed`, `connlog::over_rate`). The parse path (`engine::text_command`) adds
+//! no frame of its own; `kurento::parse` runs in a frame of its own (`edge::kurento_parse`)
+//! rather than widening the loop's, and the refusals of over-cap strings are formatted out of
+//! line (`caps::Cap::too_long`, `fields::Field::refused`). Log state is boxed and made only
+//! when info lines are written (`connlog`), so a quiet server carries 8 bytes of it.
+//!
+//! Measured on x86-64 (release): a connection that has joined and registered touches 8,080
+//! bytes of its stack, two pages, about 4 KiB of which std's thread start takes before
+//! `serve`; 1,000 such idle connections cost 15.6 KiB each in all. About 100 bytes more on
+//! that path makes it three pages (12 KiB). Measure after changing any of it: `cargo bench
+//! --bench load -- idle` against a release build (see docs/performance.md).
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -31,11 +36,11 @@ use crossbeam_channel::Sender;
 
 use crate::access_token::Key;
 use crate::config::Config;
-use crate::connlog::Visit;
+use crate::connlog::{self, Visit};
 use crate::dispatcher::Cmd;
 use crate::engine::Command;
 use crate::http::{self, HeadError, Source};
-use crate::logline::{self, Ended};
+use crate::logline::Ended;
 use crate::reader;
 use crate::rooms::ConnId;
 use crate::routes::{self, Next};
@@ -101,7 +106,7 @@ pub fn http_phase<S: Source + std::io::Write>(
     stream: &mut S,
     peer: Option<SocketAddr>,
     shared: &Shared,
-) -> Option<(Vec<u8>, Upgrade)> {
+) -> Option<(Vec<u8>, Box<Upgrade>)> {
     let config = &shared.config;
     let mut visit = Visit::new(peer);
     let mut buf = Vec::new();
@@ -157,24 +162,19 @@ fn unreadable<S: std::io::Write>(stream: &mut S, error: HeadError, visit: &mut V
 
 /// The WebSocket phase: tells the dispatcher the connection is open, then reads frames until
 /// the connection ends, and reports it gone. With info lines on, one line when it opens and
-/// one when it closes, saying why.
+/// one when it closes, saying why (written where the reader ends).
 #[inline(never)]
-fn websocket(stream: TcpStream, mut leftover: Vec<u8>, mut upgrade: Upgrade, shared: &Shared) {
+fn websocket(stream: TcpStream, mut leftover: Vec<u8>, mut upgrade: Box<Upgrade>, shared: &Shared) {
     // Usually empty: give back the head buffer's capacity before the connection settles.
     leftover.shrink_to_fit();
-    let conn = upgrade.conn;
     let mut log = upgrade.log.take();
     if let Some(log) = &log {
-        let shown: Option<&dyn std::fmt::Display> = upgrade.origin.as_ref().map(|o| o as _);
-        logline::opened(conn, log.peer, &log.path, shown); // log: open
+        connlog::ws_opened(upgrade.conn, log, upgrade.origin.as_ref()); // log: open
     }
-    let ended = match open(&stream, &mut upgrade, shared) {
+    match open(&stream, &mut upgrade, shared) {
+        // Each way the reader ends writes the close line (`log: close` in `reader`).
         Some(_report_gone) => reader::read_frames(stream, leftover, &upgrade, shared, &mut log),
-        None => Ended::Stopping,
-    };
-    if let Some(log) = log {
-        let lived = log.opened.elapsed();
-        logline::closed(conn, log.peer, lived, &ended, log.limited.held()); // log: close
+        None => connlog::ws_closed(upgrade.conn, &mut log, Ended::Stopping), // log: close
     }
 }
 

@@ -6,8 +6,9 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::acl::Origin;
 use crate::http::Head;
-use crate::logline::{self, Throttle};
+use crate::logline::{self, Ended, Throttle};
 use crate::rooms::ConnId;
 
 /// What a plain HTTP connection did, for its one log line, written when it is dropped (unless
@@ -88,6 +89,26 @@ impl WsLog {
                 limited: Throttle::default(),
             })
         })
+    }
+}
+
+/// A WebSocket has opened: its line, when info lines are written. Cold: off the reader's
+/// frame.
+#[cold]
+#[inline(never)]
+pub fn ws_opened(conn: ConnId, log: &WsLog, origin: Option<&Origin>) {
+    let shown: Option<&dyn std::fmt::Display> = origin.map(|o| o as _);
+    logline::opened(conn, log.peer, &log.path, shown);
+}
+
+/// A WebSocket has ended (`why`): its line, when info lines are written. Takes the log state,
+/// so the line is written once. Cold: off the reader's frame.
+#[cold]
+#[inline(never)]
+pub fn ws_closed(conn: ConnId, log: &mut Option<Box<WsLog>>, why: Ended) {
+    if let Some(log) = log.take() {
+        let lived = log.opened.elapsed();
+        logline::closed(conn, log.peer, lived, &why, log.limited.held());
     }
 }
 

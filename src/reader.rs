@@ -12,7 +12,7 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message, WebSocket};
 
 use crate::connection::Shared;
-use crate::connlog::{over_rate, WsLog};
+use crate::connlog::{self, over_rate, WsLog};
 use crate::dispatcher::Cmd;
 use crate::engine::{self, Command};
 use crate::error::RpcError;
@@ -54,8 +54,8 @@ impl<R> Write for ReaderStream<R> {
 }
 
 /// Reads frames from `read` (after the `leftover` bytes that came with the upgrade request)
-/// until the WebSocket ends; how it ended, for the close line. A read that times out
-/// (`idle_timeout`) sends a ping; a second one in a row closes with 1001. Every stack page
+/// until the WebSocket ends, and writes its close line (with what `log` kept) saying how. A
+/// read that times out (`idle_timeout`) sends a ping; a second one in a row closes with 1001. Every stack page
 /// this loop touches stays resident while the connection idles, so the rare paths (errors,
 /// refusals, their log lines) live in cold functions with frames of their own. Inlined into
 /// the WebSocket phase: see `connection.rs`.
@@ -66,7 +66,7 @@ pub fn read_frames<R: Read>(
     upgrade: &Upgrade,
     shared: &Shared,
     log: &mut Option<Box<WsLog>>,
-) -> Ended {
+) {
     let conn = upgrade.conn;
     let mut ws = server_side(read, leftover, conn, shared);
     let mut pinged = false;
@@ -82,13 +82,13 @@ pub fn read_frames<R: Read>(
                 ) =>
             {
                 if pinged || shared.stopping.load(Ordering::Relaxed) {
-                    return idle_end(conn, shared);
+                    return idle_end(conn, shared, log);
                 }
                 pinged = true;
                 let _ = ws.send(Message::Ping(Default::default()));
                 continue;
             }
-            Err(e) => return read_end(e, conn, shared, client_code),
+            Err(e) => return read_end(e, conn, shared, client_code, log),
         };
         pinged = false;
         let cmd = match message {
@@ -111,7 +111,7 @@ pub fn read_frames<R: Read>(
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
         };
         if shared.tx.send(cmd).is_err() {
-            return Ended::Stopping;
+            return connlog::ws_closed(conn, log, Ended::Stopping); // log: close
         }
     }
 }
@@ -119,7 +119,7 @@ pub fn read_frames<R: Read>(
 /// No answer to the idle ping, or the server is stopping: close 1001.
 #[cold]
 #[inline(never)]
-fn idle_end(conn: ConnId, shared: &Shared) -> Ended {
+fn idle_end(conn: ConnId, shared: &Shared, log: &mut Option<Box<WsLog>>) {
     let (reason, ended) = if shared.stopping.load(Ordering::Relaxed) {
         ("server stopping", Ended::Stopping)
     } else {
@@ -131,7 +131,7 @@ fn idle_end(conn: ConnId, shared: &Shared) -> Ended {
         code: 1001,
         reason,
     });
-    ended
+    connlog::ws_closed(conn, log, ended); // log: close
 }
 
 /// The WebSocket ended with `error`: closes it with the matching code where one applies.
@@ -145,7 +145,8 @@ fn read_end(
     conn: ConnId,
     shared: &Shared,
     client_code: Option<Option<u16>>,
-) -> Ended {
+    log: &mut Option<Box<WsLog>>,
+) {
     let (code, reason, ended) = match error {
         WsError::Capacity(e) => {
             let limit = shared.config.max_message_size;
@@ -162,16 +163,17 @@ fn read_end(
             (1002, why, Ended::Protocol(e.to_string()))
         }
         WsError::ConnectionClosed | WsError::AlreadyClosed => {
-            return match client_code {
+            let ended = match client_code {
                 Some(code) => Ended::ClientClosed(code),
                 None if shared.stopping.load(Ordering::Relaxed) => Ended::Stopping,
                 None => Ended::Dropped("connection closed".into()),
             };
+            return connlog::ws_closed(conn, log, ended); // log: close
         }
-        e => return Ended::Dropped(e.to_string()),
+        e => return connlog::ws_closed(conn, log, Ended::Dropped(e.to_string())), // log: close
     };
     let _ = shared.tx.send(Command::Close { conn, code, reason });
-    ended
+    connlog::ws_closed(conn, log, ended); // log: close
 }
 
 /// The server side of the WebSocket over `read`, on the heap. Out of line: the socket is

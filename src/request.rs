@@ -350,11 +350,10 @@ fn method_params(
 /// The extension methods (SPEC §5): every parameter is a required string within its cap,
 /// `room`, `user` and `to` non-empty (30 `ERROR_BAD_REQUEST` otherwise, as for `join`).
 fn extension(name: &str, f: Fields, caps: &Caps) -> Result<Method, RpcError> {
-    let (user, room, id, message) = (caps.user(), caps.room(), caps.id(), caps.message());
     Ok(match name {
         "listen" | "silence" => {
-            let room = f.room.non_empty("room", room)?;
-            let id = f.id.non_empty("id", id)?;
+            let room = f.room.non_empty("room", caps.room())?;
+            let id = f.id.non_empty("id", caps.id())?;
             if name == "listen" {
                 Method::Listen { room, id }
             } else {
@@ -362,30 +361,30 @@ fn extension(name: &str, f: Fields, caps: &Caps) -> Result<Method, RpcError> {
             }
         }
         "roomstatus" => Method::RoomStatus {
-            room: f.room.non_empty("room", room)?,
+            room: f.room.non_empty("room", caps.room())?,
         },
         "rooms" => Method::Rooms,
         "whoami" => Method::WhoAmI,
         "sendto" => Method::SendTo {
-            roomid: f.roomid.string("roomid", id)?,
-            user: f.user.non_empty("user", user)?,
-            message: f.message.string("message", message)?,
+            roomid: f.roomid.string("roomid", caps.id())?,
+            user: f.user.non_empty("user", caps.user())?,
+            message: f.message.string("message", caps.message())?,
         },
         "whisper" => Method::Whisper {
-            roomid: f.roomid.string("roomid", id)?,
-            to: f.to.non_empty("to", user)?,
-            message: f.message.string("message", message)?,
+            roomid: f.roomid.string("roomid", caps.id())?,
+            to: f.to.non_empty("to", caps.user())?,
+            message: f.message.string("message", caps.message())?,
         },
         "isonline" => Method::IsOnline {
-            user: f.user.non_empty("user", user)?,
+            user: f.user.non_empty("user", caps.user())?,
         },
         "announce" => Method::Announce {
-            room: f.room.non_empty("room", room)?,
-            message: f.message.string("message", message)?,
+            room: f.room.non_empty("room", caps.room())?,
+            message: f.message.string("message", caps.message())?,
         },
         "evict" => Method::Evict {
-            room: f.room.non_empty("room", room)?,
-            user: f.user.non_empty("user", user)?,
+            room: f.room.non_empty("room", caps.room())?,
+            user: f.user.non_empty("user", caps.user())?,
         },
         _ => return Err(RpcError::MethodNotFound(format!("no method {name:?}"))),
     })

@@ -24,7 +24,8 @@ const PAGE: &str = include_str!("page.html");
 pub enum Next {
     KeepAlive,
     Close,
-    Upgrade(Upgrade),
+    /// Boxed: the connection thread's frames stay small (see `connection.rs`).
+    Upgrade(Box<Upgrade>),
 }
 
 /// Answers one request from `peer` (the client's address, when the socket knows it).
@@ -56,7 +57,8 @@ pub fn route<S: Source + Write>(
     let wants_upgrade = head.has_token("upgrade", "websocket");
     let loopback = peer.is_some_and(|a| a.ip().is_loopback());
     let admin = admin(&head, config, loopback);
-    let upgraded = |upgrade: Option<Upgrade>| upgrade.map_or(Next::Close, Next::Upgrade);
+    let upgraded =
+        |upgrade: Option<Upgrade>| upgrade.map_or(Next::Close, |u| Next::Upgrade(Box::new(u)));
     match (head.method.as_str(), head.path.as_str(), jsonrpc) {
         ("GET", _, Some(implicit)) if wants_upgrade => {
             let dialect = Dialect::Messenger(designators(config, implicit));

@@ -48,7 +48,7 @@ pub fn shared() -> (Shared, Receiver<Cmd>) {
 
 /// Serves `requests` (fed `piece` bytes at a time) through the HTTP phase, the real engine
 /// answering; what was written, and the upgrade if there was one.
-fn serve(config: Config, requests: &str, piece: usize) -> (String, Option<Upgrade>) {
+fn serve(config: Config, requests: &str, piece: usize) -> (String, Option<Box<Upgrade>>) {
     let (shared, rx) = shared_with(config);
     let mut engine = Engine::<TcpSocket>::new(&shared.config);
     let dispatcher = std::thread::spawn(move || {
