@@ -29,6 +29,15 @@ pub struct Census {
     pub indexed_room_watchers: usize,
     /// Listens in the index (`listeners` when consistent).
     pub indexed_listeners: usize,
+    /// Connection-wide `userupdate` / `message` registrations (ids without a room token).
+    pub wide_registrations: usize,
+    /// Rooms' entries for connections with a connection-wide registration that are members
+    /// there (one per such connection and room).
+    pub wide_rooms: usize,
+    /// Messages room history keeps, in all rooms.
+    pub history_messages: usize,
+    /// Bytes room history holds, as counted against `history_bytes`.
+    pub history_bytes: usize,
 }
 
 impl Rooms {
@@ -46,7 +55,11 @@ impl Rooms {
             indexed_members: index.clone().map(|c| c.tokens.len()).sum(),
             indexed_member_watchers: index.clone().map(|c| c.watching.len()).sum(),
             indexed_room_watchers: index.clone().map(|c| c.room_watches).sum(),
-            indexed_listeners: index.map(|c| c.listening.len()).sum(),
+            indexed_listeners: index.clone().map(|c| c.listening.len()).sum(),
+            wide_registrations: index.map(|c| c.wide.len()).sum(),
+            wide_rooms: self.rooms.values().map(|r| r.wide.len()).sum(),
+            history_messages: self.history.len_all(),
+            history_bytes: self.history.used(),
         }
     }
 }

@@ -65,9 +65,13 @@ impl History {
     }
 
     /// Bytes history holds now, as counted against the budget.
-    #[cfg(test)]
     pub(super) fn used(&self) -> usize {
         self.used
+    }
+
+    /// Messages kept in all rooms.
+    pub(super) fn len_all(&self) -> usize {
+        self.logs.values().map(|log| log.kept.len()).sum()
     }
 
     /// Messages kept in `room`.
