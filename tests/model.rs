@@ -1,6 +1,8 @@
 //! Property test: random sequences of actions from several clients (Messenger and Kurento
 //! WebSockets, HTTP calls, malformed frames, disconnects, the clock moving on) through the real
-//! edge and engine, every reply and event checked against a model (`tests/model/`).
+//! edge and engine, every reply and event checked against a model (`tests/model/`): rooms,
+//! memberships, registrations (connection-wide ones too), listens, room history under a large
+//! or a small budget, byte caps, limits, secure rooms, Kurento's codes, HTTP expiry.
 //!
 //! `make test` runs `CASES` seeded cases. More: `MODEL_CASES=20000 cargo test --release --test
 //! model`. One case again: `MODEL_SEED=<seed> cargo test --test model` (a failure prints its
@@ -59,19 +61,21 @@ fn the_engine_agrees_with_the_model() {
     let started = std::time::Instant::now();
     let mut total = Summary::default();
     for seed in REGRESSIONS.iter().copied().chain(0..cases) {
-        let one = case(seed);
-        total.actions += one.actions;
-        total.events += one.events;
-        total.results += one.results;
-        total.errors += one.errors;
+        total += &case(seed);
     }
+    let t = total;
     eprintln!(
-        "model: {cases} cases in {:.1?}: {} actions; checked {} events, {} results, {} errors",
+        "model: {cases} cases in {:.1?}: {} actions; checked {} events ({} to connection-wide registrations, {} of history), {} results, {} errors ({} Kurento codes); {} calls over a byte cap, {} replays with messages dropped for the budget",
         started.elapsed(),
-        total.actions,
-        total.events,
-        total.results,
-        total.errors
+        t.actions,
+        t.events,
+        t.wide,
+        t.history,
+        t.results,
+        t.errors,
+        t.kurento_codes,
+        t.capped,
+        t.dropped
     );
 }
 

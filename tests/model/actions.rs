@@ -11,18 +11,30 @@ use super::Dice;
 
 pub type ConnId = u64;
 
-/// Users, rooms, origins and ACL patterns a case chooses from: few, so they collide.
-pub const USERS: &[&str] = &["A", "B", "C", "guest-1"];
-pub const ROOMS: &[&str] = &["R1", "R2", "S", "Lobby"];
+/// Users, rooms, origins and ACL patterns a case chooses from: few, so they collide. The long
+/// ones are within the default caps and over the small caps some cases set.
+pub const USERS: &[&str] = &["A", "B", "C", "guest-1", "a-rather-long-user"];
+pub const ROOMS: &[&str] = &["R1", "R2", "S", "Lobby", "a-long-room-name"];
 pub const ORIGINS: &[Option<&str>] = &[
     None,
     Some("https://app.example.com"),
     Some("http://localhost:8080"),
     Some("https://evil.example.net"),
 ];
-/// ACL patterns; `ftp//x` is not a pattern at all.
-pub const PATTERNS: &[&str] = &["https://*.example.com", "http://localhost:*", "ftp//x"];
-const MESSAGES: &[&str] = &["hi", "quote \" and \\ back", "ü\n\t☃", ""];
+/// ACL patterns; `ftp//x` is not a pattern at all; the last admits none of `ORIGINS`.
+pub const PATTERNS: &[&str] = &[
+    "https://*.example.com",
+    "http://localhost:*",
+    "ftp//x",
+    "https://*.a-rather-long-name.example.org",
+];
+const MESSAGES: &[&str] = &[
+    "hi",
+    "quote \" and \\ back",
+    "ü\n\t☃",
+    "",
+    "a message longer than the small caps",
+];
 const METHOD_NAMES: &[&str] = &["join", "leave", "whoami", "Join", "nosuch", "listen"];
 const MEDIA: &[&str] = &["publishVideo", "receiveVideoFrom", "onIceCandidate"];
 
@@ -172,8 +184,17 @@ pub fn malformed() -> Vec<Malformed> {
             r#"{"jsonrpc":"2.0","id":11,"method":"joinRoom","params":{"user":""}}"#,
             (Some((json!(11), -32601)), Some((json!(11), -32602))),
         ),
+        // `jsonrpc` must be "2.0" when present; always answered, with the id when it was read.
         (
             r#"{"jsonrpc":2,"id":12,"method":"ping"}"#,
+            both(json!(12), -32600),
+        ),
+        (
+            r#"{"jsonrpc":"1.0","id":13,"method":"Messenger.1.rooms"}"#,
+            both(json!(13), -32600),
+        ),
+        (
+            r#"{"jsonrpc":"1.0","method":"Messenger.1.rooms"}"#,
             both(Value::Null, -32600),
         ),
     ];
@@ -332,11 +353,16 @@ fn roomid(dice: &mut dyn Dice, model: &Model) -> String {
     }
 }
 
-/// A registration id for `userupdate` / `message`: a token, then maybe a client suffix.
+/// A registration id for `userupdate` / `message`: a token, then maybe a client suffix; or an
+/// id that starts with no token (a registration for the whole connection), such as
+/// ThunderJS's `client.Messenger.events` or LinkType's `temporary1`, or a token in capitals.
 fn registration_id(dice: &mut dyn Dice, model: &Model) -> String {
-    match dice.below(6) {
+    match dice.below(10) {
         0 => "client.events".into(),
-        1 => roomid(dice, model),
+        1 => "client.Messenger.events".into(),
+        2 => "temporary1".into(),
+        3 => roomid(dice, model).to_uppercase(),
+        4 => roomid(dice, model),
         _ => format!(
             "{}.{}",
             roomid(dice, model),
@@ -360,11 +386,13 @@ fn call(dice: &mut dyn Dice, model: &Model) -> Call {
                 dice,
                 &[None, None, None, None, None, Some(true), Some(false)],
             ),
-            acl: match dice.below(16) {
+            acl: match dice.below(18) {
                 0 => Some(vec![PATTERNS[0]]),
                 1 => Some(vec![PATTERNS[1], PATTERNS[0]]),
                 2 => Some(vec![]),
                 3 => Some(vec![PATTERNS[2]]),
+                4 => Some(vec![PATTERNS[3]]),
+                5 => Some(vec![PATTERNS[0], PATTERNS[3]]),
                 _ => None,
             },
         },
@@ -410,7 +438,7 @@ fn call(dice: &mut dyn Dice, model: &Model) -> Call {
         },
         25..=26 => Call::SendTo {
             roomid: roomid(dice, model),
-            user: text(dice, &["*", "A", "B*", "*C", "Z"]),
+            user: text(dice, &["*", "A", "B*", "*C", "Z", "a-rather-long-*"]),
             message: text(dice, MESSAGES),
         },
         27 => Call::Whisper {

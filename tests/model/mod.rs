@@ -8,16 +8,24 @@
 //! comes through the `Dice` trait (a seeded `fastrand::Rng` in the test, `Bytes` under the
 //! fuzzer).
 //!
-//! A case: settings (dialect, default room, small limits), then batches of one to three
-//! actions (`actions.rs`), each applied to the engine and to the model (`reference.rs`); after
+//! A case: settings (dialect, default room, small limits, maybe room history with a large or
+//! a small budget, maybe small byte caps), then batches of one to three actions
+//! (`actions.rs`), each applied to the engine and to the model (`reference.rs`); after
 //! each batch the outboxes are flushed into the fake sockets (`wire.rs`), which take bytes in
 //! pieces and sometimes refuse them, and each client's frames are compared with the model's:
 //! nothing lost, nothing doubled, in order per client (one action's events to one client in
 //! any order, its reply last), the engine's census equal to the model's counts. At the end
 //! every connection goes and every HTTP membership expires, and nothing may be left.
+//!
+//! Room history is the one place the model cannot say everything in advance: which old
+//! messages a small budget has dropped depends on the engine's byte accounting. So when history
+//! is on, the harness writes out what the engine sent for each Messenger call right away and
+//! hands the model the history frames among it (`Model::observed`), which checks them against
+//! what it allows and learns from them (`reference/history.rs`).
 
 pub mod actions;
 pub mod reference;
+pub mod summary;
 pub mod wire;
 
 use std::cell::RefCell;
@@ -34,7 +42,8 @@ use messenger::request::{self, Designators, Rejection};
 use serde_json::Value;
 
 use actions::{chance, one, Action, ConnId};
-use reference::{Expect, Model, Owner, Settings, Want};
+use reference::{Caps as CapsModel, Expect, Model, Observed, Owner, Settings, Want};
+pub use summary::Summary;
 use wire::{Bindings, FakeSocket, Wire};
 
 /// Where a case's choices come from.
@@ -71,30 +80,13 @@ impl Dice for Bytes<'_> {
     }
 }
 
-/// What a case checked.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Summary {
-    pub actions: usize,
-    pub events: usize,
-    pub results: usize,
-    pub errors: usize,
-}
-
-impl Summary {
-    fn count(&mut self, frame: &Want) {
-        match frame {
-            Want::Json(v) if v.get("error").is_some() => self.errors += 1,
-            Want::Json(v) if v.get("result").is_some() => self.results += 1,
-            _ => self.events += 1,
-        }
-    }
-}
-
 /// Plays one case of at most `max_actions` actions; a failure says what went wrong and the
 /// actions that led there.
 pub fn run(dice: &mut dyn Dice, max_actions: usize) -> Result<Summary, String> {
     let mut harness = Harness::new(dice);
     let played = harness.play(dice, max_actions);
+    harness.summary.capped = harness.model.tally.capped;
+    harness.summary.dropped = harness.model.tally.dropped;
     played.map(|()| harness.summary).map_err(|e| {
         let from = harness.log.len().saturating_sub(40);
         let log = harness.log[from..].join("\n  ");
@@ -107,6 +99,8 @@ struct Harness {
     model: Model,
     wires: BTreeMap<ConnId, Rc<RefCell<Wire>>>,
     dialects: BTreeMap<ConnId, Dialect>,
+    /// The byte caps of the case's settings, as the edge reads them.
+    caps: Caps,
     /// Per connection, the model's frames for each action since the last flush.
     pending: BTreeMap<ConnId, Vec<Vec<Want>>>,
     now: Instant,
@@ -119,6 +113,32 @@ struct Harness {
 
 impl Harness {
     fn new(dice: &mut dyn Dice) -> Harness {
+        let defaults = Config::default();
+        let (history, history_bytes) = match chance(dice, 40) {
+            true => (
+                *one(dice, &[1, 2, 3, 5]),
+                *one(dice, &[1 << 20, 700, 1200, 2500]),
+            ),
+            false => (0, defaults.history_bytes),
+        };
+        let caps = match chance(dice, 30) {
+            true => CapsModel {
+                user: 12,
+                room: 12,
+                id: 30,
+                message: 24,
+                acl_patterns: 1,
+                acl_pattern: 24,
+            },
+            false => CapsModel {
+                user: defaults.max_user_bytes,
+                room: defaults.max_room_bytes,
+                id: defaults.max_id_bytes,
+                message: defaults.max_message_bytes,
+                acl_patterns: defaults.max_acl_patterns,
+                acl_pattern: defaults.max_acl_pattern_bytes,
+            },
+        };
         let s = Settings {
             r5: chance(dice, 30),
             default_room: chance(dice, 25).then_some("Lobby"),
@@ -128,6 +148,9 @@ impl Harness {
             max_members: 3,
             max_memberships: 3,
             max_registrations: 4,
+            history,
+            history_bytes,
+            caps,
         };
         let config = Config {
             compat: if s.r5 { Compat::R5 } else { Compat::Rdk },
@@ -139,7 +162,15 @@ impl Harness {
             max_memberships_per_connection: s.max_memberships,
             max_registrations_per_connection: s.max_registrations,
             max_outbound_bytes: 1 << 30,
-            ..Config::default()
+            history: s.history,
+            history_bytes: s.history_bytes,
+            max_user_bytes: caps.user,
+            max_room_bytes: caps.room,
+            max_id_bytes: caps.id,
+            max_message_bytes: caps.message,
+            max_acl_patterns: caps.acl_patterns,
+            max_acl_pattern_bytes: caps.acl_pattern,
+            ..defaults
         };
         let log = vec![format!("{s:?}")];
         Harness {
@@ -147,6 +178,7 @@ impl Harness {
             model: Model::new(s),
             wires: BTreeMap::new(),
             dialects: BTreeMap::new(),
+            caps: Caps::from(&config),
             pending: BTreeMap::new(),
             now: Instant::now(),
             ids: 0,
@@ -176,8 +208,28 @@ impl Harness {
     fn act(&mut self, dice: &mut dyn Dice, action: Action) -> Result<(), String> {
         self.summary.actions += 1;
         self.log.push(format!("{action:?}"));
+        let replays = match &action {
+            Action::Call { conn, .. } if self.model.s.history > 0 => Some(*conn),
+            _ => None,
+        };
+        let before = match replays {
+            Some(conn) => self
+                .drain()
+                .map(|()| self.wires[&conn].borrow().bytes.len())?,
+            None => 0,
+        };
         let answer = self.drive_engine(dice, &action)?;
+        if let Some(conn) = replays {
+            self.drain()?;
+            self.model.observed = self.history_frames(conn, before)?;
+        }
         let expect = self.model.apply(&action, self.now);
+        if !self.model.problems.is_empty() {
+            return Err(self.model.problems.join("\n"));
+        }
+        if let Some(key) = self.model.observed.keys().next() {
+            return Err(format!("history frames the model does not expect: {key:?}"));
+        }
         if let Some(answer) = answer {
             self.check_answer(&action, answer, &expect)?;
         }
@@ -207,8 +259,8 @@ impl Harness {
                 );
                 self.wires.insert(conn, wire.clone());
                 let dialect = match kurento {
-                    true => Dialect::Kurento(Caps::default()),
-                    false => Dialect::Messenger(designators(*implicit)),
+                    true => Dialect::Kurento(self.caps),
+                    false => Dialect::Messenger(designators(*implicit, self.caps)),
                 };
                 self.dialects.insert(conn, dialect);
                 Some(Command::Open {
@@ -241,7 +293,7 @@ impl Harness {
             } => {
                 let text = call.text(id, "Messenger.1.");
                 Some(Command::Http {
-                    call: Box::new(request::parse(&text, &designators(false))),
+                    call: Box::new(request::parse(&text, &designators(false, self.caps))),
                     origin: origin.and_then(Origin::parse).map(Box::new),
                     admin: *admin,
                     reply: (),
@@ -275,6 +327,42 @@ impl Harness {
             return Ok(None);
         };
         Ok(self.engine.apply(cmd, self.now).map(|((), answer)| answer))
+    }
+
+    /// Writes out everything the engine has queued for its clients.
+    fn drain(&mut self) -> Result<(), String> {
+        let mut rounds = 0;
+        self.engine.flush();
+        while self.engine.has_stalled() {
+            rounds += 1;
+            if rounds > 1_000_000 {
+                return Err("the outboxes never drain".into());
+            }
+            self.engine.flush();
+        }
+        Ok(())
+    }
+
+    /// The history frames (`"history": true`) among what `conn` was sent after its first
+    /// `from` bytes, without taking them from its wire: their params by method and by the
+    /// room they name.
+    fn history_frames(&self, conn: ConnId, from: usize) -> Result<Observed, String> {
+        let mut copy = Wire::default();
+        copy.bytes = self.wires[&conn].borrow().bytes[from..].to_vec();
+        let frames = wire::decode(&mut copy).map_err(|e| format!("connection {conn}: {e}"))?;
+        let mut seen = Observed::new();
+        for frame in frames {
+            let Want::Json(v) = frame else { continue };
+            if v["params"]["history"] != Value::Bool(true) {
+                continue;
+            }
+            let method = v["method"].as_str().unwrap_or_default().to_owned();
+            let room = v["params"]["room"].as_str().map(str::to_owned);
+            seen.entry((method, room))
+                .or_default()
+                .push(v["params"].clone());
+        }
+        Ok(seen)
     }
 
     /// What the edge makes of a text frame on `conn`, as the reader does within its rate.
@@ -338,15 +426,7 @@ impl Harness {
     /// Flushes the outboxes into the fake sockets, decodes every client's frames and compares
     /// them with the model's; then the census.
     fn settle(&mut self) -> Result<(), String> {
-        let mut rounds = 0;
-        self.engine.flush();
-        while self.engine.has_stalled() {
-            rounds += 1;
-            if rounds > 1_000_000 {
-                return Err("the outboxes never drain".into());
-            }
-            self.engine.flush();
-        }
+        self.drain()?;
         let mut binds = Bindings::default();
         let mut gone = Vec::new();
         for (conn, wire) in &self.wires {
@@ -424,8 +504,19 @@ impl Harness {
         want.origins = m.conns.values().filter(|c| c.origin.is_some()).count();
         want.trusted = m.conns.values().filter(|c| c.admin).count();
         want.sessions = m.conns.values().filter(|c| c.kurento).count();
+        want.rooms.wide_registrations = m.conns.values().map(|c| c.wide.len()).sum();
+        want.rooms.wide_rooms = m.wide_rooms();
         if got != want {
             return Err(format!("census {got:#?}\nthe model wants {want:#?}"));
+        }
+        // History: what it holds is budget-dependent; its bounds are not.
+        let (sure, possible) = m.history_counts();
+        let held = got.rooms.history_messages;
+        if !(sure..=possible).contains(&held) || got.rooms.history_bytes > m.s.history_bytes {
+            return Err(format!(
+                "history holds {held} messages in {} bytes; the model wants {sure} to {possible} messages within {} bytes",
+                got.rooms.history_bytes, m.s.history_bytes
+            ));
         }
         Ok(())
     }
@@ -458,10 +549,10 @@ impl Harness {
     }
 }
 
-fn designators(implicit: bool) -> Designators {
+fn designators(implicit: bool, caps: Caps) -> Designators {
     Designators {
         callsign: "Messenger".into(),
         implicit,
-        caps: Caps::default(),
+        caps,
     }
 }

@@ -1,14 +1,18 @@
 //! The model: a small, obviously correct statement of the API (SPEC §3–5: rooms, members,
-//! registrations, listens, limits, HTTP memberships that expire) and of what each action must
-//! make each client receive. Plain vectors and linear scans, written from the spec, not from
-//! the engine's data structures.
+//! registrations, connection-wide registrations, listens, room history, limits and byte caps,
+//! HTTP memberships that expire) and of what each action must make each client receive. Plain
+//! vectors and linear scans, written from the spec, not from the engine's data structures.
+//! The rules are in `reference/rules.rs` (Messenger calls, joining and leaving),
+//! `reference/wide.rs` (connection-wide registrations), `reference/history.rs` (room
+//! history), `reference/caps.rs` (byte caps at the edge) and `reference/kurento.rs`; the
+//! frames it writes in `reference/frames.rs`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::actions::{Action, ConnId, Id, BAD_REQUEST};
+use super::actions::{Action, ConnId, BAD_REQUEST};
 
 /// The events a client registers for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,44 +32,13 @@ impl Ev {
     }
 }
 
-/// The Messenger errors: (rdk code, r5 code, message).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum E {
-    InvalidRequest,
-    IllegalState,
-    UnknownKey,
-    Privileged,
-    Unavailable,
-}
-
-impl E {
-    fn code(self, r5: bool) -> i64 {
-        let thunder = |c: i64| if r5 { -31000 - c } else { c };
-        match self {
-            E::InvalidRequest => -32600,
-            E::IllegalState => thunder(5),
-            E::UnknownKey => thunder(22),
-            E::Privileged if r5 => -32604,
-            E::Privileged => 24,
-            E::Unavailable => thunder(2),
-        }
-    }
-}
-
-/// The message of each JSON-RPC error code, in both dialects.
-pub fn error_message(code: i64) -> &'static str {
-    match code {
-        -32700 => "Parse error.",
-        -32600 => "Invalid request.",
-        -32601 => "Unknown method.",
-        -32602 => "Invalid parameters.",
-        30 | -31030 => "ERROR_BAD_REQUEST",
-        5 | -31005 => "ERROR_ILLEGAL_STATE",
-        22 | -31022 => "ERROR_UNKNOWN_KEY",
-        24 | -32604 => "ERROR_PRIVILEGED_REQUEST",
-        2 | -31002 => "ERROR_UNAVAILABLE",
-        _ => "?",
-    }
+/// Counts of what the model has seen happen, for the summary.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Calls refused for a string over its cap.
+    pub capped: usize,
+    /// Replays that showed messages dropped for the history budget.
+    pub dropped: usize,
 }
 
 /// Who holds a membership.
@@ -73,20 +46,6 @@ pub fn error_message(code: i64) -> &'static str {
 pub enum Owner {
     Ws(ConnId),
     Http,
-}
-
-/// What a client must receive: a JSON frame, a close frame with its code, or a pong.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Want {
-    Json(Value),
-    Close(u16),
-    Pong,
-}
-
-/// A string standing for a value the model cannot know in advance (a room token, a Kurento
-/// session id), bound the first time the engine shows it.
-pub fn placeholder(kind: &str, key: u64) -> Value {
-    json!(format!("\u{1}{kind}:{key}"))
 }
 
 /// The limits and settings of a case.
@@ -100,6 +59,10 @@ pub struct Settings {
     pub max_members: usize,
     pub max_memberships: usize,
     pub max_registrations: usize,
+    /// Messages each room keeps (0: history off) and the bytes all rooms' history may hold.
+    pub history: usize,
+    pub history_bytes: usize,
+    pub caps: Caps,
 }
 
 pub struct Conn {
@@ -110,6 +73,8 @@ pub struct Conn {
     /// A close frame was sent: nothing more reaches it.
     pub closing: bool,
     pub session: Option<String>,
+    /// Connection-wide registrations `(event, id)`, in registration order.
+    pub wide: Vec<(Ev, String)>,
 }
 
 pub struct Room {
@@ -120,6 +85,8 @@ pub struct Room {
     pub members: Vec<usize>,
     /// `(conn, id)` in listen order.
     pub listeners: Vec<(ConnId, String)>,
+    /// The messages the room's history may still hold, oldest first (`reference/history.rs`).
+    pub history: Vec<Kept>,
 }
 
 pub struct Member {
@@ -146,6 +113,16 @@ pub struct Model {
     pub room_watchers: Vec<(ConnId, String)>,
     /// Tokens of memberships that have ended.
     pub dead_tokens: Vec<String>,
+    /// The history frames the engine sent for the action being applied, by method and room
+    /// (`reference/history.rs`), set by the harness before `apply`; each is checked and taken
+    /// where the model replays history.
+    pub observed: Observed,
+    /// Where the engine misbehaved in what only the model's history checks can see.
+    pub problems: Vec<String>,
+    /// The history's bookkeeping (`reference/history.rs`).
+    pub kept: Budget,
+    /// What the model has seen happen, for the summary.
+    pub tally: Tally,
     next_key: usize,
     next_conn: ConnId,
     out: Vec<(ConnId, Want)>,
@@ -186,23 +163,6 @@ fn glob(pattern: &str, text: &str) -> bool {
     }
 }
 
-fn notification(method: String, params: Value) -> Want {
-    Want::Json(json!({"jsonrpc": "2.0", "method": method, "params": params}))
-}
-
-fn result(id: Value, result: Value) -> Want {
-    Want::Json(json!({"jsonrpc": "2.0", "id": id, "result": result}))
-}
-
-/// An error response (the `data` detail is not part of the model).
-pub fn error(id: Value, code: i64) -> Want {
-    error_with(id, code, error_message(code))
-}
-
-fn error_with(id: Value, code: i64, message: &str) -> Want {
-    Want::Json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
-}
-
 impl Model {
     pub fn new(s: Settings) -> Model {
         Model {
@@ -212,6 +172,10 @@ impl Model {
             members: Vec::new(),
             room_watchers: Vec::new(),
             dead_tokens: Vec::new(),
+            observed: Observed::new(),
+            problems: Vec::new(),
+            kept: Budget::default(),
+            tally: Tally::default(),
             next_key: 0,
             next_conn: 1,
             out: Vec::new(),
@@ -379,6 +343,7 @@ impl Model {
             implicit,
             closing: false,
             session: None,
+            wide: Vec::new(),
         };
         self.conns.insert(conn, conn_state);
         let Some(room) = self.s.default_room.filter(|_| !kurento) else {
@@ -399,15 +364,16 @@ impl Model {
                 kurento: false,
             };
             match self.join(&join) {
-                Err(E::IllegalState) => continue,
+                Err(JoinE::Taken) => continue,
                 _ => return,
             }
         }
     }
 
-    /// The connection's reader has ended: its registrations and listens end, then its
-    /// memberships leave.
+    /// The connection's reader has ended: its registrations (connection-wide ones too) and
+    /// listens end, then its memberships leave.
     fn gone(&mut self, conn: ConnId) {
+        self.conns.get_mut(&conn).expect("open").wide.clear();
         self.room_watchers.retain(|(c, _)| *c != conn);
         for m in &mut self.members {
             m.watchers.retain(|(c, _, _)| *c != conn);
@@ -465,11 +431,13 @@ impl Model {
         m.map(|m| m.key)
     }
 
-    /// How many registrations and listens `conn` holds (they share one limit).
+    /// How many registrations (connection-wide ones too) and listens `conn` holds (they share
+    /// one limit).
     fn registrations(&self, conn: ConnId) -> usize {
         let watches = self.members.iter().flat_map(|m| &m.watchers);
         let listens = self.rooms.iter().flat_map(|r| &r.listeners);
-        watches.filter(|(c, _, _)| *c == conn).count()
+        self.conns.get(&conn).map_or(0, |c| c.wide.len())
+            + watches.filter(|(c, _, _)| *c == conn).count()
             + self
                 .room_watchers
                 .iter()
@@ -479,7 +447,8 @@ impl Model {
     }
 
     /// A room event to every member (Thunder ones through their registrations for `ev`,
-    /// Kurento ones directly as `kurento`) and to the room's listeners.
+    /// Kurento ones directly as `kurento`), to the room's listeners, and to the
+    /// connection-wide registrations of the connections in it.
     fn tell_room(&mut self, room: &str, ev: Ev, params: &Value, kurento: &Value) {
         let members = self.room(room).expect("room").members.clone();
         self.tell_members(&members, ev, params, kurento);
@@ -490,6 +459,8 @@ impl Model {
                 notification(format!("{id}.{}", ev.name()), params.clone()),
             );
         }
+        let conns = self.conns_in(room);
+        self.tell_wide(&conns, room, ev, params);
     }
 
     fn tell_members(&mut self, keys: &[usize], ev: Ev, params: &Value, kurento: &Value) {
@@ -552,14 +523,15 @@ pub struct Join<'a> {
     pub kurento: bool,
 }
 
+mod caps;
+mod frames;
+mod history;
 mod kurento;
 mod rules;
+mod wide;
 
-/// The reply to a call with `id` (none for a notification).
-fn reply(id: &Id, outcome: Result<Value, E>, r5: bool) -> Option<Want> {
-    let id = id.json()?;
-    Some(match outcome {
-        Ok(value) => result(id, value),
-        Err(e) => error(id, e.code(r5)),
-    })
-}
+pub use caps::Caps;
+pub use frames::{error, error_with, notification, placeholder, reply, result, Want, E};
+pub use history::{Budget, Kept, Observed};
+pub use rules::JoinE;
+pub use wide::is_token;

@@ -1,5 +1,6 @@
 //! The model's rules for each Messenger call and for joining and leaving a room, in the order
-//! the spec checks them (limits, security, names), and the events each change sends.
+//! the spec checks them (byte caps, limits, security, names), and the events each change
+//! sends.
 
 use std::time::Instant;
 
@@ -7,8 +8,31 @@ use serde_json::{json, Value};
 
 use super::super::actions::{Call, Id};
 use super::{
-    admits, glob, notification, placeholder, reply, Caller, Ev, Join, Model, Owner, Room, Want, E,
+    admits, glob, is_token, notification, placeholder, reply, Caller, Ev, Join, Model, Owner, Room,
+    Want, E,
 };
+
+/// Why a join is refused, as the room rules decide it (each dialect names it its own way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinE {
+    Taken,
+    /// The room's security refuses it; why, as the engine words it.
+    Refused(String),
+    TooManyRooms,
+    RoomFull,
+    TooManyMemberships,
+}
+
+impl JoinE {
+    /// The Messenger error.
+    fn e(&self) -> E {
+        match self {
+            JoinE::Taken => E::IllegalState,
+            JoinE::Refused(_) => E::Privileged,
+            _ => E::Unavailable,
+        }
+    }
+}
 
 /// The Messenger methods (`exists` answers true for these).
 const METHODS: &[&str] = &[
@@ -80,6 +104,7 @@ impl Model {
     }
 
     fn outcome(&mut self, caller: Caller, call: &Call) -> Result<Done, E> {
+        self.capped(call)?;
         let null = Ok(Done::Value(Value::Null));
         let conn = match caller.owner {
             Owner::Ws(conn) => Ok(conn),
@@ -101,7 +126,7 @@ impl Model {
                     origin: caller.origin,
                     kurento: false,
                 };
-                self.join(&join).map(Done::Joined)
+                self.join(&join).map(Done::Joined).map_err(|e| e.e())
             }
             Call::Leave { roomid } => {
                 let key = self.by_token(roomid).ok_or(E::UnknownKey)?;
@@ -166,6 +191,7 @@ impl Model {
                 let params = json!({"user": self.s.server_name, "message": message});
                 let kurento = send_message(room, self.s.server_name, message);
                 self.tell_room(room, Ev::Message, &params, &kurento);
+                self.keep(room, self.s.server_name, message);
                 null
             }
             Call::Evict { room, user } => {
@@ -178,33 +204,54 @@ impl Model {
         }
     }
 
-    /// Joins a room, creating it if needed; the new membership's key.
-    pub(super) fn join(&mut self, j: &Join) -> Result<usize, E> {
+    /// Joins a room, creating it if needed; the new membership's key. A connection with
+    /// connection-wide registrations that enters a room (its first membership there) gets
+    /// the room's replay for each of them.
+    pub(super) fn join(&mut self, j: &Join) -> Result<usize, JoinE> {
         if self.held(j.owner).len() >= self.s.max_memberships {
-            return Err(E::Unavailable);
+            return Err(JoinE::TooManyMemberships);
         }
         match self.room(j.room) {
             Some(room) => {
-                let secure_refused = room.secure && !admits(&room.acl, j.origin);
-                if j.acl.is_some() || secure_refused || (!room.secure && j.secure == Some(true)) {
-                    return Err(E::Privileged);
+                if j.acl.is_some() {
+                    return Err(JoinE::Refused(
+                        "the room exists; only its creator sets an ACL".into(),
+                    ));
+                }
+                if room.secure {
+                    let Some(origin) = j.origin else {
+                        return Err(JoinE::Refused(
+                            "secure room: this connection has no origin (no Origin header, no token)".into(),
+                        ));
+                    };
+                    if !admits(&room.acl, Some(origin)) {
+                        return Err(JoinE::Refused(format!(
+                            "secure room: origin {origin} is not in its ACL"
+                        )));
+                    }
+                }
+                if !room.secure && j.secure == Some(true) {
+                    return Err(JoinE::Refused("the room exists and is not secure".into()));
                 }
                 if room.members.len() >= self.s.max_members {
-                    return Err(E::Unavailable);
+                    return Err(JoinE::RoomFull);
                 }
                 if room.members.iter().any(|k| self.member(*k).user == j.user) {
-                    return Err(E::IllegalState);
+                    return Err(JoinE::Taken);
                 }
             }
             None => {
                 if self.rooms.len() >= self.s.max_rooms {
-                    return Err(E::Unavailable);
+                    return Err(JoinE::TooManyRooms);
                 }
+                let refused = |why: &str| Err(JoinE::Refused(why.into()));
                 let (secure, acl) = match (j.secure, j.acl) {
                     (Some(false), Some(_)) | (_, Some([])) | (Some(true), None) => {
-                        return Err(E::Privileged)
+                        return refused("not a secure room's settings")
                     }
-                    (_, Some(acl)) if acl.contains(&"ftp//x") => return Err(E::Privileged),
+                    // SPEC §4: a connection with no origin cannot create a secure room.
+                    (_, Some(_)) if j.origin.is_none() => return refused("no origin"),
+                    (_, Some(acl)) if acl.contains(&"ftp//x") => return refused("bad pattern"),
                     (_, Some(acl)) => (true, acl.to_vec()),
                     (_, None) => (false, Vec::new()),
                 };
@@ -214,6 +261,7 @@ impl Model {
                     acl,
                     members: Vec::new(),
                     listeners: Vec::new(),
+                    history: Vec::new(),
                 };
                 self.room_update(&room, "created");
                 self.rooms.push(room);
@@ -222,6 +270,10 @@ impl Model {
         let params = json!({"user": j.user, "action": "joined"});
         let kurento = json!({"jsonrpc":"2.0","method":"participantJoined","params":{"id": j.user}});
         self.tell_room(j.room, Ev::UserUpdate, &params, &kurento);
+        let entered = match j.owner {
+            Owner::Ws(conn) => !self.conns_in(j.room).contains(&conn),
+            Owner::Http => false,
+        };
         let key = self.next_key;
         self.next_key += 1;
         self.room_mut(j.room).members.push(key);
@@ -235,6 +287,9 @@ impl Model {
             expires: None,
             token: None,
         });
+        if let (true, Owner::Ws(conn)) = (entered, j.owner) {
+            self.wide_entered(conn, j.room);
+        }
         Ok(key)
     }
 
@@ -264,16 +319,19 @@ impl Model {
         }
     }
 
-    /// A message from a membership to everyone in its room.
+    /// A message from a membership to everyone in its room, kept in the room's history.
     pub(super) fn send_from(&mut self, key: usize, message: &str) {
         let m = self.member(key);
         let (room, user) = (m.room.clone(), m.user.clone());
         let params = json!({"user": user, "message": message});
         let kurento = send_message(&room, &user, message);
         self.tell_room(&room, Ev::Message, &params, &kurento);
+        self.keep(&room, &user, message);
     }
 
-    /// A message to the members of `key`'s room whose name `hits`; how many got it.
+    /// A message to the members of `key`'s room whose name `hits` (and to the connection-wide
+    /// registrations of their connections, each connection once); how many got it. Never kept
+    /// in history.
     fn targeted(
         &mut self,
         key: usize,
@@ -292,12 +350,23 @@ impl Model {
         let params = json!({"user": user, "message": message, "to": to});
         let kurento = send_message(&room, &user, message);
         self.tell_members(&recipients, Ev::Message, &params, &kurento);
+        let mut conns: Vec<u64> = recipients
+            .iter()
+            .filter_map(|k| match self.member(*k).owner {
+                Owner::Ws(conn) => Some(conn),
+                Owner::Http => None,
+            })
+            .collect();
+        conns.sort_unstable();
+        conns.dedup();
+        self.tell_wide(&conns, &room, Ev::Message, &params);
         recipients.len()
     }
 
     /// A registration. Registering again what is already registered changes nothing and is
     /// not an error (so it is not refused by the limit either); the limit counts what a
-    /// connection holds.
+    /// connection holds. A `userupdate` or `message` id that does not start with a room token
+    /// registers the whole connection (`reference/wide.rs`).
     fn register(&mut self, conn: u64, ev: Ev, id: &str) -> Result<Done, E> {
         if ev == Ev::RoomUpdate {
             if self.room_watchers.contains(&(conn, id.to_owned())) {
@@ -317,6 +386,9 @@ impl Model {
             self.room_watchers.push((conn, id.to_owned()));
             return Ok(Done::Registered);
         }
+        if !is_token(leading(id)) {
+            return self.register_wide(conn, ev, id);
+        }
         let key = self.thunder_member(id)?;
         let watcher = (conn, ev, id.to_owned());
         if self.member(key).watchers.contains(&watcher) {
@@ -325,9 +397,11 @@ impl Model {
         if self.registrations(conn) >= self.s.max_registrations {
             return Err(E::Unavailable);
         }
-        if ev == Ev::UserUpdate {
-            let room = self.member(key).room.clone();
-            self.replay_members(&room, conn, &format!("{id}.userupdate"));
+        let room = self.member(key).room.clone();
+        let method = format!("{id}.{}", ev.name());
+        match ev {
+            Ev::UserUpdate => self.replay_members(&room, conn, &method),
+            _ => self.replay_history(conn, &room, &method, false),
         }
         let m = self
             .members
@@ -343,6 +417,11 @@ impl Model {
             self.room_watchers.retain(|w| *w != (conn, id.to_owned()));
             return Ok(Done::Registered);
         }
+        if !is_token(leading(id)) {
+            let c = self.conns.get_mut(&conn).expect("open");
+            c.wide.retain(|w| *w != (ev, id.to_owned()));
+            return Ok(Done::Registered);
+        }
         let key = self.thunder_member(id)?;
         let m = self
             .members
@@ -355,8 +434,7 @@ impl Model {
 
     /// The Thunder membership whose token starts a registration id (`<roomid>.<client>`).
     fn thunder_member(&self, id: &str) -> Result<usize, E> {
-        let token = id.split('.').next().unwrap_or(id);
-        let key = self.by_token(token).ok_or(E::UnknownKey)?;
+        let key = self.by_token(leading(id)).ok_or(E::UnknownKey)?;
         if self.member(key).kurento {
             return Err(E::UnknownKey);
         }
@@ -383,6 +461,7 @@ impl Model {
             return Err(E::Unavailable);
         }
         self.replay_members(room, conn, &format!("{id}.userupdate"));
+        self.replay_history(conn, room, &format!("{id}.message"), false);
         self.room_mut(room).listeners.push((conn, id.to_owned()));
         Ok(Done::Registered)
     }
@@ -428,7 +507,9 @@ impl Model {
         json!(items)
     }
 
-    /// Removes `user` from `room`; the evicted member hears it first.
+    /// Removes `user` from `room`; the evicted member hears it first (through its own
+    /// registrations, and through its connection's connection-wide ones unless that
+    /// connection stays in the room and hears the leave anyway).
     fn evict(&mut self, room: &str, user: &str) -> Result<(), E> {
         let r = self.room(room).ok_or(E::UnknownKey)?;
         let key = *r
@@ -455,8 +536,19 @@ impl Model {
                     .collect()
             }
         };
+        let owner = m.owner;
         for (conn, want) in told {
             self.send(conn, want);
+        }
+        if let Owner::Ws(conn) = owner {
+            let stays = self.room(room).expect("room").members.iter();
+            let stays = stays
+                .filter(|k| **k != key)
+                .any(|k| self.member(*k).owner == Owner::Ws(conn));
+            if !stays {
+                let params = json!({"user": user, "action": "left"});
+                self.tell_wide(&[conn], room, Ev::UserUpdate, &params);
+            }
         }
         self.remove_member(key);
         Ok(())
@@ -468,8 +560,13 @@ fn send_message(room: &str, user: &str, message: &str) -> Value {
     json!({"jsonrpc":"2.0","method":"sendMessage","params":{"room": room, "user": user, "message": message}})
 }
 
+/// The room token in front of a registration id (`<roomid>.<client-id>`), if it is one.
+fn leading(id: &str) -> &str {
+    id.split('.').next().unwrap_or(id)
+}
+
 /// A call's success, before it is shaped for the dialect.
-enum Done {
+pub(super) enum Done {
     Joined(usize),
     Registered,
     Value(Value),
