@@ -350,15 +350,7 @@ impl Model {
         let params = json!({"user": user, "message": message, "to": to});
         let kurento = send_message(&room, &user, message);
         self.tell_members(&recipients, Ev::Message, &params, &kurento);
-        let mut conns: Vec<u64> = recipients
-            .iter()
-            .filter_map(|k| match self.member(*k).owner {
-                Owner::Ws(conn) => Some(conn),
-                Owner::Http => None,
-            })
-            .collect();
-        conns.sort_unstable();
-        conns.dedup();
+        let conns = self.conns_of(&recipients);
         self.tell_wide(&conns, &room, Ev::Message, &params);
         recipients.len()
     }

@@ -30,11 +30,13 @@ pub fn with_room(params: &Value, room: &str) -> Value {
 impl Model {
     /// The connections holding a membership in `room`, each once.
     pub(super) fn conns_in(&self, room: &str) -> Vec<ConnId> {
-        let Some(r) = self.room(room) else {
-            return Vec::new();
-        };
-        let mut conns: Vec<ConnId> = r
-            .members
+        let members = self.room(room).map(|r| r.members.as_slice());
+        self.conns_of(members.unwrap_or_default())
+    }
+
+    /// The connections holding the memberships `keys`, each once (HTTP holds none).
+    pub(super) fn conns_of(&self, keys: &[usize]) -> Vec<ConnId> {
+        let mut conns: Vec<ConnId> = keys
             .iter()
             .filter_map(|k| match self.member(*k).owner {
                 Owner::Ws(conn) => Some(conn),
