@@ -375,7 +375,6 @@ const LOGGING: &[&str] = &[
 /// panics: the dispatcher's thread ended and the debug build exited 0; release builds abort
 /// on panic).
 #[test]
-#[ignore = "needs a logger that drops lines on a closed pipe: issue 10 phase 2"]
 fn a_closed_log_pipe_does_not_stop_the_server() {
     let _serial = serial();
     let mut server = Server::start_logging_to(LOGGING, Stdio::piped());
@@ -397,7 +396,6 @@ fn a_closed_log_pipe_does_not_stop_the_server() {
 /// Before: once the pipe was full the dispatcher blocked inside the logger for good: the
 /// bystander's next round trip got no answer within 5 s.
 #[test]
-#[ignore = "needs a logger that never blocks the dispatcher: issue 10 phase 2"]
 fn a_full_log_pipe_does_not_block_the_dispatcher() {
     let _serial = serial();
     let mut server = Server::start_logging_to(LOGGING, Stdio::piped());
