@@ -4,6 +4,7 @@
 //! into `--help`, `docs/configuration.md` and the `check-config` listing.
 
 mod render;
+mod rules;
 mod table;
 
 pub use render::{differences, effective, help, markdown};
@@ -89,9 +90,39 @@ pub struct Config {
     /// (close 1008). Default 4 MiB: a burst of 10,000 typical messages fits, a client that
     /// stops reading is dropped long before it costs the box real memory.
     pub max_outbound_bytes: usize,
+    /// A client whose queue stays above `max_outbound_bytes` this long, its socket taking less
+    /// than would bring it back under, is too slow: it is cut off (close 1008). One burst that
+    /// a reading client drains in time never cuts it off. Default 5 s: longer than any pause
+    /// of an app that is still alive (a busy main loop, a garbage collection), short enough that
+    /// a stalled client's queue is given back within seconds.
+    #[serde(with = "secs")]
+    pub slow_client_timeout: Duration,
+    /// Bytes everything clients make the server hold may take together: queued outbound bytes,
+    /// rooms, memberships, registrations, listens, HTTP memberships and room history (the
+    /// accounting is in `engine::memory`). Rooms and registrations may take half of it; beyond
+    /// that a join, register or listen gets error 2. When the total passes it, the largest
+    /// queues are cut off first. Default 16 MiB: with the fixed part measured (an idle server
+    /// about 1.6 MiB, each of `max_connections` about 15.6 KiB: 17 MiB at 1,000) the process
+    /// stays near 33 MiB, half the systemd unit's `MemoryMax=64M`. At least 4 x
+    /// `max_outbound_bytes`, so one client's queue at its ceiling (twice that) fits in half.
+    pub max_memory_bytes: usize,
     /// A membership joined over HTTP that goes unused this long counts as left. Default 600 s.
     #[serde(with = "secs")]
     pub http_membership_ttl: Duration,
+    /// Memberships all `POST /jsonrpc` callers may hold together (they share one owner). When
+    /// they are all held, a new HTTP join first ends the least recently used one (a leave:
+    /// the others hear `left`), so a script that never leaves cannot lock the next one out,
+    /// and HTTP alone never takes more than this many of `max_rooms`. Default 100, a tenth of
+    /// `max_rooms`: scripts join, send and leave in a few calls.
+    pub max_http_memberships: usize,
+    /// `POST /jsonrpc` requests all HTTP callers may make per second together, on average (one
+    /// token bucket: every caller is on loopback, and `curl` opens a new connection per call,
+    /// so neither the address nor the connection tells callers apart). Over it: HTTP 429 with
+    /// error 2. Default 1,000 a second.
+    pub max_http_requests_per_second: f64,
+    /// HTTP requests all callers may make at once on top of that rate. Default 2,000: a script
+    /// that joins a thousand rooms in a loop is not refused.
+    pub http_request_burst: u32,
     /// Stack of each connection thread, in bytes. Only the touched part is resident (about
     /// 16 KiB); this bounds virtual size. Default 64 KiB; at least 48 KiB (measured with the
     /// worst inputs: see `MIN_STACK`).
@@ -140,6 +171,17 @@ pub struct Config {
     /// Refuse WebSocket upgrades and `POST /jsonrpc` without a valid access token (HTTP 401).
     /// Default false: local apps connect as they do to Thunder.
     pub require_token: bool,
+    /// The web origins that may open a WebSocket or `POST /jsonrpc` at all, as ACL patterns
+    /// (`https://*.example.com`). A request whose `Origin` header is a web origin not listed
+    /// (or `null`, what a sandboxed page sends) gets 403; a request without `Origin` (native
+    /// apps, scripts, LinkType's `0.0.0.0@0`) is not a web page and is not affected, nor is
+    /// the server's own chat page (`http://127.0.0.1:<port>`, `localhost`, `[::1]`). Default
+    /// empty: any origin, as Thunder.
+    pub allowed_origins: Vec<String>,
+    /// The web origins (ACL patterns) whose pages may read `POST /jsonrpc` and `/health`
+    /// answers across origins: they get `Access-Control-Allow-Origin: <their origin>` and
+    /// `Vary: Origin`, on the preflight too. Default empty: no CORS headers, never `*`.
+    pub cors_origins: Vec<String>,
 
     /// A room every new Messenger WebSocket connection joins as `guest-<n>` (actionhero's
     /// default room; `whoami` tells the client its token). Default empty: no default room.
@@ -174,7 +216,12 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
             max_outbound_bytes: 4 << 20,
+            slow_client_timeout: Duration::from_secs(5),
+            max_memory_bytes: 16 << 20,
             http_membership_ttl: Duration::from_secs(600),
+            max_http_memberships: 100,
+            max_http_requests_per_second: 1000.0,
+            http_request_burst: 2000,
             thread_stack_size: 64 * 1024,
             read_buffer_size: 2 * 1024,
             max_user_bytes: 256,
@@ -188,6 +235,8 @@ impl Default for Config {
             message_burst: 10_000,
             key_file: String::new(),
             require_token: false,
+            allowed_origins: Vec::new(),
+            cors_origins: Vec::new(),
             default_room: String::new(),
             server_name: "server".into(),
             admin_token: String::new(),
@@ -360,74 +409,8 @@ impl Config {
         }
         self.check_words()?;
         self.check_sizes()?;
+        self.check_origin_lists()?;
         self.validate_history()
-    }
-
-    /// Rules for the text settings.
-    fn check_words(&self) -> Result<(), ConfigError> {
-        let invalid = |text: String| Err(ConfigError::Invalid(text));
-        if !self.listen.ip().is_loopback() && !self.allow_remote {
-            return invalid(format!(
-                "{} {} is not a loopback address; set allow_remote (--allow-remote on) to serve other hosts",
-                named("listen"),
-                self.listen
-            ));
-        }
-        if self.callsign.is_empty() || self.callsign.contains('.') {
-            return invalid(format!(
-                "{} {:?}: must not be empty and must contain no '.'",
-                named("callsign"),
-                self.callsign
-            ));
-        }
-        if self.server_name.is_empty() {
-            return invalid(format!(
-                "{} is empty: give the sender a name",
-                named("server_name")
-            ));
-        }
-        if !self.admin_token.is_empty() && self.admin_token.len() < 16 {
-            return invalid(format!(
-                "{} has {} characters: allowed 16 or more, or empty (no trusted caller)",
-                named("admin_token"),
-                self.admin_token.len()
-            ));
-        }
-        Ok(())
-    }
-
-    /// Sizes that cannot work together.
-    fn check_sizes(&self) -> Result<(), ConfigError> {
-        let least = self.max_message_size.saturating_mul(2);
-        if self.max_outbound_bytes < least {
-            return Err(ConfigError::Invalid(format!(
-                "{} {}: allowed at least twice max_message_size ({} bytes), or one event with the largest message would cut its reader off",
-                named("max_outbound_bytes"),
-                self.max_outbound_bytes,
-                least
-            )));
-        }
-        Ok(())
-    }
-}
-
-impl Config {
-    /// With history on, its budget must be above 0 and small enough that replaying all of it
-    /// (framing included: up to about four times the counted bytes for short messages) never
-    /// cuts off the client it is replayed to.
-    fn validate_history(&self) -> Result<(), ConfigError> {
-        if self.history == 0 {
-            return Ok(());
-        }
-        if self.history_bytes == 0 || self.history_bytes > self.max_outbound_bytes / 4 {
-            return Err(ConfigError::Invalid(format!(
-                "{} {}: allowed 1 to a quarter of max_outbound_bytes ({} bytes) when history is on",
-                named("history_bytes"),
-                self.history_bytes,
-                self.max_outbound_bytes / 4
-            )));
-        }
-        Ok(())
     }
 }
 

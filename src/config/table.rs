@@ -30,6 +30,10 @@ pub enum Kind {
     Path,
     /// A secret: checked like text, never printed.
     Secret,
+    /// A list of text entries: a JSON array in the file; on the command line a JSON array or
+    /// the entries separated by commas (`--allowed-origins https://a.example,https://b.example`).
+    /// Each entry's own rule is checked with the other settings (`Config::validate`).
+    List,
 }
 
 /// One row of the table.
@@ -186,6 +190,16 @@ pub const SETTINGS: &[Setting] = &[
         help: "bytes queued for one client before it is cut off as too slow (1008); >= 2 x max_message_size",
     },
     Setting {
+        key: "slow_client_timeout",
+        kind: Kind::Seconds { min: 0.1, max: 3600.0 },
+        help: "a client whose queue stays over max_outbound_bytes this long is cut off (1008)",
+    },
+    Setting {
+        key: "max_memory_bytes",
+        kind: Kind::Bytes { min: 64 * KIB, max: 2048 * MIB },
+        help: "all queues, rooms, registrations and history together; >= 4 x max_outbound_bytes",
+    },
+    Setting {
         key: "history",
         kind: Kind::Count { min: 0, max: 100_000 },
         help: "messages each room keeps, replayed to clients that register for message later; 0: none",
@@ -199,6 +213,21 @@ pub const SETTINGS: &[Setting] = &[
         key: "http_membership_ttl",
         kind: Kind::Seconds { min: 0.1, max: 604_800.0 },
         help: "a membership joined over HTTP and unused this long counts as left",
+    },
+    Setting {
+        key: "max_http_memberships",
+        kind: Kind::Count { min: 1, max: 1_000_000 },
+        help: "memberships held over HTTP; when full, a new HTTP join ends the least recently used",
+    },
+    Setting {
+        key: "max_http_requests_per_second",
+        kind: Kind::PerSecond { min: 0.01, max: 1e12 },
+        help: "POST /jsonrpc requests all HTTP callers may make per second together; over it, 429",
+    },
+    Setting {
+        key: "http_request_burst",
+        kind: Kind::Count { min: 1, max: 1_000_000_000 },
+        help: "POST /jsonrpc requests all HTTP callers may make at once on top of the rate",
     },
     Setting {
         key: "thread_stack_size",
@@ -229,6 +258,16 @@ pub const SETTINGS: &[Setting] = &[
         key: "require_token",
         kind: Kind::Switch,
         help: "refuse WebSocket upgrades and POST /jsonrpc without a valid access token (401)",
+    },
+    Setting {
+        key: "allowed_origins",
+        kind: Kind::List,
+        help: "web origins (ACL patterns) that may connect; others get 403; empty: any, as Thunder",
+    },
+    Setting {
+        key: "cors_origins",
+        kind: Kind::List,
+        help: "web origins (ACL patterns) sent CORS headers on POST /jsonrpc and /health; never *",
     },
     Setting {
         key: "default_room",
@@ -265,6 +304,7 @@ impl Kind {
             Kind::Choice(words) => words.join("|"),
             Kind::Text | Kind::Secret => "TEXT".into(),
             Kind::Path => "PATH".into(),
+            Kind::List => "LIST".into(),
         }
     }
 
@@ -280,6 +320,7 @@ impl Kind {
             Kind::Choice(words) => format!("one of {}", words.join(", ")),
             Kind::Text | Kind::Secret => "text".into(),
             Kind::Path => "a file path".into(),
+            Kind::List => "a list: a JSON array, or entries separated by commas".into(),
         }
     }
 
@@ -287,6 +328,11 @@ impl Kind {
     pub fn show(&self, value: &Value) -> String {
         match (self, value) {
             (Kind::Secret, Value::String(s)) if !s.is_empty() => "(set)".into(),
+            (Kind::List, Value::Array(items)) if items.is_empty() => "(none)".into(),
+            (Kind::List, Value::Array(items)) => {
+                let items: Vec<String> = items.iter().map(|v| self.show(v)).collect();
+                items.join(",")
+            }
             (_, Value::String(s)) if s.is_empty() => "(none)".into(),
             (_, Value::String(s)) => s.clone(),
             (Kind::Switch, Value::Bool(b)) => if *b { "on" } else { "off" }.into(),
@@ -317,6 +363,7 @@ impl Kind {
                     _ => return Err(format!("expected a number from {}", self.allowed())),
                 }
             }
+            Kind::List => list(text),
             _ => Value::String(text.to_owned()),
         };
         self.check(value)
@@ -362,8 +409,24 @@ impl Kind {
                 Value::String(_) => Ok(value),
                 _ => Err("expected text (a JSON string)".into()),
             },
+            Kind::List => match &value {
+                Value::Array(items) if items.iter().all(Value::is_string) => Ok(value),
+                _ => Err("expected a list of text (a JSON array of strings)".into()),
+            },
         }
     }
+}
+
+/// A list given on the command line: a JSON array as written, else the entries between
+/// commas (empty ones dropped, so an empty text is an empty list).
+fn list(text: &str) -> Value {
+    if text.trim_start().starts_with('[') {
+        if let Ok(value) = serde_json::from_str::<Value>(text) {
+            return value;
+        }
+    }
+    let items = text.split(',').map(str::trim).filter(|v| !v.is_empty());
+    Value::Array(items.map(|v| Value::String(v.to_owned())).collect())
 }
 
 /// A JSON number that is a whole, non-negative number (`5` or `5.0`).

@@ -312,3 +312,58 @@ fn caps_must_leave_room_for_honest_use() {
         assert!(why.contains(flag), "{flag}: {why}");
     }
 }
+
+#[test]
+fn origin_lists_are_arrays_or_commas_of_patterns() {
+    let mut c = Config::default();
+    c.set("--allowed-origins", r#"["https://app.example.com"]"#)
+        .unwrap();
+    assert_eq!(c.allowed_origins, ["https://app.example.com"]);
+    c.set(
+        "--cors-origins",
+        "https://*.example.com, http://localhost:*",
+    )
+    .unwrap();
+    assert_eq!(
+        c.cors_origins,
+        ["https://*.example.com", "http://localhost:*"]
+    );
+    c.validate().unwrap();
+    let shown = effective(&c);
+    assert!(
+        shown.contains("https://*.example.com,http://localhost:*"),
+        "{shown}"
+    );
+    c.set("--cors-origins", "").unwrap();
+    assert!(c.cors_origins.is_empty());
+    c.set("--allowed-origins", "ftp//nope").unwrap();
+    let e = c.validate().unwrap_err().to_string();
+    assert!(
+        e.starts_with("allowed_origins (--allowed-origins): bad ACL pattern"),
+        "{e}"
+    );
+    let e = set_err("--cors-origins", "[1,2]");
+    assert!(e.contains("expected a list of text"), "{e}");
+    let e = file_with("list", r#"{"cors_origins": "https://a.example"}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("expected a list of text"), "{e}");
+}
+
+#[test]
+fn the_memory_budget_holds_a_queue_at_its_ceiling_in_half() {
+    let mut c = Config::default();
+    c.set(
+        "--max-memory-bytes",
+        &(3 * c.max_outbound_bytes).to_string(),
+    )
+    .unwrap();
+    let e = c.validate().unwrap_err().to_string();
+    assert!(
+        e.starts_with("max_memory_bytes (--max-memory-bytes)"),
+        "{e}"
+    );
+    assert!(e.contains("four times max_outbound_bytes"), "{e}");
+    c.set("--max-outbound-bytes", "1048576").unwrap();
+    c.validate().unwrap();
+}

@@ -1,0 +1,97 @@
+//! The rules that settings must satisfy together, checked once before the server starts
+//! (`Config::validate`): text that must make sense, sizes that must fit each other, and lists
+//! of origin patterns that must parse. Every message names the setting, its value and what is
+//! allowed.
+
+use super::{named, Config, ConfigError};
+use crate::acl::Pattern;
+
+impl Config {
+    /// Rules for the text settings.
+    pub(super) fn check_words(&self) -> Result<(), ConfigError> {
+        let invalid = |text: String| Err(ConfigError::Invalid(text));
+        if !self.listen.ip().is_loopback() && !self.allow_remote {
+            return invalid(format!(
+                "{} {} is not a loopback address; set allow_remote (--allow-remote on) to serve other hosts",
+                named("listen"),
+                self.listen
+            ));
+        }
+        if self.callsign.is_empty() || self.callsign.contains('.') {
+            return invalid(format!(
+                "{} {:?}: must not be empty and must contain no '.'",
+                named("callsign"),
+                self.callsign
+            ));
+        }
+        if self.server_name.is_empty() {
+            return invalid(format!(
+                "{} is empty: give the sender a name",
+                named("server_name")
+            ));
+        }
+        if !self.admin_token.is_empty() && self.admin_token.len() < 16 {
+            return invalid(format!(
+                "{} has {} characters: allowed 16 or more, or empty (no trusted caller)",
+                named("admin_token"),
+                self.admin_token.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sizes that cannot work together.
+    pub(super) fn check_sizes(&self) -> Result<(), ConfigError> {
+        let least = self.max_message_size.saturating_mul(2);
+        if self.max_outbound_bytes < least {
+            return Err(ConfigError::Invalid(format!(
+                "{} {}: allowed at least twice max_message_size ({} bytes), or one event with the largest message would cut its reader off",
+                named("max_outbound_bytes"),
+                self.max_outbound_bytes,
+                least
+            )));
+        }
+        let least = self.max_outbound_bytes.saturating_mul(4);
+        if self.max_memory_bytes < least {
+            return Err(ConfigError::Invalid(format!(
+                "{} {}: allowed at least four times max_outbound_bytes ({} bytes): one client's queue may reach twice that limit, and queues must fit in half the budget",
+                named("max_memory_bytes"),
+                self.max_memory_bytes,
+                least
+            )));
+        }
+        Ok(())
+    }
+    /// With history on, its budget must be above 0 and small enough that replaying all of it
+    /// (framing included: up to about four times the counted bytes for short messages) never
+    /// cuts off the client it is replayed to.
+    pub(super) fn validate_history(&self) -> Result<(), ConfigError> {
+        if self.history == 0 {
+            return Ok(());
+        }
+        if self.history_bytes == 0 || self.history_bytes > self.max_outbound_bytes / 4 {
+            return Err(ConfigError::Invalid(format!(
+                "{} {}: allowed 1 to a quarter of max_outbound_bytes ({} bytes) when history is on",
+                named("history_bytes"),
+                self.history_bytes,
+                self.max_outbound_bytes / 4
+            )));
+        }
+        Ok(())
+    }
+
+    /// The origin lists hold ACL patterns (`https://*.example.com`, `http://localhost:*`).
+    pub(super) fn check_origin_lists(&self) -> Result<(), ConfigError> {
+        for (key, list) in [
+            ("allowed_origins", &self.allowed_origins),
+            ("cors_origins", &self.cors_origins),
+        ] {
+            for entry in list {
+                if let Err(e) = Pattern::parse(entry) {
+                    return Err(ConfigError::Invalid(format!("{}: {e}", named(key))));
+                }
+            }
+        }
+        Ok(())
+    }
+}
