@@ -2,15 +2,16 @@
 //! and of every client's outbox. It takes commands from connection threads over one bounded
 //! crossbeam channel, applies up to `BATCH` of them per wake-up, writes each touched client
 //! once, hands answers back over their one-shot channels, ticks the clock every `SWEEP`, and
-//! beats systemd's watchdog on time. Nothing here blocks but the wait for the next command:
-//! sockets and the notify datagram are non-blocking, and log lines only go into the logger's
-//! queue.
+//! beats systemd's watchdog on time. Nothing here blocks but the wait for the next command,
+//! which ends at the earliest of: the next stalled socket's retry (`Engine::next_retry`), the
+//! next sweep, the next heartbeat. Sockets and the notify datagram are non-blocking, and log
+//! lines only go into the logger's queue.
 
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::engine::{Answer, Command, Engine, BATCH, RETRY, SHUTDOWN_GRACE, SWEEP};
+use crate::engine::{Answer, Command, Engine, BATCH, SHUTDOWN_GRACE, SWEEP};
 use crate::socket::TcpSocket;
 
 /// What connection threads (and the signal thread) send the dispatcher.
@@ -29,16 +30,21 @@ pub fn run(mut engine: Engine<TcpSocket>, rx: Receiver<Cmd>, mut heartbeat: Opti
     let mut next_sweep = Instant::now() + SWEEP;
     let mut next_beat = Instant::now() + heartbeat.as_ref().map_or(SWEEP, |h| h.every);
     loop {
-        let mut wait = if engine.has_stalled() { RETRY } else { SWEEP };
+        let now = Instant::now();
         if let Some(heart) = &mut heartbeat {
-            let now = Instant::now();
             if now >= next_beat {
                 (heart.beat)();
                 next_beat = now + heart.every;
             }
-            wait = wait.min(next_beat - now);
         }
-        let first = rx.recv_timeout(wait);
+        let mut until = next_sweep;
+        if heartbeat.is_some() {
+            until = until.min(next_beat);
+        }
+        if let Some(retry) = engine.next_retry() {
+            until = until.min(retry);
+        }
+        let first = rx.recv_timeout(until.saturating_duration_since(now));
         let now = Instant::now();
         let mut stop = match first {
             Ok(cmd) => apply(&mut engine, cmd, now),
@@ -52,7 +58,7 @@ pub fn run(mut engine: Engine<TcpSocket>, rx: Receiver<Cmd>, mut heartbeat: Opti
             let Ok(cmd) = rx.try_recv() else { break };
             stop = apply(&mut engine, cmd, now);
         }
-        engine.flush();
+        engine.flush(now);
         if now >= next_sweep {
             engine.apply::<()>(Command::Tick, now);
             next_sweep = now + SWEEP;
@@ -77,9 +83,9 @@ fn apply(engine: &mut Engine<TcpSocket>, cmd: Cmd, now: Instant) -> bool {
 fn goodbye(engine: &mut Engine<TcpSocket>) {
     engine.apply::<()>(Command::Shutdown, Instant::now());
     let deadline = Instant::now() + SHUTDOWN_GRACE;
-    engine.flush();
-    while engine.has_stalled() && Instant::now() < deadline {
-        std::thread::sleep(RETRY);
-        engine.flush();
+    engine.flush(Instant::now());
+    while let Some(retry) = engine.next_retry().filter(|at| *at < deadline) {
+        std::thread::sleep(retry.saturating_duration_since(Instant::now()));
+        engine.flush(Instant::now());
     }
 }

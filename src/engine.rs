@@ -26,7 +26,7 @@ use crate::error::RpcError;
 use crate::idmap::{IdMap, IdSet};
 use crate::kurento;
 use crate::logline;
-use crate::outbox::{Outboxes, Socket};
+use crate::outbox::{Outboxes, Policy, Socket};
 use crate::request::{Call, Rejection};
 use crate::rooms::{self, ConnId, Join, Limits, Owner, Rooms, Sink};
 use crate::wire;
@@ -37,8 +37,6 @@ pub const INBOX: usize = 1024;
 /// Commands applied at most per wake-up before the outboxes are written: large enough that a
 /// flood is written in few syscalls, small enough to keep replies prompt.
 pub const BATCH: usize = 512;
-/// How often stalled outboxes are written again while some client's socket is full.
-pub const RETRY: Duration = Duration::from_millis(2);
 /// How often `Command::Tick` sweeps expired HTTP memberships.
 pub const SWEEP: Duration = Duration::from_secs(1);
 /// How long a stopping server goes on writing close frames before it exits.
@@ -148,7 +146,8 @@ pub struct Engine<S> {
 }
 
 impl<S: Socket> Engine<S> {
-    pub fn new(config: &Config) -> Engine<S> {
+    /// An engine with no rooms and no clients, its clock starting at `now`.
+    pub fn new(config: &Config, now: Instant) -> Engine<S> {
         let limits = Limits {
             max_rooms: config.max_rooms,
             max_members_per_room: config.max_members_per_room,
@@ -157,7 +156,14 @@ impl<S: Socket> Engine<S> {
         };
         Engine {
             rooms: Rooms::new(limits).with_history(config.history, config.history_bytes),
-            out: Outboxes::new(config.max_outbound_bytes),
+            out: Outboxes::new(
+                Policy {
+                    limit: config.max_outbound_bytes,
+                    slow_after: config.slow_client_timeout,
+                    budget: config.max_memory_bytes,
+                },
+                now,
+            ),
             origins: IdMap::default(),
             trusted: IdSet::default(),
             sessions: IdMap::default(),
@@ -171,6 +177,7 @@ impl<S: Socket> Engine<S> {
     /// Carries out one command at `now`. Returns the answer for a `Http` or `Health`
     /// command, with its `reply` for the caller to hand it back through.
     pub fn apply<R>(&mut self, cmd: Command<S, R>, now: Instant) -> Option<(R, Answer)> {
+        self.out.set_clock(now, self.memory_in_rooms());
         match cmd {
             Command::Open {
                 conn,
@@ -214,14 +221,26 @@ impl<S: Socket> Engine<S> {
         None
     }
 
-    /// Writes what each client has queued, without blocking.
-    pub fn flush(&mut self) {
-        self.out.flush();
+    /// Writes what each client has queued, without blocking, and tries again the stalled
+    /// sockets whose retry is due at `now`.
+    pub fn flush(&mut self, now: Instant) {
+        self.out.set_clock(now, self.memory_in_rooms());
+        self.out.flush(now);
     }
 
-    /// Whether some client has bytes its socket would not take yet (flush again soon).
+    /// When a stalled socket is next to be tried (`flush` then); `None` when none is stalled.
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.out.next_retry()
+    }
+
+    /// Whether some client has bytes its socket would not take yet.
     pub fn has_stalled(&self) -> bool {
         self.out.has_stalled()
+    }
+
+    /// What room state holds, as counted against `max_memory_bytes`.
+    fn memory_in_rooms(&self) -> usize {
+        0
     }
 
     /// The numbers for `GET /health`.

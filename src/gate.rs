@@ -77,8 +77,8 @@ pub fn refuse(
     )
 }
 
-/// Takes a token from the connection's bucket for one text frame, well-formed or not; counts
-/// the frame in `/health` when there is none.
+/// Takes a token from the connection's bucket for one frame (text, binary, ping or pong;
+/// well-formed or not); counts the frame in `/health` when there is none.
 pub fn admit(bucket: &mut TokenBucket, shared: &Shared) -> bool {
     let allowed = bucket.take(Instant::now());
     if !allowed {

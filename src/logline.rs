@@ -178,10 +178,11 @@ pub fn rate_limited(conn: u64, count: u64) {
     log::info!("conn {conn} rate limited: {count} requests refused with error 2");
 }
 
-/// A client cut off as too slow (its queue went over `max_outbound_bytes`).
+/// A client cut off (close 1008): its queue stayed over `max_outbound_bytes` too long, passed
+/// its ceiling, or was the largest when the memory budget was reached; `why` says which.
 #[inline(never)] // out of the callers' stack frames
-pub fn cut_off(conn: u64, limit: usize) {
-    log::info!("conn {conn} cut off as too slow: more than {limit} bytes waiting (close 1008)");
+pub fn cut_off(conn: u64, why: &str) {
+    log::info!("conn {conn} cut off as too slow: {why} (close 1008)");
 }
 
 /// Who a join or leave line is about: `conn <n>` for a WebSocket, `http` for the HTTP caller.

@@ -21,10 +21,12 @@
 //!   No locks: state changes only there, in the order commands arrive. The loop applies up to
 //!   `BATCH` (512) commands per wake-up, the engine appending each reply and event to the
 //!   recipients' outboxes, then writes each touched client once with a non-blocking send
-//!   (`socket`). A client whose socket is full keeps its bytes queued (retried every
-//!   `RETRY`, 2 ms) up to `max_outbound_bytes`, then is cut off with close 1008; nobody else
-//!   waits for it. Every `SWEEP` (1 s) it ticks the engine's clock, which ends unused HTTP
-//!   memberships.
+//!   (`socket`). A client whose socket is full keeps its bytes queued, retried on a back-off
+//!   from `RETRY_MIN` (2 ms) to `RETRY_MAX` (128 ms) that the loop's wait follows; a queue
+//!   that stays over `max_outbound_bytes` for `slow_client_timeout` (or passes twice that
+//!   limit, or is the largest when `max_memory_bytes` is reached) is cut off with close 1008
+//!   at a frame boundary; nobody else waits for it (`outbox`). Every `SWEEP` (1 s) it ticks
+//!   the engine's clock, which ends unused HTTP memberships.
 //! - **signals**: SIGTERM / SIGINT stop accepting and tell the dispatcher to close every
 //!   client with 1001; the process exits 0 once that is written (at most `SHUTDOWN_GRACE`,
 //!   half a second).
@@ -178,7 +180,7 @@ fn run(config: Config) -> i32 {
     };
     let notifier = Notifier::from_env().map(Arc::new);
     let (tx, rx) = crossbeam_channel::bounded(INBOX);
-    let engine = Engine::new(&config);
+    let engine = Engine::new(&config, Instant::now());
     let heartbeat = watchdog(notifier.clone());
     let changed = config::differences(&config);
     let shared = Arc::new(Shared {
@@ -263,7 +265,8 @@ fn watch_signals(shared: Arc<Shared>, notifier: Option<Arc<Notifier>>) -> std::i
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engine::{BATCH, RETRY, SHUTDOWN_GRACE, SWEEP};
+    use engine::{BATCH, SHUTDOWN_GRACE, SWEEP};
+    use outbox::{RETRY_MAX, RETRY_MIN};
 
     /// `n` with a comma between thousands, as the comments write numbers.
     fn thousands(n: usize) -> String {
@@ -288,7 +291,8 @@ mod tests {
                 std::mem::size_of::<dispatcher::Cmd>()
             ),
             format!("`BATCH` ({BATCH})"),
-            format!("`RETRY`, {} ms)", RETRY.as_millis()),
+            format!("`RETRY_MIN` ({} ms)", RETRY_MIN.as_millis()),
+            format!("`RETRY_MAX` ({} ms)", RETRY_MAX.as_millis()),
             format!("`SWEEP` ({} s)", SWEEP.as_secs()),
         ];
         for quote in quotes {

@@ -1,109 +1,212 @@
-//! Outboxes: the bytes waiting to be written to each WebSocket client, owned by the engine.
-//! Frames are appended during a batch and written once per connection per batch with
-//! non-blocking sends, so a slow or dead client never makes the dispatcher wait; a client whose
-//! backlog passes the limit is cut off with close 1008. The slow-client policy lives here alone.
-//! Generic over the `Socket` written to: the binary's is a `TcpStream`, a test's is memory.
+//! Outboxes: the bytes waiting to be written to each WebSocket client, owned by the engine,
+//! and the slow-client policy, which lives here alone. Generic over the `Socket` written to:
+//! the binary's is a `TcpStream`, a test's is memory.
+//!
+//! # Writing
+//!
+//! Frames are appended during a batch and each touched client is written once per batch
+//! (`flush`) with non-blocking sends, so a slow or dead client never makes the dispatcher wait.
+//! A socket that takes less than everything is *stalled* and tried again on its own back-off
+//! schedule (`outbox/retry.rs`: 2 ms doubling to 128 ms, reset whenever it took something);
+//! `next_retry` tells the dispatcher when to wake up for it. Nothing is polled in between.
+//!
+//! # Too slow
+//!
+//! A client is judged after its socket has been written, never before, so one batch that
+//! arrives at once does not cut off a client that reads it:
+//! - *Over time*: a client whose queue stays above `limit` (`max_outbound_bytes`) for
+//!   `slow_after` (`slow_client_timeout`) is cut off. At or under the limit its clock resets.
+//! - *Ceiling*: a queue never holds more than `CEILING` times the limit. A frame that would
+//!   take it past is first met by a write of what the socket takes now; if it still does not
+//!   fit, the client is cut off at once (it reads far slower than its room talks).
+//! - *Budget*: room state (`set_state`) and every queue's buffer together stay within
+//!   `budget` (`max_memory_bytes`). A frame that would pass it first has every client with
+//!   new bytes written; if the total is still over, the largest queues are cut off, largest
+//!   first, until it is back under seven eighths of the budget. Rooms may hold only half the
+//!   budget (the engine refuses growth beyond), so queues always have the other half.
+//!
+//! Pongs and close replies from the reader (`raw`) count like every other frame.
+//!
+//! # Ending at a frame boundary
+//!
+//! A cut-off keeps the frame partly on the wire (if any), drops every frame not begun, and
+//! queues close 1008 after it; it also shuts the socket's read side, so the reader ends and the
+//! connection's memberships go at once. A connection whose reader has gone (`remove`) with bytes
+//! still queued keeps its outbox the same way: the frame on the wire and the close frame, if one
+//! is queued. Either way, what has not gone out `CLOSE_GRACE` later is given up: the socket is
+//! shut down both ways, with no frame half written and nothing after it.
+//!
+//! # Memory
+//!
+//! `held` is the capacity of every queue's buffer, kept up to date at each change; `recount`
+//! sums it again (the model test checks they agree). A buffer grows by half again (not double),
+//! drops its written front when that is large (`outbox/queue.rs`), and gives a large buffer
+//! back once written.
+
+mod queue;
+mod retry;
+
+pub use queue::KEEP_CAPACITY;
+pub use retry::{RETRY_MAX, RETRY_MIN};
 
 use std::io;
 use std::net::Shutdown;
+use std::time::{Duration, Instant};
 
 use crate::idmap::IdMap;
 use crate::rooms::{ConnId, Sink};
 use crate::wire;
+use queue::{Queue, Written};
+use retry::Retry;
 
-/// A backlog above this is given back to the allocator once written, so one burst does not
-/// pin memory for the connection's lifetime.
-pub const KEEP_CAPACITY: usize = 16 * 1024;
+/// A queue may hold this many times `max_outbound_bytes` before it is cut off at once.
+pub const CEILING: usize = 2;
+/// How long a cut-off client, or one whose reader has gone, has to take its last frame and
+/// the close frame before its socket is shut down without them.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The write half of a client's connection, as the outboxes use it.
 pub trait Socket {
     /// Writes what the socket takes now, without blocking: the count written, or
     /// `ErrorKind::WouldBlock` when it takes nothing now. Never raises a signal.
     fn send_now(&mut self, bytes: &[u8]) -> io::Result<usize>;
-    /// Shuts the connection down for writing (`Shutdown::Write`, after a close frame) or both
-    /// ways (the client is gone or given up on, so its reader wakes up).
+    /// Shuts the connection down: for writing (after a close frame), for reading (a cut-off:
+    /// the reader wakes up and ends while the last bytes go out) or both ways (the client is
+    /// gone or given up on).
     fn shutdown(&mut self, how: Shutdown);
+}
+
+/// The settings the policy reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// `max_outbound_bytes`.
+    pub limit: usize,
+    /// `slow_client_timeout`.
+    pub slow_after: Duration,
+    /// `max_memory_bytes`.
+    pub budget: usize,
+}
+
+/// Why a client is cut off (its close reason, and the log line's).
+#[derive(Debug, Clone, Copy)]
+enum Why {
+    /// Over the limit for `slow_after`.
+    Slow,
+    /// Past the ceiling.
+    Ceiling,
+    /// The largest queue when the memory budget was reached.
+    Budget,
 }
 
 /// One client's pending output.
 struct Outbox<S> {
     stream: S,
-    buf: Vec<u8>,
-    /// Bytes of `buf` already written.
-    sent: usize,
+    queue: Queue,
     /// A close frame is queued: nothing more is accepted, and the socket is shut down for
     /// writing once the queue is empty.
     closing: bool,
-}
-
-/// What a flush attempt left behind.
-enum Flushed {
-    Done,
-    /// The socket buffer is full; try again on the next tick.
-    Stalled,
+    /// The reader has ended: the outbox goes once its last bytes are written or given up.
+    gone: bool,
+    /// Since when the queue has been over the limit.
+    over_since: Option<Instant>,
+    /// Set while the socket is stalled.
+    retry: Option<Retry>,
+    /// When to stop waiting for the last bytes (a cut-off, or a gone reader's close frame).
+    give_up: Option<Instant>,
 }
 
 /// All outboxes, and which of them have bytes to write.
 pub struct Outboxes<S> {
     boxes: IdMap<ConnId, Outbox<S>>,
+    /// Connections whose queue went from empty to not, since the last flush.
     dirty: Vec<ConnId>,
+    /// Connections with a retry scheduled (some may have drained or gone since).
     stalled: Vec<ConnId>,
-    limit: usize,
+    policy: Policy,
+    /// The capacity of every queue's buffer.
+    held: usize,
+    /// What room state holds, as the engine last said.
+    state: usize,
+    /// The time of the command or flush being carried out.
+    now: Instant,
+    /// Where the retry grid starts.
+    epoch: Instant,
 }
 
 impl<S: Socket> Outboxes<S> {
-    /// No outboxes yet; each client may have up to `limit` bytes waiting.
-    pub fn new(limit: usize) -> Outboxes<S> {
+    /// No outboxes yet.
+    pub fn new(policy: Policy, now: Instant) -> Outboxes<S> {
         Outboxes {
             boxes: IdMap::default(),
             dirty: Vec::new(),
             stalled: Vec::new(),
-            limit,
+            policy,
+            held: 0,
+            state: 0,
+            now,
+            epoch: now,
         }
+    }
+
+    /// The time from now on, and what room state holds (for the budget).
+    pub fn set_clock(&mut self, now: Instant, state: usize) {
+        self.now = self.now.max(now);
+        self.state = state;
     }
 
     /// A WebSocket connection is ready for output.
     pub fn open(&mut self, conn: ConnId, stream: S) {
-        self.boxes.insert(
-            conn,
-            Outbox {
-                stream,
-                buf: Vec::new(),
-                sent: 0,
-                closing: false,
-            },
-        );
+        let outbox = Outbox {
+            stream,
+            queue: Queue::default(),
+            closing: false,
+            gone: false,
+            over_since: None,
+            retry: None,
+            give_up: None,
+        };
+        self.boxes.insert(conn, outbox);
     }
 
-    /// The connection's reader has ended: write what is still queued if the socket takes it
-    /// now, then let the socket go.
+    /// The connection's reader has ended. What is still queued is written if the socket
+    /// takes it now; if not, the frame on the wire and the close frame (if queued) have
+    /// `CLOSE_GRACE` to go out, and the rest is dropped.
     pub fn remove(&mut self, conn: ConnId) {
-        if let Some(mut outbox) = self.boxes.remove(&conn) {
-            let _ = outbox.write_some();
-            outbox.stream.shutdown(Shutdown::Both);
+        let Some(outbox) = self.boxes.get_mut(&conn) else {
+            return;
+        };
+        outbox.gone = true;
+        outbox.give_up.get_or_insert(self.now + CLOSE_GRACE);
+        self.write(conn);
+        if let Some(outbox) = self.boxes.get_mut(&conn) {
+            let before = outbox.queue.capacity();
+            outbox.queue.cut();
+            self.held = self.held + outbox.queue.capacity() - before;
+            if outbox.queue.is_empty() {
+                self.drop_box(conn);
+            }
         }
-    }
-
-    /// Whether some client has bytes the socket would not take yet.
-    pub fn has_stalled(&self) -> bool {
-        !self.stalled.is_empty()
     }
 
     /// Appends raw frame bytes (a pong or close reply from the connection's reader).
     pub fn raw(&mut self, conn: ConnId, bytes: &[u8]) {
-        if let Some(outbox) = self.boxes.get_mut(&conn).filter(|o| !o.closing) {
-            mark(&mut self.dirty, conn, outbox);
-            outbox.buf.extend_from_slice(bytes);
+        if self.admit(conn, bytes.len()) {
+            self.append(conn, bytes.len(), |buf| buf.extend_from_slice(bytes));
         }
     }
 
     /// Queues a close frame; the connection takes no more output.
     pub fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
-        if let Some(outbox) = self.boxes.get_mut(&conn).filter(|o| !o.closing) {
-            mark(&mut self.dirty, conn, outbox);
-            wire::close_frame(&mut outbox.buf, code, reason);
-            outbox.closing = true;
+        let Some(outbox) = self.boxes.get_mut(&conn).filter(|o| !o.closing) else {
+            return;
+        };
+        if outbox.queue.is_empty() {
+            self.dirty.push(conn);
         }
+        let before = outbox.queue.capacity();
+        outbox.queue.close(code, reason);
+        outbox.closing = true;
+        self.held = self.held + outbox.queue.capacity() - before;
     }
 
     /// Queues close 1001 on every connection (the server is stopping).
@@ -114,32 +217,58 @@ impl<S: Socket> Outboxes<S> {
         }
     }
 
-    /// Writes what each dirty or stalled connection has queued, without blocking.
-    pub fn flush(&mut self) {
+    /// Writes what each client with new bytes has queued, and the stalled ones whose retry is
+    /// due at `now`; judges who is too slow; keeps the queues within the budget.
+    pub fn flush(&mut self, now: Instant) {
+        self.now = self.now.max(now);
         let mut work = std::mem::take(&mut self.dirty);
-        work.append(&mut self.stalled);
+        let boxes = &self.boxes;
+        let due = |conn: &ConnId| {
+            boxes
+                .get(conn)
+                .and_then(|o| o.retry)
+                .is_some_and(|r| r.at <= now)
+        };
+        work.extend(self.stalled.iter().copied().filter(due));
+        self.stalled
+            .retain(|conn| boxes.get(conn).is_some_and(|o| o.retry.is_some()));
         for conn in work.drain(..) {
-            let Some(outbox) = self.boxes.get_mut(&conn) else {
-                continue;
-            };
-            match outbox.write_some() {
-                Ok(Flushed::Done) => {}
-                Ok(Flushed::Stalled) => self.stalled.push(conn),
-                Err(e) => {
-                    log::debug!("connection {conn}: write failed: {e}");
-                    outbox.abandon();
-                }
-            }
+            self.write(conn);
         }
         self.dirty = work;
+        if self.state + self.held > self.policy.budget {
+            self.make_room(0);
+        }
     }
 
-    /// Bytes queued on all connections (for /health).
+    /// When the earliest stalled socket is to be tried again.
+    pub fn next_retry(&self) -> Option<Instant> {
+        let retries = self.stalled.iter().filter_map(|c| self.boxes.get(c)?.retry);
+        retries.map(|r| r.at).min()
+    }
+
+    /// Whether some client has bytes the socket would not take yet.
+    pub fn has_stalled(&self) -> bool {
+        self.next_retry().is_some()
+    }
+
+    /// Bytes waiting on all connections (for /health).
     pub fn queued(&self) -> usize {
-        self.boxes.values().map(|o| o.buf.len() - o.sent).sum()
+        self.boxes.values().map(|o| o.queue.queued()).sum()
     }
 
-    /// How many clients have an outbox.
+    /// The heap bytes all queues hold, as kept up to date (counted against the budget).
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// `held` summed again from every queue (for tests: it must equal `held`).
+    pub fn recount(&self) -> usize {
+        self.boxes.values().map(|o| o.queue.capacity()).sum()
+    }
+
+    /// How many clients have an outbox (those whose reader has gone included, until their last
+    /// bytes are written or given up).
     pub fn len(&self) -> usize {
         self.boxes.len()
     }
@@ -148,66 +277,203 @@ impl<S: Socket> Outboxes<S> {
     pub fn is_empty(&self) -> bool {
         self.boxes.is_empty()
     }
-}
 
-/// Puts `conn` on the dirty list when its outbox goes from empty to non-empty.
-fn mark<S>(dirty: &mut Vec<ConnId>, conn: ConnId, outbox: &Outbox<S>) {
-    if outbox.buf.len() == outbox.sent {
-        dirty.push(conn);
-    }
-}
-
-impl<S: Socket> Outbox<S> {
-    /// Writes as much as the socket takes now.
-    fn write_some(&mut self) -> io::Result<Flushed> {
-        while self.sent < self.buf.len() {
-            match self.stream.send_now(&self.buf[self.sent..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Stalled),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+    /// Whether `n` more bytes may be queued for `conn` once the policy has made room: the
+    /// connection is open, its queue stays under the ceiling after its socket took what it
+    /// could, and the total stays within the budget after the largest queues were cut off.
+    fn admit(&mut self, conn: ConnId, n: usize) -> bool {
+        let Some(outbox) = self.boxes.get(&conn).filter(|o| !o.closing) else {
+            return false;
+        };
+        let queued = outbox.queue.queued() + n;
+        let stalled = outbox.retry.is_some();
+        let ceiling = CEILING.saturating_mul(self.policy.limit);
+        if queued > ceiling || (queued > self.policy.limit && !stalled) {
+            self.write(conn);
+            let Some(outbox) = self.boxes.get(&conn).filter(|o| !o.closing) else {
+                return false;
+            };
+            if outbox.queue.queued() + n > ceiling {
+                self.cut_off(conn, Why::Ceiling);
+                return false;
             }
         }
-        self.sent = 0;
-        self.buf.clear();
-        if self.buf.capacity() > KEEP_CAPACITY {
-            self.buf = Vec::new();
+        let growth = self.boxes.get(&conn).map_or(0, |o| o.queue.growth(n));
+        if self.state + self.held + growth > self.policy.budget {
+            self.make_room(growth);
+            return self.boxes.get(&conn).is_some_and(|o| !o.closing);
         }
-        if self.closing {
-            self.stream.shutdown(Shutdown::Write);
+        true
+    }
+
+    /// Appends a frame of `n` bytes (admitted) to `conn`'s queue.
+    fn append(&mut self, conn: ConnId, n: usize, frame: impl FnOnce(&mut Vec<u8>)) {
+        let Some(outbox) = self.boxes.get_mut(&conn) else {
+            return;
+        };
+        if outbox.queue.is_empty() && outbox.retry.is_none() {
+            self.dirty.push(conn);
         }
-        Ok(Flushed::Done)
+        let before = outbox.queue.capacity();
+        outbox.queue.push(n, frame);
+        self.held = self.held + outbox.queue.capacity() - before;
+    }
+
+    /// Writes `conn`'s queue as far as its socket takes it now, schedules a retry if it
+    /// stalled, and judges it: too slow, given up on, or done.
+    fn write(&mut self, conn: ConnId) {
+        let (now, epoch, policy) = (self.now, self.epoch, self.policy);
+        let Some(outbox) = self.boxes.get_mut(&conn) else {
+            return;
+        };
+        if outbox.queue.is_empty() {
+            outbox.retry = None;
+            if outbox.gone {
+                self.drop_box(conn);
+            }
+            return;
+        }
+        if outbox.give_up.is_some_and(|at| now >= at) {
+            return self.abandon(conn);
+        }
+        let before = outbox.queue.capacity();
+        let written = outbox.queue.write_to(&mut outbox.stream);
+        self.held = self.held + outbox.queue.capacity() - before;
+        let progress = match written {
+            Err(e) => {
+                log::debug!("connection {conn}: write failed: {e}");
+                return self.abandon(conn);
+            }
+            Ok(Written::All) => {
+                outbox.retry = None;
+                outbox.over_since = None;
+                if outbox.closing {
+                    outbox.stream.shutdown(Shutdown::Write);
+                }
+                if outbox.gone {
+                    self.drop_box(conn);
+                }
+                return;
+            }
+            Ok(Written::Stalled { progress }) => progress,
+        };
+        if outbox.retry.is_none() {
+            self.stalled.push(conn);
+        }
+        outbox.retry = Some(Retry::after(outbox.retry, progress, now, epoch));
+        if outbox.closing || outbox.queue.queued() <= policy.limit {
+            outbox.over_since = None;
+        } else if now - *outbox.over_since.get_or_insert(now) >= policy.slow_after {
+            self.cut_off(conn, Why::Slow);
+        }
+    }
+
+    /// Cuts off the largest queues, largest first, until `extra` more bytes fit within seven
+    /// eighths of the budget. Every client with new bytes is written first: most take them.
+    fn make_room(&mut self, extra: usize) {
+        for conn in std::mem::take(&mut self.dirty) {
+            self.write(conn);
+        }
+        let budget = self.policy.budget;
+        if self.state + self.held + extra <= budget {
+            return;
+        }
+        let mut largest: Vec<(usize, ConnId)> = self
+            .boxes
+            .iter()
+            .filter(|(_, o)| !o.queue.is_empty())
+            .map(|(conn, o)| (o.queue.queued(), *conn))
+            .collect();
+        largest.sort_unstable_by(|a, b| b.cmp(a));
+        let low_water = budget - budget / 8;
+        for (_, conn) in largest {
+            if self.state + self.held + extra <= low_water {
+                break;
+            }
+            match self.boxes.get(&conn) {
+                Some(o) if o.closing => self.abandon(conn),
+                Some(_) => self.cut_off(conn, Why::Budget),
+                None => {}
+            }
+        }
+    }
+
+    /// Cuts `conn` off: the frame on the wire is finished, the rest dropped, close 1008 queued,
+    /// and the read side shut so the reader ends now.
+    fn cut_off(&mut self, conn: ConnId, why: Why) {
+        let now = self.now;
+        let Some(outbox) = self.boxes.get_mut(&conn).filter(|o| !o.closing) else {
+            return;
+        };
+        let (reason, line) = match why {
+            Why::Slow => (
+                "too slow: outbound queue over its limit",
+                format!(
+                    "more than {} bytes waiting for {}",
+                    self.policy.limit,
+                    crate::logline::secs(self.policy.slow_after)
+                ),
+            ),
+            Why::Ceiling => (
+                "too slow: outbound queue full",
+                format!(
+                    "its queue reached {} bytes (max_outbound_bytes x {CEILING})",
+                    CEILING * self.policy.limit
+                ),
+            ),
+            Why::Budget => (
+                "server memory budget full",
+                format!(
+                    "the largest queue ({} bytes) when max_memory_bytes ({}) was reached",
+                    outbox.queue.queued(),
+                    self.policy.budget
+                ),
+            ),
+        };
+        crate::logline::cut_off(conn, &line); // log: refusal
+        let before = outbox.queue.capacity();
+        outbox.queue.cut();
+        outbox.queue.close(1008, reason);
+        self.held = self.held + outbox.queue.capacity() - before;
+        outbox.closing = true;
+        outbox.over_since = None;
+        outbox.give_up = Some(now + CLOSE_GRACE);
+        outbox.stream.shutdown(Shutdown::Read);
+        self.write(conn);
     }
 
     /// Gives up on the client: drops its backlog and shuts the socket so its reader wakes up
     /// and reports the connection gone.
-    fn abandon(&mut self) {
-        self.buf = Vec::new();
-        self.sent = 0;
-        self.closing = true;
-        self.stream.shutdown(Shutdown::Both);
+    fn abandon(&mut self, conn: ConnId) {
+        let Some(outbox) = self.boxes.get_mut(&conn) else {
+            return;
+        };
+        self.held -= outbox.queue.capacity();
+        outbox.queue = Queue::default();
+        outbox.closing = true;
+        outbox.retry = None;
+        outbox.stream.shutdown(Shutdown::Both);
+        if outbox.gone {
+            self.boxes.remove(&conn);
+        }
+    }
+
+    /// The outbox of a connection whose reader has gone and whose queue is empty goes.
+    fn drop_box(&mut self, conn: ConnId) {
+        if let Some(mut outbox) = self.boxes.remove(&conn) {
+            self.held -= outbox.queue.capacity();
+            outbox.stream.shutdown(Shutdown::Both);
+        }
     }
 }
 
 impl<S: Socket> Sink for Outboxes<S> {
     fn send(&mut self, conn: ConnId, parts: &[&str]) {
-        let Some(outbox) = self.boxes.get_mut(&conn).filter(|o| !o.closing) else {
-            return;
-        };
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        if outbox.buf.len() - outbox.sent + len > self.limit {
-            crate::logline::cut_off(conn, self.limit); // log: refusal
-            outbox.buf = Vec::new();
-            outbox.sent = 0;
-            wire::close_frame(&mut outbox.buf, 1008, "too slow: outbound queue full");
-            outbox.closing = true;
-            let _ = outbox.write_some();
-            outbox.abandon();
-            return;
+        let n = wire::header_len(len) + len;
+        if self.admit(conn, n) {
+            self.append(conn, n, |buf| wire::text_frame(buf, parts));
         }
-        mark(&mut self.dirty, conn, outbox);
-        wire::text_frame(&mut outbox.buf, parts);
     }
 }
 

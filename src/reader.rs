@@ -1,7 +1,9 @@
 //! The frame reader: a WebSocket's incoming frames, read with tungstenite until the connection
-//! ends. Each text frame becomes a command for the dispatcher (checked at the edge, charged to
-//! the rate limit); pings are answered and bad frames closed through the dispatcher, so every
-//! byte the client is sent stays in order.
+//! ends. Every frame (text, binary, ping, pong) takes a token from the connection's rate limit
+//! (`gate`). Each text frame becomes a command for the dispatcher (checked at the edge); pings
+//! are answered and bad frames closed through the dispatcher, so every byte the client is sent
+//! stays in order. Over the rate a ping gets no pong and a binary frame no error: tungstenite
+//! queues the pong itself, so the write side drops that pong (`ReaderStream::pong_allowed`).
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
@@ -22,6 +24,9 @@ use crate::request::Rejection;
 use crate::rooms::ConnId;
 use crate::upgrade::Upgrade;
 
+/// The WebSocket opcode of a pong frame.
+const PONG: u8 = 0xA;
+
 /// The socket as tungstenite sees it on the reader thread: reads come from the socket;
 /// writes (pongs, close replies) are handed to the dispatcher so they stay in order with
 /// everything else the client is sent.
@@ -29,6 +34,10 @@ struct ReaderStream<R> {
     read: R,
     conn: ConnId,
     tx: Sender<Cmd>,
+    /// Whether the pong tungstenite writes next may go out: false when the ping it answers
+    /// came over the rate. tungstenite writes the pong for a ping at its next read, before
+    /// reading anything else, so this is set for each ping as it is read.
+    pong_allowed: bool,
 }
 
 impl<R: Read> Read for ReaderStream<R> {
@@ -38,7 +47,12 @@ impl<R: Read> Read for ReaderStream<R> {
 }
 
 impl<R> Write for ReaderStream<R> {
+    /// tungstenite writes whole frames, one per call (its write buffer is 0).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !self.pong_allowed && buf.first().is_some_and(|b| b & 0x0f == PONG) {
+            self.pong_allowed = true;
+            return Ok(buf.len());
+        }
         self.tx
             .send(Command::Raw {
                 conn: self.conn,
@@ -91,24 +105,28 @@ pub fn read_frames<R: Read>(
             Err(e) => return read_end(e, conn, shared, client_code, log),
         };
         pinged = false;
+        if let Message::Close(frame) = message {
+            client_code = Some(frame.map(|f| u16::from(f.code)));
+            continue;
+        }
+        let allowed = gate::admit(&mut bucket, shared);
+        if !allowed {
+            over_rate(log, conn);
+        }
         let cmd = match message {
             Message::Text(text) => {
-                let allowed = gate::admit(&mut bucket, shared);
-                if !allowed {
-                    over_rate(log, conn);
-                }
                 let parsed = engine::text_command(conn, text.as_str(), &upgrade.dialect);
                 match gate::decide(allowed, conn, parsed, shared) {
                     Some(cmd) => cmd,
                     None => continue,
                 }
             }
-            Message::Binary(_) => binary_refused(conn),
-            Message::Close(frame) => {
-                client_code = Some(frame.map(|f| u16::from(f.code)));
+            Message::Binary(_) if allowed => binary_refused(conn),
+            Message::Ping(_) => {
+                ws.get_mut().pong_allowed = allowed;
                 continue;
             }
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+            _ => continue,
         };
         if shared.tx.send(cmd).is_err() {
             return connlog::ws_closed(conn, log, Ended::Stopping); // log: close
@@ -195,6 +213,7 @@ fn server_side<R: Read>(
         read,
         conn,
         tx: shared.tx.clone(),
+        pong_allowed: true,
     };
     Box::new(WebSocket::from_partially_read(
         reader,

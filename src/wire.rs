@@ -61,10 +61,36 @@ pub fn frame_header(out: &mut Vec<u8>, opcode: u8, len: usize) {
     }
 }
 
+/// The bytes of a frame header for a payload of `len` bytes.
+pub fn header_len(len: usize) -> usize {
+    match len {
+        0..126 => 2,
+        126..=65535 => 4,
+        _ => 10,
+    }
+}
+
+/// The length, header included, of the frame that starts `bytes` (a frame this module wrote);
+/// `None` if its header is cut short.
+pub fn frame_len(bytes: &[u8]) -> Option<usize> {
+    let len = match *bytes.get(1)? & 0x7f {
+        126 => (
+            4usize,
+            usize::from(u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?])),
+        ),
+        127 => {
+            let n: [u8; 8] = bytes.get(2..10)?.try_into().ok()?;
+            (10, usize::try_from(u64::from_be_bytes(n)).ok()?)
+        }
+        n => (2, usize::from(n)),
+    };
+    len.0.checked_add(len.1)
+}
+
 /// Appends a text frame whose payload is the concatenation of `parts`.
 pub fn text_frame(out: &mut Vec<u8>, parts: &[&str]) {
     let len = parts.iter().map(|p| p.len()).sum();
-    out.reserve(len + 10);
+    out.reserve(header_len(len) + len);
     frame_header(out, TEXT, len);
     for part in parts {
         out.extend_from_slice(part.as_bytes());
@@ -102,6 +128,18 @@ mod tests {
             assert_eq!(out.len(), header + len, "len {len}");
             assert_eq!(out[0], 0x81);
         }
+    }
+
+    #[test]
+    fn frame_lengths_read_back() {
+        for len in [0usize, 1, 125, 126, 65535, 65536, 100_000] {
+            let mut out = Vec::new();
+            text_frame(&mut out, &[&"y".repeat(len)]);
+            assert_eq!(header_len(len) + len, out.len());
+            assert_eq!(frame_len(&out), Some(out.len()), "len {len}");
+            assert_eq!(frame_len(&out[..1]), None);
+        }
+        assert_eq!(frame_len(&[0x81, 126, 1]), None, "a cut length");
     }
 
     #[test]

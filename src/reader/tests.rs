@@ -196,3 +196,43 @@ fn over_the_rate_only_requests_with_an_id_are_answered() {
     assert_eq!(rejection.id, "1");
     assert!(matches!(&rejection.error, RpcError::Unavailable(why) if why.contains("rate limit")));
 }
+
+#[test]
+fn over_the_rate_pings_get_no_pong_and_binary_frames_no_error() {
+    let config = Config {
+        message_burst: 2,
+        max_messages_per_second: 0.001,
+        ..Config::default()
+    };
+    let input = [
+        frame(0x9, b"1"),
+        frame(0xA, b"unasked"),
+        frame(0x9, b"3"),
+        frame(0x2, b"\x00"),
+        frame(0x9, b"5"),
+        text(JOIN),
+    ]
+    .concat();
+    let cmds = read(config, Vec::new(), Pipe::new(input, 3), &messenger());
+    let pongs: Vec<&[u8]> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::Raw { bytes, .. } if bytes[0] == 0x8A => Some(&bytes[2..]),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        pongs,
+        [b"1"],
+        "the first ping only: the pong took the second token"
+    );
+    let refused: Vec<&Rejection> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::Refused { rejection, .. } => Some(rejection.as_ref()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused.len(), 1, "only the join is answered, with error 2");
+    assert!(matches!(&refused[0].error, RpcError::Unavailable(_)));
+}

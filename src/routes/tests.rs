@@ -50,7 +50,7 @@ pub fn shared() -> (Shared, Receiver<Cmd>) {
 /// answering; what was written, and the upgrade if there was one.
 fn serve(config: Config, requests: &str, piece: usize) -> (String, Option<Box<Upgrade>>) {
     let (shared, rx) = shared_with(config);
-    let mut engine = Engine::<TcpSocket>::new(&shared.config);
+    let mut engine = Engine::<TcpSocket>::new(&shared.config, Instant::now());
     let dispatcher = std::thread::spawn(move || {
         for cmd in rx {
             if let Some((reply, answer)) = engine.apply(cmd, Instant::now()) {

@@ -173,14 +173,15 @@ impl Harness {
             ..defaults
         };
         let log = vec![format!("{s:?}")];
+        let now = Instant::now();
         Harness {
-            engine: Engine::new(&config),
+            engine: Engine::new(&config, now),
             model: Model::new(s),
             wires: BTreeMap::new(),
             dialects: BTreeMap::new(),
             caps: Caps::from(&config),
             pending: BTreeMap::new(),
-            now: Instant::now(),
+            now,
             ids: 0,
             seen: HashSet::new(),
             log,
@@ -329,16 +330,19 @@ impl Harness {
         Ok(self.engine.apply(cmd, self.now).map(|((), answer)| answer))
     }
 
-    /// Writes out everything the engine has queued for its clients.
+    /// Writes out everything the engine has queued for its clients: flushes, then lets the
+    /// clock run to each stalled socket's retry (the model's clock too: time only moves on,
+    /// and both read the same `now`).
     fn drain(&mut self) -> Result<(), String> {
         let mut rounds = 0;
-        self.engine.flush();
-        while self.engine.has_stalled() {
+        self.engine.flush(self.now);
+        while let Some(at) = self.engine.next_retry() {
             rounds += 1;
-            if rounds > 1_000_000 {
+            if rounds > 100_000 {
                 return Err("the outboxes never drain".into());
             }
-            self.engine.flush();
+            self.now = self.now.max(at);
+            self.engine.flush(self.now);
         }
         Ok(())
     }
@@ -438,6 +442,9 @@ impl Harness {
             got.iter().for_each(|frame| self.summary.count(frame));
             if wire.after_shutdown {
                 return Err(format!("connection {conn}: written after shutdown"));
+            }
+            if wire.shut_read {
+                return Err(format!("connection {conn}: cut off"));
             }
             match self.model.conns.get(conn) {
                 Some(c) if c.closing && !wire.shut_write => {

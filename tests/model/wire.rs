@@ -20,6 +20,8 @@ pub struct Wire {
     /// Bytes already decoded.
     pub read: usize,
     pub shut_write: bool,
+    /// Only a cut-off shuts the read side alone; the model never expects one.
+    pub shut_read: bool,
     pub shut_both: bool,
     /// The server wrote after shutting the socket down.
     pub after_shutdown: bool,
@@ -54,7 +56,8 @@ impl Socket for FakeSocket {
         let mut wire = self.wire.borrow_mut();
         match how {
             Shutdown::Write => wire.shut_write = true,
-            _ => wire.shut_both = true,
+            Shutdown::Read => wire.shut_read = true,
+            Shutdown::Both => wire.shut_both = true,
         }
     }
 }
