@@ -132,6 +132,13 @@ impl Pattern {
         })
     }
 
+    /// The text this pattern keeps on the heap (its scheme and host), in bytes.
+    pub fn text_bytes(&self) -> impl Iterator<Item = usize> + '_ {
+        [&self.scheme, &self.host]
+            .into_iter()
+            .filter_map(|t| t.as_ref().map(String::len))
+    }
+
     /// Whether `origin` is admitted by this pattern.
     pub fn matches(&self, origin: &Origin) -> bool {
         let Some(host) = &self.host else { return true };

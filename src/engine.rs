@@ -111,6 +111,9 @@ pub struct Health {
     pub rooms: usize,
     pub members: usize,
     pub queued_bytes: usize,
+    /// What clients make the server hold, as counted against `max_memory_bytes`: room state
+    /// and the queues' buffers.
+    pub memory_bytes: usize,
 }
 
 /// How many of each thing the engine holds (`Engine::census`).
@@ -125,6 +128,11 @@ pub struct Census {
     pub trusted: usize,
     /// Kurento sessions.
     pub sessions: usize,
+    /// The heap bytes of the outboxes' queues, as kept up to date (counted against
+    /// `max_memory_bytes` with `rooms.memory`).
+    pub queues: usize,
+    /// The same summed again from every queue (`queues` when consistent).
+    pub queues_recount: usize,
 }
 
 /// The engine's state.
@@ -153,6 +161,8 @@ impl<S: Socket> Engine<S> {
             max_members_per_room: config.max_members_per_room,
             max_memberships_per_connection: config.max_memberships_per_connection,
             max_registrations_per_connection: config.max_registrations_per_connection,
+            max_http_memberships: config.max_http_memberships,
+            max_memory_bytes: config.max_memory_bytes,
         };
         Engine {
             rooms: Rooms::new(limits).with_history(config.history, config.history_bytes),
@@ -240,7 +250,7 @@ impl<S: Socket> Engine<S> {
 
     /// What room state holds, as counted against `max_memory_bytes`.
     fn memory_in_rooms(&self) -> usize {
-        0
+        self.rooms.memory()
     }
 
     /// The numbers for `GET /health`.
@@ -249,6 +259,7 @@ impl<S: Socket> Engine<S> {
             rooms: self.rooms.room_count(),
             members: self.rooms.member_count(),
             queued_bytes: self.out.queued(),
+            memory_bytes: self.rooms.memory() + self.out.held(),
         }
     }
 
@@ -261,6 +272,8 @@ impl<S: Socket> Engine<S> {
             origins: self.origins.len(),
             trusted: self.trusted.len(),
             sessions: self.sessions.len(),
+            queues: self.out.held(),
+            queues_recount: self.out.recount(),
         }
     }
 

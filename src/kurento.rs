@@ -120,6 +120,7 @@ impl KurentoError {
             JoinError::NoRandomness(e) => {
                 KurentoError::Generic(format!("No randomness for a membership: {e}"))
             }
+            JoinError::MemoryFull(e) => KurentoError::Generic(e.detail().unwrap_or("").into()),
         }
     }
 

@@ -38,10 +38,12 @@
 //!
 //! # Memory
 //!
-//! `held` is the capacity of every queue's buffer, kept up to date at each change; `recount`
-//! sums it again (the model test checks they agree). A buffer grows by half again (not double),
-//! drops its written front when that is large (`outbox/queue.rs`), and gives a large buffer
-//! back once written.
+//! `held` is the capacity of every queue's buffer that holds bytes to write, kept up to date at
+//! each change; `recount` sums it again (the model test checks they agree). A buffer grows by
+//! half again (not double), drops its written front when that is large (`outbox/queue.rs`), and
+//! gives a buffer larger than `KEEP_CAPACITY` back once written. What an empty queue keeps for
+//! the next batch (at most `KEEP_CAPACITY`) is part of the connection's fixed cost, bounded by
+//! `max_connections` like its stack and read buffer, not of the budget.
 
 mod queue;
 mod retry;
@@ -179,9 +181,9 @@ impl<S: Socket> Outboxes<S> {
         outbox.give_up.get_or_insert(self.now + CLOSE_GRACE);
         self.write(conn);
         if let Some(outbox) = self.boxes.get_mut(&conn) {
-            let before = outbox.queue.capacity();
+            let before = outbox.queue.cost();
             outbox.queue.cut();
-            self.held = self.held + outbox.queue.capacity() - before;
+            self.held = self.held + outbox.queue.cost() - before;
             if outbox.queue.is_empty() {
                 self.drop_box(conn);
             }
@@ -203,10 +205,10 @@ impl<S: Socket> Outboxes<S> {
         if outbox.queue.is_empty() {
             self.dirty.push(conn);
         }
-        let before = outbox.queue.capacity();
+        let before = outbox.queue.cost();
         outbox.queue.close(code, reason);
         outbox.closing = true;
-        self.held = self.held + outbox.queue.capacity() - before;
+        self.held = self.held + outbox.queue.cost() - before;
     }
 
     /// Queues close 1001 on every connection (the server is stopping).
@@ -264,7 +266,7 @@ impl<S: Socket> Outboxes<S> {
 
     /// `held` summed again from every queue (for tests: it must equal `held`).
     pub fn recount(&self) -> usize {
-        self.boxes.values().map(|o| o.queue.capacity()).sum()
+        self.boxes.values().map(|o| o.queue.cost()).sum()
     }
 
     /// How many clients have an outbox (those whose reader has gone included, until their last
@@ -298,7 +300,7 @@ impl<S: Socket> Outboxes<S> {
                 return false;
             }
         }
-        let growth = self.boxes.get(&conn).map_or(0, |o| o.queue.growth(n));
+        let growth = self.boxes.get(&conn).map_or(0, |o| o.queue.cost_growth(n));
         if self.state + self.held + growth > self.policy.budget {
             self.make_room(growth);
             return self.boxes.get(&conn).is_some_and(|o| !o.closing);
@@ -314,9 +316,9 @@ impl<S: Socket> Outboxes<S> {
         if outbox.queue.is_empty() && outbox.retry.is_none() {
             self.dirty.push(conn);
         }
-        let before = outbox.queue.capacity();
+        let before = outbox.queue.cost();
         outbox.queue.push(n, frame);
-        self.held = self.held + outbox.queue.capacity() - before;
+        self.held = self.held + outbox.queue.cost() - before;
     }
 
     /// Writes `conn`'s queue as far as its socket takes it now, schedules a retry if it
@@ -336,9 +338,9 @@ impl<S: Socket> Outboxes<S> {
         if outbox.give_up.is_some_and(|at| now >= at) {
             return self.abandon(conn);
         }
-        let before = outbox.queue.capacity();
+        let before = outbox.queue.cost();
         let written = outbox.queue.write_to(&mut outbox.stream);
-        self.held = self.held + outbox.queue.capacity() - before;
+        self.held = self.held + outbox.queue.cost() - before;
         let progress = match written {
             Err(e) => {
                 log::debug!("connection {conn}: write failed: {e}");
@@ -431,10 +433,10 @@ impl<S: Socket> Outboxes<S> {
             ),
         };
         crate::logline::cut_off(conn, &line); // log: refusal
-        let before = outbox.queue.capacity();
+        let before = outbox.queue.cost();
         outbox.queue.cut();
         outbox.queue.close(1008, reason);
-        self.held = self.held + outbox.queue.capacity() - before;
+        self.held = self.held + outbox.queue.cost() - before;
         outbox.closing = true;
         outbox.over_since = None;
         outbox.give_up = Some(now + CLOSE_GRACE);
@@ -448,7 +450,7 @@ impl<S: Socket> Outboxes<S> {
         let Some(outbox) = self.boxes.get_mut(&conn) else {
             return;
         };
-        self.held -= outbox.queue.capacity();
+        self.held -= outbox.queue.cost();
         outbox.queue = Queue::default();
         outbox.closing = true;
         outbox.retry = None;
@@ -461,7 +463,7 @@ impl<S: Socket> Outboxes<S> {
     /// The outbox of a connection whose reader has gone and whose queue is empty goes.
     fn drop_box(&mut self, conn: ConnId) {
         if let Some(mut outbox) = self.boxes.remove(&conn) {
-            self.held -= outbox.queue.capacity();
+            self.held -= outbox.queue.cost();
             outbox.stream.shutdown(Shutdown::Both);
         }
     }

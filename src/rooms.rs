@@ -9,13 +9,17 @@
 //! recipient. Joining (limits, security, names) is in `rooms/join.rs`, its refusals in
 //! `rooms/join_error.rs`. Registrations and their replays are in `rooms/register.rs`; those
 //! whose id starts with no room token belong to the whole connection (`rooms/wide.rs`); the
-//! optional room history lives in `rooms/history.rs`. The extension methods (listen, status,
+//! optional room history lives in `rooms/history.rs`; memberships joined over HTTP, their cap
+//! and their expiry in `rooms/http.rs`; what all of it costs the memory budget in
+//! `rooms/cost.rs`. The extension methods (listen, status,
 //! targeted messages, evict) live in `rooms/ext.rs`; `rooms/census.rs` counts it all for tests.
 
 mod census;
+mod cost;
 mod ext;
 mod fanout;
 mod history;
+mod http;
 mod join;
 mod join_error;
 mod register;
@@ -62,6 +66,10 @@ pub struct Limits {
     pub max_members_per_room: usize,
     pub max_memberships_per_connection: usize,
     pub max_registrations_per_connection: usize,
+    /// Memberships the HTTP caller may hold; a join beyond ends the least recently used.
+    pub max_http_memberships: usize,
+    /// The whole memory budget; room state may take half of it (`Rooms::memory_full`).
+    pub max_memory_bytes: usize,
 }
 
 /// All rooms, memberships and registrations.
@@ -71,11 +79,14 @@ pub struct Rooms {
     /// `roomupdate` registrations, in registration order.
     room_watchers: Vec<Watcher>,
     conns: IdMap<ConnId, ConnIndex>,
-    /// The memberships joined over HTTP, in join order.
+    /// The memberships joined over HTTP, least recently used first (`rooms/http.rs`).
     http: Vec<RoomToken>,
     limits: Limits,
     /// The rooms' recent messages (`history` setting; off by default).
     history: History,
+    /// What everything above (but history, which counts its own) costs the memory budget,
+    /// kept up to date where state is made and freed (`rooms/cost.rs`).
+    memory: usize,
 }
 
 struct Room {
@@ -252,6 +263,7 @@ impl Rooms {
             http: Vec::new(),
             limits,
             history: History::new(0, 0),
+            memory: 0,
         }
     }
 
@@ -261,6 +273,23 @@ impl Rooms {
     pub fn with_history(mut self, per_room: usize, bytes: usize) -> Rooms {
         self.history = History::new(per_room, bytes);
         self
+    }
+
+    /// What room state (history included) costs the memory budget now.
+    pub fn memory(&self) -> usize {
+        self.memory + self.history.used()
+    }
+
+    /// Refuses new state (a join, a registration, a listen) once room state holds half of
+    /// `max_memory_bytes`: the other half is the clients' queues'.
+    fn memory_full(&self) -> Result<(), RpcError> {
+        let limit = self.limits.max_memory_bytes / 2;
+        if self.memory() < limit {
+            return Ok(());
+        }
+        Err(RpcError::Unavailable(format!(
+            "server memory budget full: rooms and registrations may hold half of max_memory_bytes (limit {limit} bytes); try again after others leave"
+        )))
     }
 
     pub fn room_count(&self) -> usize {
@@ -345,44 +374,28 @@ impl Rooms {
             return;
         };
         if index.room_watches > 0 {
-            self.room_watchers.retain(|w| w.conn != conn);
+            let mine = |w: &Watcher| w.conn == conn;
+            self.memory -= cost::remove_where(&mut self.room_watchers, mine, cost::watcher);
         }
         for token in index.watching {
             if let Some(watchers) = self.members.get_mut(&token).and_then(Member::watchers_mut) {
-                watchers.retain(|w| w.conn != conn);
+                let mine = |w: &Watcher| w.conn == conn;
+                self.memory -= cost::remove_where(watchers, mine, cost::member_watcher);
             }
         }
         for name in index.listening {
             if let Some(room) = self.rooms.get_mut(&name) {
-                room.listeners.retain(|l| l.conn != conn);
+                let mine = |l: &Listener| l.conn == conn;
+                let freed =
+                    cost::remove_where(&mut room.listeners, mine, |l| cost::listener(l, &name));
+                self.memory -= freed;
             }
         }
         if !index.wide.is_empty() {
+            self.memory -= index.wide.iter().map(cost::watcher).sum::<usize>();
             self.wide_forget(conn, &index.tokens);
         }
         for token in index.tokens {
-            self.remove_member(token, sink);
-        }
-    }
-
-    /// Marks an HTTP membership as used: it now lasts until `expires`.
-    pub fn touch(&mut self, roomid: &str, expires: Instant) {
-        if let Some(member) = RoomToken::parse(roomid).and_then(|t| self.members.get_mut(&t)) {
-            if member.owner == Owner::Http {
-                member.expires = Some(expires);
-            }
-        }
-    }
-
-    /// Leaves every HTTP membership whose time ran out before `now`.
-    pub fn expire(&mut self, now: Instant, sink: &mut impl Sink) {
-        let stale: Vec<RoomToken> = self
-            .http
-            .iter()
-            .copied()
-            .filter(|t| self.members[t].expires.is_some_and(|e| e <= now))
-            .collect();
-        for token in stale {
             self.remove_member(token, sink);
         }
     }
@@ -409,7 +422,9 @@ impl Rooms {
         let Some(member) = self.members.remove(&token) else {
             return false;
         };
+        self.memory -= cost::member(&member);
         for w in member.watchers() {
+            self.memory -= cost::member_watcher(w);
             if let Some(index) = self.conns.get_mut(&w.conn) {
                 if let Some(at) = index.watching.iter().position(|t| *t == token) {
                     index.watching.swap_remove(at);
@@ -430,7 +445,9 @@ impl Rooms {
             .expect("a member's room exists");
         room.members.retain(|t| *t != token);
         if let Some(conn) = member.conn() {
-            wide::left(room, &self.members, conn);
+            if wide::left(room, &self.members, conn) {
+                self.memory -= cost::WIDE_ENTRY;
+            }
         }
         if room.members.is_empty() {
             let room = self.rooms.remove(&member.room).expect("room exists");
@@ -452,6 +469,12 @@ impl Rooms {
     /// `destroyed`, and the listens end.
     fn destroyed(&mut self, name: &str, room: Room, sink: &mut impl Sink) {
         self.history.forget(name);
+        self.memory -= cost::room(name, &room);
+        self.memory -= room
+            .listeners
+            .iter()
+            .map(|l| cost::listener(l, name))
+            .sum::<usize>();
         let params = room_params(&room, "destroyed");
         for w in &self.room_watchers {
             sink.send(w.conn, &wire::notification(&w.method_json, &params));

@@ -255,12 +255,13 @@ fn health(stream: &mut impl Write, shared: &Shared) -> io::Result<()> {
         return http::refuse(stream, 503, "Service Unavailable", "server is stopping");
     };
     let body = format!(
-        r#"{{"uptime":{},"connections":{},"rooms":{},"members":{},"queued_bytes":{},"tokens_refused":{},"rate_limited":{},"log_dropped":{},"version":"{}"}}"#,
+        r#"{{"uptime":{},"connections":{},"rooms":{},"members":{},"queued_bytes":{},"memory_bytes":{},"tokens_refused":{},"rate_limited":{},"log_dropped":{},"version":"{}"}}"#,
         shared.started.elapsed().as_secs(),
         shared.connections.load(Ordering::Relaxed),
         numbers.rooms,
         numbers.members,
         numbers.queued_bytes,
+        numbers.memory_bytes,
         shared.tokens_refused.load(Ordering::Relaxed),
         shared.rate_limited.load(Ordering::Relaxed),
         crate::logger::dropped(),

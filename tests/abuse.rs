@@ -443,7 +443,6 @@ fn http_joins(server: &Server, n: usize) -> usize {
 /// Before: join 1,001 got error 2 (the shared HTTP owner held 1,000 memberships), and the
 /// next script was locked out for `http_membership_ttl` (10 minutes).
 #[test]
-#[ignore = "needs HTTP memberships with their own cap and LRU expiry: issue 10 phase 2"]
 fn http_joins_without_leave_do_not_lock_out_the_next_script() {
     let _serial = serial();
     let server = Server::start(&[]);
@@ -459,7 +458,6 @@ fn http_joins_without_leave_do_not_lock_out_the_next_script() {
 /// Before: after 1,100 HTTP joins `max_rooms` (1,000) was used up and a WebSocket user's join
 /// into a new room got error 2 "too many rooms".
 #[test]
-#[ignore = "needs HTTP memberships with their own cap and LRU expiry: issue 10 phase 2"]
 fn http_joins_do_not_use_up_max_rooms_for_websocket_users() {
     let _serial = serial();
     let server = Server::start(&[]);

@@ -47,9 +47,21 @@ impl Queue {
         self.sent == self.buf.len()
     }
 
-    /// The heap bytes the queue holds (what the memory budget counts).
+    /// The heap bytes the queue holds.
+    #[cfg(test)]
     pub fn capacity(&self) -> usize {
         self.buf.capacity()
+    }
+
+    /// What the memory budget counts: the buffer while it holds bytes to write. An empty
+    /// queue keeps at most `KEEP_CAPACITY` for the next batch, part of what each connection
+    /// costs whatever it does (bounded by `max_connections`, like its stack and read buffer).
+    pub fn cost(&self) -> usize {
+        if self.is_empty() {
+            0
+        } else {
+            self.buf.capacity()
+        }
     }
 
     /// How much `capacity` grows to take `n` more bytes: half again, or `n` if more.
@@ -59,6 +71,11 @@ impl Queue {
             return 0;
         }
         len + n.max(cap / 2) - cap
+    }
+
+    /// How much `cost` grows when `n` more bytes are pushed.
+    pub fn cost_growth(&self, n: usize) -> usize {
+        self.buf.capacity() + self.growth(n) - self.cost()
     }
 
     /// Appends one whole frame of `n` bytes, written by `frame`.

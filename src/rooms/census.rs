@@ -2,7 +2,7 @@
 //! test can check the state against a model (and that nothing outlives its connection)
 //! without reaching into private fields.
 
-use super::Rooms;
+use super::{cost, Rooms};
 
 /// How many of each thing the rooms hold. The `indexed_*` counts are the per-connection
 /// index; each must equal its counterpart above it (a connection's end is cleaned up from
@@ -38,6 +38,10 @@ pub struct Census {
     pub history_messages: usize,
     /// Bytes room history holds, as counted against `history_bytes`.
     pub history_bytes: usize,
+    /// What room state costs the memory budget, as kept up to date (`Rooms::memory`).
+    pub memory: usize,
+    /// The same summed again from everything the rooms hold (`memory` when consistent).
+    pub memory_recount: usize,
 }
 
 impl Rooms {
@@ -60,6 +64,25 @@ impl Rooms {
             wide_rooms: self.rooms.values().map(|r| r.wide.len()).sum(),
             history_messages: self.history.len_all(),
             history_bytes: self.history.used(),
+            memory: self.memory(),
+            memory_recount: self.recount(),
         }
+    }
+
+    /// What room state costs the memory budget, summed from scratch (`rooms/cost.rs`).
+    fn recount(&self) -> usize {
+        let rooms = self.rooms.iter().map(|(name, room)| {
+            let listeners = room.listeners.iter().map(|l| cost::listener(l, name));
+            cost::room(name, room) + listeners.sum::<usize>() + room.wide.len() * cost::WIDE_ENTRY
+        });
+        let members = self.members.values().map(|m| {
+            cost::member(m) + m.watchers().iter().map(cost::member_watcher).sum::<usize>()
+        });
+        let wide = self.conns.values().flat_map(|c| c.wide.iter());
+        rooms.sum::<usize>()
+            + members.sum::<usize>()
+            + self.room_watchers.iter().map(cost::watcher).sum::<usize>()
+            + wide.map(cost::watcher).sum::<usize>()
+            + self.history.used()
     }
 }

@@ -58,10 +58,15 @@ impl Rooms {
         req: &Join,
         sink: &mut impl Sink,
     ) -> Result<RoomToken, JoinError> {
-        let held = self.held(owner).len();
-        let limit = self.limits.max_memberships_per_connection;
-        if held >= limit {
-            return Err(JoinError::TooManyMemberships { held, limit });
+        self.memory_full().map_err(JoinError::MemoryFull)?;
+        if owner == Owner::Http {
+            self.http_make_room(sink);
+        } else {
+            let held = self.held(owner).len();
+            let limit = self.limits.max_memberships_per_connection;
+            if held >= limit {
+                return Err(JoinError::TooManyMemberships { held, limit });
+            }
         }
         // The token first: nothing is changed if the OS has no randomness to give.
         let token = RoomToken::generate().map_err(|e| JoinError::NoRandomness(e.to_string()))?;
@@ -86,17 +91,16 @@ impl Rooms {
                 watchers: Vec::new(),
             }
         };
-        self.members.insert(
-            token,
-            Member {
-                room: req.room.to_owned(),
-                user: req.user.to_owned(),
-                user_json,
-                owner,
-                kind,
-                expires: None,
-            },
-        );
+        let member = Member {
+            room: req.room.to_owned(),
+            user: req.user.to_owned(),
+            user_json,
+            owner,
+            kind,
+            expires: None,
+        };
+        self.memory += cost::member(&member);
+        self.members.insert(token, member);
         match owner {
             Owner::WebSocket(conn) => {
                 self.conns.entry(conn).or_default().tokens.push(token);
@@ -128,6 +132,7 @@ impl Rooms {
         for w in &self.room_watchers {
             sink.send(w.conn, &wire::notification(&w.method_json, &params));
         }
+        self.memory += cost::room(req.room, &room);
         self.rooms.insert(req.room.to_owned(), room);
         Ok(())
     }

@@ -21,6 +21,8 @@ pub enum JoinError {
     TooManyMemberships { held: usize, limit: usize },
     /// The operating system gave no randomness for the room token (Thunder: 2).
     NoRandomness(String),
+    /// Room state holds its share of `max_memory_bytes` (Thunder: 2); the refusal says so.
+    MemoryFull(RpcError),
 }
 
 impl JoinError {
@@ -44,6 +46,7 @@ impl JoinError {
             JoinError::NoRandomness(e) => {
                 RpcError::Unavailable(format!("no randomness for a room token: {e}"))
             }
+            JoinError::MemoryFull(e) => e,
         }
     }
 }

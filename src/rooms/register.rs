@@ -22,15 +22,19 @@ impl Rooms {
             if self.room_watchers.iter().any(|w| w.is(conn, event, id)) {
                 return Ok(());
             }
-            let index = self.conns.entry(conn).or_default();
-            index.may_register(&self.limits)?;
+            self.conns
+                .entry(conn)
+                .or_default()
+                .may_register(&self.limits)?;
+            self.memory_full()?;
             let watcher = Watcher::new(conn, event, id.to_owned());
+            self.memory += cost::watcher(&watcher);
             for room in self.rooms.values() {
                 let params = room_params(room, "created");
                 sink.send(conn, &wire::notification(&watcher.method_json, &params));
             }
+            self.conns.entry(conn).or_default().room_watches += 1;
             self.room_watchers.push(watcher);
-            index.room_watches += 1;
             return Ok(());
         }
         let front = leading_token(id);
@@ -46,7 +50,9 @@ impl Rooms {
             .entry(conn)
             .or_default()
             .may_register(&self.limits)?;
+        self.memory_full()?;
         let watcher = Watcher::new(conn, event, id.to_owned());
+        self.memory += cost::member_watcher(&watcher);
         self.replay(
             &member.room,
             event,
@@ -103,7 +109,8 @@ impl Rooms {
     pub fn unregister(&mut self, conn: ConnId, event: Event, id: &str) -> Result<(), RpcError> {
         if event == Event::RoomUpdate {
             let before = self.room_watchers.len();
-            self.room_watchers.retain(|w| !w.is(conn, event, id));
+            let this = |w: &Watcher| w.is(conn, event, id);
+            self.memory -= cost::remove_where(&mut self.room_watchers, this, cost::watcher);
             if let Some(index) = self.conns.get_mut(&conn) {
                 index.room_watches -= before - self.room_watchers.len();
             }
@@ -121,7 +128,8 @@ impl Rooms {
             .and_then(Member::watchers_mut)
             .expect("known Thunder token");
         let before = watchers.len();
-        watchers.retain(|w| !w.is(conn, event, id));
+        let this = |w: &Watcher| w.is(conn, event, id);
+        self.memory -= cost::remove_where(watchers, this, cost::member_watcher);
         if before != watchers.len() {
             if let Some(index) = self.conns.get_mut(&conn) {
                 if let Some(at) = index.watching.iter().position(|t| *t == token) {

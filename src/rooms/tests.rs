@@ -34,6 +34,8 @@ pub(super) fn limits() -> Limits {
         max_members_per_room: 3,
         max_memberships_per_connection: 4,
         max_registrations_per_connection: 5,
+        max_http_memberships: 3,
+        max_memory_bytes: 1 << 30,
     }
 }
 

@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{ConnId, Member, Owner, Room, Rooms, Sink, Watcher};
+use super::{cost, ConnId, Member, Owner, Room, Rooms, Sink, Watcher};
 use crate::error::RpcError;
 use crate::idmap::IdMap;
 use crate::request::Event;
@@ -35,12 +35,16 @@ impl Rooms {
             return Ok(());
         }
         index.may_register(&self.limits)?;
-        index.wide.push(Watcher::new(conn, event, id.to_owned()));
+        let watcher = Watcher::new(conn, event, id.to_owned());
+        self.memory_full()?;
+        self.memory += cost::watcher(&watcher);
+        self.conns.entry(conn).or_default().wide.push(watcher);
         let names = self.rooms_of(conn);
         for name in &names {
             let room = self.rooms.get_mut(name).expect("a member's room exists");
             if !room.wide.contains(&conn) {
                 room.wide.push(conn);
+                self.memory += cost::WIDE_ENTRY;
             }
         }
         let watcher = self.conns[&conn].wide.last().expect("just pushed");
@@ -57,9 +61,11 @@ impl Rooms {
             return;
         };
         let before = index.wide.len();
-        index.wide.retain(|w| !w.is(conn, event, id));
+        let this = |w: &Watcher| w.is(conn, event, id);
+        self.memory -= cost::remove_where(&mut index.wide, this, cost::watcher);
         if before > 0 && index.wide.is_empty() {
-            forget(&mut self.rooms, &self.members, conn, &index.tokens);
+            self.memory -=
+                cost::WIDE_ENTRY * forget(&mut self.rooms, &self.members, conn, &index.tokens);
         }
     }
 
@@ -83,6 +89,7 @@ impl Rooms {
             return;
         }
         room.wide.push(conn);
+        self.memory += cost::WIDE_ENTRY;
         for w in &self.conns[&conn].wide {
             self.replay(name, w.event, (conn, &w.method_json), true, sink);
         }
@@ -91,7 +98,7 @@ impl Rooms {
     /// A connection with connection-wide registrations has ended: it leaves the index of
     /// every room it held `tokens` in, before its memberships go (so it hears nothing more).
     pub(super) fn wide_forget(&mut self, conn: ConnId, tokens: &[RoomToken]) {
-        forget(&mut self.rooms, &self.members, conn, tokens);
+        self.memory -= cost::WIDE_ENTRY * forget(&mut self.rooms, &self.members, conn, tokens);
     }
 
     /// The rooms `conn` holds memberships in, each once, in the order it joined them.
@@ -107,25 +114,31 @@ impl Rooms {
 }
 
 /// After one of `conn`'s memberships left `room`: the room's index lets `conn` go if that
-/// was its last membership there.
-pub(super) fn left(room: &mut Room, members: &IdMap<RoomToken, Member>, conn: ConnId) {
+/// was its last membership there (true then).
+pub(super) fn left(room: &mut Room, members: &IdMap<RoomToken, Member>, conn: ConnId) -> bool {
     if room.wide.contains(&conn) && !room.members.iter().any(|t| members[t].conn() == Some(conn)) {
         room.wide.retain(|c| *c != conn);
+        return true;
     }
+    false
 }
 
-/// Takes `conn` out of the index of the rooms of `tokens`.
+/// Takes `conn` out of the index of the rooms of `tokens`; how many entries went.
 fn forget(
     rooms: &mut HashMap<String, Room>,
     members: &IdMap<RoomToken, Member>,
     conn: ConnId,
     tokens: &[RoomToken],
-) {
+) -> usize {
+    let mut gone = 0;
     for token in tokens {
         if let Some(room) = members.get(token).and_then(|m| rooms.get_mut(&m.room)) {
+            let before = room.wide.len();
             room.wide.retain(|c| *c != conn);
+            gone += before - room.wide.len();
         }
     }
+    gone
 }
 
 #[cfg(test)]

@@ -87,6 +87,8 @@ pub fn run(dice: &mut dyn Dice, max_actions: usize) -> Result<Summary, String> {
     let played = harness.play(dice, max_actions);
     harness.summary.capped = harness.model.tally.capped;
     harness.summary.dropped = harness.model.tally.dropped;
+    harness.summary.memory_full = harness.model.tally.memory_full;
+    harness.summary.lru = harness.model.tally.lru;
     played.map(|()| harness.summary).map_err(|e| {
         let from = harness.log.len().saturating_sub(40);
         let log = harness.log[from..].join("\n  ");
@@ -139,6 +141,13 @@ impl Harness {
                 acl_pattern: defaults.max_acl_pattern_bytes,
             },
         };
+        // Room state costs a few hundred bytes a room, membership or registration: the small
+        // budget refuses new state after a handful (half of it), with room to spare for the
+        // queues of one batch, so no queue is cut off for the budget.
+        let memory = match chance(dice, 25) {
+            true => MEMORY_SMALL,
+            false => 1 << 30,
+        };
         let s = Settings {
             r5: chance(dice, 30),
             default_room: chance(dice, 25).then_some("Lobby"),
@@ -151,6 +160,8 @@ impl Harness {
             history,
             history_bytes,
             caps,
+            max_http: *one(dice, &[1, 2, 100]),
+            memory,
         };
         let config = Config {
             compat: if s.r5 { Compat::R5 } else { Compat::Rdk },
@@ -170,6 +181,8 @@ impl Harness {
             max_message_bytes: caps.message,
             max_acl_patterns: caps.acl_patterns,
             max_acl_pattern_bytes: caps.acl_pattern,
+            max_http_memberships: s.max_http,
+            max_memory_bytes: s.memory,
             ..defaults
         };
         let log = vec![format!("{s:?}")];
@@ -209,6 +222,7 @@ impl Harness {
     fn act(&mut self, dice: &mut dyn Dice, action: Action) -> Result<(), String> {
         self.summary.actions += 1;
         self.log.push(format!("{action:?}"));
+        self.model.memory_full = self.engine.census().rooms.memory >= self.model.s.memory / 2;
         let replays = match &action {
             Action::Call { conn, .. } if self.model.s.history > 0 => Some(*conn),
             _ => None,
@@ -516,6 +530,11 @@ impl Harness {
         if got != want {
             return Err(format!("census {got:#?}\nthe model wants {want:#?}"));
         }
+        if got.rooms.memory != got.rooms.memory_recount || got.queues != got.queues_recount {
+            return Err(format!(
+                "memory counted as it changed differs from a recount: {got:#?}"
+            ));
+        }
         // History: what it holds is budget-dependent; its bounds are not.
         let (sure, possible) = m.history_counts();
         let held = got.rooms.history_messages;
@@ -555,6 +574,9 @@ impl Harness {
         Ok(())
     }
 }
+
+/// The small memory budget some cases run with (`max_memory_bytes`).
+const MEMORY_SMALL: usize = 8 * 1024;
 
 fn designators(implicit: bool, caps: Caps) -> Designators {
     Designators {

@@ -39,6 +39,11 @@ pub struct Tally {
     pub capped: usize,
     /// Replays that showed messages dropped for the history budget.
     pub dropped: usize,
+    /// Joins, registrations and listens refused because room state held half the memory
+    /// budget.
+    pub memory_full: usize,
+    /// HTTP memberships ended to make room for a new HTTP join.
+    pub lru: usize,
 }
 
 /// Who holds a membership.
@@ -63,6 +68,10 @@ pub struct Settings {
     pub history: usize,
     pub history_bytes: usize,
     pub caps: Caps,
+    /// `max_http_memberships`: a full HTTP join first ends the least recently used one.
+    pub max_http: usize,
+    /// `max_memory_bytes`: room state may hold half of it.
+    pub memory: usize,
 }
 
 pub struct Conn {
@@ -98,6 +107,9 @@ pub struct Member {
     /// `(conn, event, id)` in registration order.
     pub watchers: Vec<(ConnId, Ev, String)>,
     pub expires: Option<Instant>,
+    /// When an HTTP membership was last used (a join, send, sendto or whisper through it),
+    /// as a sequence number: the smallest is the least recently used.
+    pub used: u64,
     /// Known once the engine has shown it (a join's result, `whoami`).
     pub token: Option<String>,
 }
@@ -123,6 +135,12 @@ pub struct Model {
     pub kept: Budget,
     /// What the model has seen happen, for the summary.
     pub tally: Tally,
+    /// Room state holds half of `max_memory_bytes` (or more): new state is refused. The
+    /// harness reads it off the engine before each action (its count is checked against a
+    /// recount of everything it holds); the model checks which calls are refused for it.
+    pub memory_full: bool,
+    /// The next HTTP use's sequence number.
+    pub next_use: u64,
     next_key: usize,
     next_conn: ConnId,
     out: Vec<(ConnId, Want)>,
@@ -176,6 +194,8 @@ impl Model {
             problems: Vec::new(),
             kept: Budget::default(),
             tally: Tally::default(),
+            memory_full: false,
+            next_use: 0,
             next_key: 0,
             next_conn: 1,
             out: Vec::new(),
@@ -388,15 +408,17 @@ impl Model {
         self.conns.remove(&conn);
     }
 
-    /// HTTP memberships unused until `now` leave.
+    /// HTTP memberships unused until `now` leave, the least recently used first (each hears
+    /// the leaves of those before it).
     fn expire(&mut self, now: Instant) {
-        let stale: Vec<usize> = self
+        let mut stale: Vec<(u64, usize)> = self
             .members
             .iter()
             .filter(|m| m.owner == Owner::Http && m.expires.is_some_and(|e| e <= now))
-            .map(|m| m.key)
+            .map(|m| (m.used, m.key))
             .collect();
-        for key in stale {
+        stale.sort_unstable();
+        for (_, key) in stale {
             self.remove_member(key);
         }
     }

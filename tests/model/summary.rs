@@ -21,6 +21,10 @@ pub struct Summary {
     pub capped: usize,
     /// Replays that showed messages dropped for the history budget.
     pub dropped: usize,
+    /// New state refused for the memory budget.
+    pub memory_full: usize,
+    /// HTTP memberships ended to make room for another.
+    pub lru: usize,
 }
 
 impl Summary {
@@ -58,6 +62,8 @@ impl std::ops::AddAssign<&Summary> for Summary {
         self.history += other.history;
         self.kurento_codes += other.kurento_codes;
         self.capped += other.capped;
+        self.memory_full += other.memory_full;
+        self.lru += other.lru;
         self.dropped += other.dropped;
     }
 }

@@ -96,6 +96,13 @@ impl Model {
                 Ok(json!({"value": peers}))
             }
             Err(e) => Err(match e {
+                JoinE::MemoryFull => (
+                    999,
+                    format!(
+                        "server memory budget full: rooms and registrations may hold half of max_memory_bytes (limit {} bytes); try again after others leave",
+                        self.s.memory / 2
+                    ),
+                ),
                 JoinE::Taken => (
                     104,
                     format!("User '{user}' already exists in room '{room}'"),

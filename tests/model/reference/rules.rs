@@ -15,6 +15,8 @@ use super::{
 /// Why a join is refused, as the room rules decide it (each dialect names it its own way).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinE {
+    /// Room state holds half of `max_memory_bytes`.
+    MemoryFull,
     Taken,
     /// The room's security refuses it; why, as the engine words it.
     Refused(String),
@@ -96,11 +98,14 @@ impl Model {
             | Call::Whisper { roomid, .. } => self.by_token(roomid),
             _ => None,
         };
+        let next_use = self.next_use;
         if let Some(m) = self.members.iter_mut().find(|m| Some(m.key) == used) {
             if m.owner == Owner::Http {
                 m.expires = Some(expires);
+                m.used = next_use;
             }
         }
+        self.next_use += 1;
     }
 
     fn outcome(&mut self, caller: Caller, call: &Call) -> Result<Done, E> {
@@ -208,7 +213,10 @@ impl Model {
     /// connection-wide registrations that enters a room (its first membership there) gets
     /// the room's replay for each of them.
     pub(super) fn join(&mut self, j: &Join) -> Result<usize, JoinE> {
-        if self.held(j.owner).len() >= self.s.max_memberships {
+        self.memory_left().map_err(|()| JoinE::MemoryFull)?;
+        if j.owner == Owner::Http {
+            self.http_make_room();
+        } else if self.held(j.owner).len() >= self.s.max_memberships {
             return Err(JoinE::TooManyMemberships);
         }
         match self.room(j.room) {
@@ -285,12 +293,37 @@ impl Model {
             kurento: j.kurento,
             watchers: Vec::new(),
             expires: None,
+            used: self.next_use,
             token: None,
         });
+        self.next_use += 1;
         if let (true, Owner::Ws(conn)) = (entered, j.owner) {
             self.wide_entered(conn, j.room);
         }
         Ok(key)
+    }
+
+    /// New state (a join, registration or listen) is refused while room state holds half of
+    /// `max_memory_bytes`.
+    pub(super) fn memory_left(&mut self) -> Result<(), ()> {
+        if self.memory_full {
+            self.tally.memory_full += 1;
+            return Err(());
+        }
+        Ok(())
+    }
+
+    /// Before an HTTP join: when `max_http_memberships` are held, the least recently used
+    /// one leaves (a leave like any other).
+    fn http_make_room(&mut self) {
+        while self.held(Owner::Http).len() >= self.s.max_http {
+            let http = self.members.iter().filter(|m| m.owner == Owner::Http);
+            let Some(oldest) = http.min_by_key(|m| m.used).map(|m| m.key) else {
+                return;
+            };
+            self.tally.lru += 1;
+            self.remove_member(oldest);
+        }
     }
 
     /// Ends a membership: the others hear it leave; the last one out destroys the room.
@@ -367,6 +400,7 @@ impl Model {
             if self.registrations(conn) >= self.s.max_registrations {
                 return Err(E::Unavailable);
             }
+            self.memory_left().map_err(|()| E::Unavailable)?;
             let rooms: Vec<Value> = self
                 .rooms
                 .iter()
@@ -389,6 +423,7 @@ impl Model {
         if self.registrations(conn) >= self.s.max_registrations {
             return Err(E::Unavailable);
         }
+        self.memory_left().map_err(|()| E::Unavailable)?;
         let room = self.member(key).room.clone();
         let method = format!("{id}.{}", ev.name());
         match ev {
@@ -452,6 +487,7 @@ impl Model {
         if self.registrations(conn) >= self.s.max_registrations {
             return Err(E::Unavailable);
         }
+        self.memory_left().map_err(|()| E::Unavailable)?;
         self.replay_members(room, conn, &format!("{id}.userupdate"));
         self.replay_history(conn, room, &format!("{id}.message"), false);
         self.room_mut(room).listeners.push((conn, id.to_owned()));

@@ -76,6 +76,7 @@ impl Model {
         if self.registrations(conn) >= self.s.max_registrations {
             return Err(E::Unavailable);
         }
+        self.memory_left().map_err(|()| E::Unavailable)?;
         self.conns
             .get_mut(&conn)
             .expect("open")
