@@ -29,7 +29,7 @@
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crossbeam_channel::Sender;
@@ -41,11 +41,13 @@ use crate::dispatcher::Cmd;
 use crate::engine::Command;
 use crate::http::{self, HeadError, Source};
 use crate::logline::Ended;
+use crate::ratelimit::TokenBucket;
 use crate::reader;
 use crate::rooms::ConnId;
 use crate::routes::{self, Next};
 use crate::socket::TcpSocket;
 use crate::upgrade::Upgrade;
+use crate::web_origins::WebOrigins;
 
 /// What every connection thread shares: settings, the dispatcher's inbox, counters.
 pub struct Shared {
@@ -61,8 +63,12 @@ pub struct Shared {
     pub key: Option<Key>,
     /// Requests refused for a missing, forged, expired or malformed token, for `/health`.
     pub tokens_refused: AtomicU64,
-    /// Requests refused by the per-connection rate limit, for `/health`.
+    /// Requests refused by the per-connection rate limit or the HTTP one, for `/health`.
     pub rate_limited: AtomicU64,
+    /// Which web origins may connect, and which get CORS headers.
+    pub web: WebOrigins,
+    /// The one rate limit all `POST /jsonrpc` callers share (`gate::admit_http`).
+    pub http_bucket: Mutex<TokenBucket>,
 }
 
 /// Counts a connection while it lives; the count drops with the guard however the thread ends.

@@ -1,6 +1,13 @@
 //! The connection's gate: which origin a connection has (from a verified access token, else
-//! from its `Origin` header), the 401 for a refused token, and the per-connection rate limit
-//! applied on the reader thread before a request reaches the dispatcher.
+//! from its `Origin` header), the 401 for a refused token, the 403 for a web origin the
+//! allow-list refuses, the per-connection rate limit applied on the reader thread before a
+//! request reaches the dispatcher, and the one rate limit all HTTP callers share.
+//!
+//! Why one bucket for every `POST /jsonrpc` caller: they all come from loopback, so the
+//! address tells them apart no more than a port does, and `curl` opens a new connection per
+//! call, so a bucket per connection would start full every time. A flood from one script can
+//! therefore slow the others' HTTP calls; it cannot reach the dispatcher faster than the rate,
+//! and WebSocket clients keep their own buckets.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -10,6 +17,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::access_token::TokenError;
 use crate::acl::Origin;
 use crate::caps::Cap;
+use crate::config::Config;
 use crate::connection::Shared;
 use crate::dispatcher::Cmd;
 use crate::engine::{self, Command};
@@ -133,6 +141,52 @@ fn decimal(rate: f64) -> String {
     }
     let frac = format!("{frac:03}");
     format!("{whole}.{}", frac.trim_end_matches('0'))
+}
+
+/// The refusal (403) of a request whose `Origin` the allow-list refuses, if it is one.
+pub fn foreign_origin(
+    out: &mut impl Write,
+    head: &Head,
+    shared: &Shared,
+    peer: Option<SocketAddr>,
+) -> std::io::Result<bool> {
+    let Some(why) = shared.web.refuses(head.header("origin")) else {
+        return Ok(false);
+    };
+    crate::logline::refused(peer, 403, &why); // log: refusal
+    http::refuse(out, 403, "Forbidden", &why)?;
+    Ok(true)
+}
+
+/// Takes a token from the bucket all HTTP callers share; counts the request in `/health`
+/// when there is none.
+pub fn admit_http(shared: &Shared) -> bool {
+    let allowed = shared
+        .http_bucket
+        .lock()
+        .map_or(true, |mut bucket| bucket.take(Instant::now()));
+    if !allowed {
+        shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+    allowed
+}
+
+/// The error for a `POST /jsonrpc` over the HTTP rate.
+pub fn http_over_rate(config: &Config) -> RpcError {
+    RpcError::Unavailable(format!(
+        "rate limit: all HTTP callers together may make at most {} requests a second (burst {}): max_http_requests_per_second; slow down",
+        decimal(config.max_http_requests_per_second),
+        config.http_request_burst
+    ))
+}
+
+/// The bucket all HTTP callers share, full.
+pub fn http_bucket(config: &Config) -> TokenBucket {
+    TokenBucket::new(
+        config.max_http_requests_per_second,
+        f64::from(config.http_request_burst),
+        Instant::now(),
+    )
 }
 
 /// A fresh bucket for a new connection.

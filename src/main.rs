@@ -76,6 +76,7 @@ mod socket;
 mod test_stream;
 mod token_command;
 mod upgrade;
+mod web_origins;
 
 use messenger::{
     access_token, acl, caps, config, engine, error, logline, outbox, ratelimit, request, rooms,
@@ -183,7 +184,15 @@ fn run(config: Config) -> i32 {
     let engine = Engine::new(&config, Instant::now());
     let heartbeat = watchdog(notifier.clone());
     let changed = config::differences(&config);
+    // From here on `listen` is the address listened on (its port when 0 was asked for): the
+    // chat page's own origin names it.
+    let mut config = config;
+    if let Ok(bound) = listener.local_addr() {
+        config.listen = bound;
+    }
     let shared = Arc::new(Shared {
+        web: web_origins::WebOrigins::new(&config),
+        http_bucket: std::sync::Mutex::new(gate::http_bucket(&config)),
         config,
         tx: tx.clone(),
         started: Instant::now(),

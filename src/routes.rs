@@ -16,6 +16,7 @@ use crate::gate;
 use crate::http::{self, Head, HeadError, Source};
 use crate::request::{self, Designators};
 use crate::upgrade::{self, Upgrade};
+use crate::wire;
 
 /// The chat page served on `GET /` when the `page` setting is on.
 const PAGE: &str = include_str!("page.html");
@@ -82,15 +83,7 @@ pub fn route<S: Source + Write>(
             Ok(next)
         }
         ("OPTIONS", _, Some(_)) => {
-            let cors = [
-                ("Access-Control-Allow-Origin", "*"),
-                ("Access-Control-Allow-Methods", "POST, GET, OPTIONS"),
-                (
-                    "Access-Control-Allow-Headers",
-                    "Content-Type, Authorization",
-                ),
-            ];
-            http::respond(stream, 204, "No Content", &cors, b"")?;
+            preflight(stream, &head, shared)?;
             Ok(next)
         }
         (_, _, Some(_)) => {
@@ -112,7 +105,7 @@ pub fn route<S: Source + Write>(
             Ok(Next::Close)
         }
         ("GET", "/health", None) => {
-            health(stream, shared)?;
+            health(stream, &head, shared)?;
             Ok(next)
         }
         ("GET", "/", None) if config.page => {
@@ -184,6 +177,9 @@ fn post<S: Source + Write>(
         http::refuse(stream, 400, "Bad Request", &why)?;
         return Err(HeadError::Closed);
     }
+    if gate::foreign_origin(stream, head, shared, caller.peer)? {
+        return Err(HeadError::Closed);
+    }
     let origin = match gate::origin(head, shared) {
         Ok(origin) => origin,
         Err(why) => {
@@ -217,25 +213,50 @@ fn post<S: Source + Write>(
             answer: true,
         }),
     };
+    let mut headers = shared.web.cors(head.header("origin"));
+    if !gate::admit_http(shared) {
+        let id = match &call {
+            Ok(call) => call.id.as_deref(),
+            Err(rejection) => Some(rejection.id.as_str()),
+        };
+        let error = gate::http_over_rate(&shared.config);
+        let body = wire::error(id.unwrap_or("null"), &error, shared.config.compat);
+        headers.extend([("Content-Type", "application/json"), ("Retry-After", "1")]);
+        http::respond(stream, 429, "Too Many Requests", &headers, body.as_bytes())?;
+        return Ok(());
+    }
     let asked = ask(shared, |reply| Command::Http {
         call: Box::new(call),
         origin: origin.map(Box::new),
         admin: caller.admin,
         reply,
     });
-    let cors = ("Access-Control-Allow-Origin", "*");
     match asked {
-        Some(Answer::Http(Some(text))) => http::respond(
-            stream,
-            200,
-            "OK",
-            &[("Content-Type", "application/json"), cors],
-            text.as_bytes(),
-        )?,
-        Some(Answer::Http(None)) => http::respond(stream, 204, "No Content", &[cors], b"")?,
+        Some(Answer::Http(Some(text))) => {
+            headers.push(("Content-Type", "application/json"));
+            http::respond(stream, 200, "OK", &headers, text.as_bytes())?;
+        }
+        Some(Answer::Http(None)) => http::respond(stream, 204, "No Content", &headers, b"")?,
         _ => http::refuse(stream, 503, "Service Unavailable", "server is stopping")?,
     }
     Ok(())
+}
+
+/// Answers a CORS preflight (`OPTIONS` on a JSON-RPC path): the methods and headers a
+/// listed origin may use; nothing for any other origin, so its browser refuses.
+fn preflight(stream: &mut impl Write, head: &Head, shared: &Shared) -> io::Result<()> {
+    let origin = head.header("origin");
+    let mut headers = shared.web.cors(origin);
+    if shared.web.cors_listed(origin) {
+        headers.extend([
+            ("Access-Control-Allow-Methods", "POST, GET, OPTIONS"),
+            (
+                "Access-Control-Allow-Headers",
+                "Content-Type, Authorization",
+            ),
+        ]);
+    }
+    http::respond(stream, 204, "No Content", &headers, b"")
 }
 
 /// Sends the dispatcher a command carrying a one-shot reply channel and waits for the answer;
@@ -250,7 +271,7 @@ fn ask(
 }
 
 /// Answers `GET /health`: the connection counters and the dispatcher's numbers.
-fn health(stream: &mut impl Write, shared: &Shared) -> io::Result<()> {
+fn health(stream: &mut impl Write, head: &Head, shared: &Shared) -> io::Result<()> {
     let Some(Answer::Health(numbers)) = ask(shared, |reply| Command::Health { reply }) else {
         return http::refuse(stream, 503, "Service Unavailable", "server is stopping");
     };
@@ -267,16 +288,9 @@ fn health(stream: &mut impl Write, shared: &Shared) -> io::Result<()> {
         crate::logger::dropped(),
         env!("CARGO_PKG_VERSION"),
     );
-    http::respond(
-        stream,
-        200,
-        "OK",
-        &[
-            ("Content-Type", "application/json"),
-            ("Access-Control-Allow-Origin", "*"),
-        ],
-        body.as_bytes(),
-    )
+    let mut headers = shared.web.cors(head.header("origin"));
+    headers.push(("Content-Type", "application/json"));
+    http::respond(stream, 200, "OK", &headers, body.as_bytes())
 }
 
 #[cfg(test)]

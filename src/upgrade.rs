@@ -44,6 +44,9 @@ pub fn handshake(
         http::refuse(out, 400, "Bad Request", &why)?;
         return Ok(None);
     }
+    if gate::foreign_origin(out, head, shared, peer)? {
+        return Ok(None);
+    }
     let origin = match gate::origin(head, shared) {
         Ok(origin) => origin,
         Err(why) => {

@@ -469,10 +469,14 @@ fn http_joins_do_not_use_up_max_rooms_for_websocket_users() {
 
 /// Before: all 100 POSTs were carried out at 5 a second allowed (burst 5).
 #[test]
-#[ignore = "needs a rate limit on POST /jsonrpc (here the WebSocket one's settings): issue 10 phase 2"]
 fn posts_are_rate_limited() {
     let _serial = serial();
-    let server = Server::start(&["--max-messages-per-second", "5", "--message-burst", "5"]);
+    let server = Server::start(&[
+        "--max-http-requests-per-second",
+        "5",
+        "--http-request-burst",
+        "5",
+    ]);
     let mut http = HttpConn::connect(&server);
     let started = Instant::now();
     let allowed = (0..100)
@@ -533,7 +537,6 @@ fn the_host_header_must_name_this_server() {
 
 /// Before: `Access-Control-Allow-Origin: *` on POST /jsonrpc, its preflight and /health.
 #[test]
-#[ignore = "needs CORS for listed origins only (here the setting cors_origins): issue 10 phase 2"]
 fn cors_headers_only_for_listed_origins() {
     let _serial = serial();
     let server = Server::start(&["--cors-origins", r#"["https://app.example.com"]"#]);
@@ -566,7 +569,6 @@ fn cors_headers_only_for_listed_origins() {
 
 /// Before: the flag was unknown (exit 2) and every web origin could open a WebSocket.
 #[test]
-#[ignore = "needs the WebSocket origin allow-list (here the setting allowed_origins): issue 10 phase 2"]
 fn the_origin_allow_list_refuses_other_web_origins() {
     let _serial = serial();
     let server = Server::start(&["--allowed-origins", r#"["https://app.example.com"]"#]);

@@ -5,7 +5,8 @@
 use super::Join;
 use crate::error::RpcError;
 
-/// A refused join. Nothing in the rooms has changed when one is returned.
+/// A refused join. Nothing in the rooms has changed when one is returned, except that an HTTP
+/// join with `max_http_memberships` held has ended the least recently used one first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinError {
     /// A member of that room already has that user name (Thunder: 5 `ERROR_ILLEGAL_STATE`).

@@ -13,6 +13,7 @@ use crate::dispatcher::Cmd;
 use crate::engine::Engine;
 use crate::socket::TcpSocket;
 use crate::test_stream::Pipe;
+use crate::web_origins::WebOrigins;
 
 /// A deadline no test reaches.
 pub fn far() -> Instant {
@@ -29,6 +30,8 @@ pub fn head(text: &str) -> Head {
 pub fn shared_with(config: Config) -> (Shared, Receiver<Cmd>) {
     let (tx, rx) = crossbeam_channel::bounded(64);
     let shared = Shared {
+        web: WebOrigins::new(&config),
+        http_bucket: std::sync::Mutex::new(gate::http_bucket(&config)),
         config,
         tx,
         started: Instant::now(),
@@ -169,8 +172,12 @@ fn plain_routes_answer_and_close_when_they_should() {
 
 #[test]
 fn keep_alive_page_and_cors() {
-    let requests = "OPTIONS /jsonrpc HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\nGET / HTTP/1.0\r\n\r\nGET /health HTTP/1.1\r\n\r\n";
-    let (written, _) = serve(Config::default(), requests, 64);
+    let requests = "OPTIONS /jsonrpc HTTP/1.1\r\nOrigin: https://app.example.com\r\n\r\nGET / HTTP/1.1\r\n\r\nGET / HTTP/1.0\r\n\r\nGET /health HTTP/1.1\r\n\r\n";
+    let listed = Config {
+        cors_origins: vec!["https://*.example.com".into()],
+        ..Config::default()
+    };
+    let (written, _) = serve(listed, requests, 64);
     let answers = bodies(&written);
     assert_eq!(
         answers.len(),
@@ -179,6 +186,7 @@ fn keep_alive_page_and_cors() {
     );
     assert_eq!(answers[0].0, "HTTP/1.1 204 No Content");
     assert!(written.contains("Access-Control-Allow-Methods: POST, GET, OPTIONS\r\n"));
+    assert!(written.contains("Access-Control-Allow-Origin: https://app.example.com\r\n"));
     assert_eq!(answers[1].0, "HTTP/1.1 200 OK");
     assert!(answers[1].1.contains("<html"));
     let config = Config {
@@ -201,4 +209,78 @@ fn admin_needs_the_secret_from_loopback() {
     assert!(admin(&head(header), &config, true));
     let wrong = "GET /jsonrpc?admin=0123456789abcdeX HTTP/1.1\r\n\r\n";
     assert!(!admin(&head(wrong), &config, true));
+}
+
+#[test]
+fn no_cors_header_is_a_star_and_unlisted_origins_get_none() {
+    let post = |origin: &str| {
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"Messenger.1.rooms"}"#;
+        format!(
+            "POST /jsonrpc HTTP/1.1\r\nOrigin: {origin}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let requests = [
+        post("https://evil.example"),
+        "OPTIONS /jsonrpc HTTP/1.1\r\nOrigin: https://evil.example\r\n\r\n".into(),
+        "GET /health HTTP/1.1\r\nOrigin: https://evil.example\r\n\r\n".into(),
+    ]
+    .concat();
+    for config in [
+        Config::default(),
+        Config {
+            cors_origins: vec!["https://app.example.com".into()],
+            ..Config::default()
+        },
+    ] {
+        let (written, _) = serve(config, &requests, 64);
+        assert_eq!(bodies(&written).len(), 3, "{written}");
+        assert!(!written.contains('*'), "{written}");
+        assert!(!written.contains("Access-Control"), "{written}");
+    }
+}
+
+#[test]
+fn the_allow_list_refuses_a_foreign_page_with_403() {
+    let config = Config {
+        allowed_origins: vec!["https://app.example.com".into()],
+        ..Config::default()
+    };
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"Messenger.1.rooms"}"#;
+    let post = format!(
+        "POST /jsonrpc HTTP/1.1\r\nOrigin: https://evil.example\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (written, _) = serve(config.clone(), &post, 64);
+    assert!(written.starts_with("HTTP/1.1 403 Forbidden"), "{written}");
+    assert!(written.contains("allowed_origins"), "{written}");
+    let native = post.replace("Origin: https://evil.example\r\n", "");
+    let (written, _) = serve(config, &native, 64);
+    assert!(written.starts_with("HTTP/1.1 200 OK"), "{written}");
+}
+
+#[test]
+fn posts_over_the_shared_rate_get_429_with_error_2() {
+    let config = Config {
+        max_http_requests_per_second: 0.01,
+        http_request_burst: 2,
+        ..Config::default()
+    };
+    let body = r#"{"jsonrpc":"2.0","id":7,"method":"Messenger.1.rooms"}"#;
+    let one = format!(
+        "POST /jsonrpc HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (written, _) = serve(config, &one.repeat(3), 64);
+    let answers = bodies(&written);
+    assert_eq!(answers.len(), 3, "{written}");
+    assert_eq!(answers[1].0, "HTTP/1.1 200 OK");
+    assert_eq!(answers[2].0, "HTTP/1.1 429 Too Many Requests");
+    let v: serde_json::Value = serde_json::from_str(&answers[2].1).unwrap();
+    assert_eq!(v["id"], 7);
+    assert_eq!(v["error"]["code"], 2);
+    assert!(v["error"]["data"]
+        .as_str()
+        .unwrap()
+        .contains("max_http_requests_per_second"));
 }
