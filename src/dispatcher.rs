@@ -2,9 +2,10 @@
 //! and of every client's outbox. It takes commands from connection threads over one bounded
 //! crossbeam channel, applies up to `BATCH` of them per wake-up, writes each touched client
 //! once, hands answers back over their one-shot channels, ticks the clock every `SWEEP`, and
-//! beats systemd's watchdog on time. Nothing here blocks but the wait for the next command,
-//! which ends at the earliest of: the next stalled socket's retry (`Engine::next_retry`), the
-//! next sweep, the next heartbeat. Sockets and the notify datagram are non-blocking, and log
+//! beats systemd's watchdog on time. Between batches it lets the engine `work` on memberships
+//! ending many at once, a bounded amount per turn, and does not wait while some remain.
+//! Nothing here blocks but the wait for the next command, which ends at the earliest of: the
+//! next stalled socket's retry (`Engine::next_retry`), the next sweep, the next heartbeat. Sockets and the notify datagram are non-blocking, and log
 //! lines only go into the logger's queue.
 
 use std::time::{Duration, Instant};
@@ -29,6 +30,7 @@ pub struct Heartbeat {
 pub fn run(mut engine: Engine<TcpSocket>, rx: Receiver<Cmd>, mut heartbeat: Option<Heartbeat>) {
     let mut next_sweep = Instant::now() + SWEEP;
     let mut next_beat = Instant::now() + heartbeat.as_ref().map_or(SWEEP, |h| h.every);
+    let mut busy = false;
     loop {
         let now = Instant::now();
         if let Some(heart) = &mut heartbeat {
@@ -44,6 +46,9 @@ pub fn run(mut engine: Engine<TcpSocket>, rx: Receiver<Cmd>, mut heartbeat: Opti
         if let Some(retry) = engine.next_retry() {
             until = until.min(retry);
         }
+        if busy {
+            until = now;
+        }
         let first = rx.recv_timeout(until.saturating_duration_since(now));
         let now = Instant::now();
         let mut stop = match first {
@@ -58,6 +63,7 @@ pub fn run(mut engine: Engine<TcpSocket>, rx: Receiver<Cmd>, mut heartbeat: Opti
             let Ok(cmd) = rx.try_recv() else { break };
             stop = apply(&mut engine, cmd, now);
         }
+        busy = engine.work(now);
         engine.flush(now);
         if now >= next_sweep {
             engine.apply::<()>(Command::Tick, now);

@@ -473,9 +473,27 @@ impl<S: Socket> Sink for Outboxes<S> {
     fn send(&mut self, conn: ConnId, parts: &[&str]) {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let n = wire::header_len(len) + len;
-        if self.admit(conn, n) {
+        let Some(outbox) = self.boxes.get_mut(&conn) else {
+            return;
+        };
+        // The common case in one lookup: open, under its limit, within the budget.
+        let growth = outbox.queue.cost_growth(n);
+        let fits = !outbox.closing
+            && outbox.queue.queued() + n <= self.policy.limit
+            && self.state + self.held + growth <= self.policy.budget;
+        if fits {
+            if outbox.queue.is_empty() && outbox.retry.is_none() {
+                self.dirty.push(conn);
+            }
+            outbox.queue.push(n, |buf| wire::text_frame(buf, parts));
+            self.held += growth;
+        } else if self.admit(conn, n) {
             self.append(conn, n, |buf| wire::text_frame(buf, parts));
         }
+    }
+
+    fn closed(&self, conn: ConnId) -> bool {
+        self.boxes.get(&conn).is_none_or(|o| o.closing)
     }
 }
 

@@ -22,10 +22,12 @@ mod history;
 mod http;
 mod join;
 mod join_error;
+mod leaving;
 mod register;
 mod wide;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use crate::idmap::IdMap;
 use std::time::Instant;
@@ -57,6 +59,12 @@ pub enum Owner {
 /// Where notifications go: one text frame, the concatenation of `parts`, for `conn`.
 pub trait Sink {
     fn send(&mut self, conn: ConnId, parts: &[&str]);
+
+    /// Whether `conn` takes no more frames (closing, cut off or gone): a replay to it stops.
+    fn closed(&self, conn: ConnId) -> bool {
+        let _ = conn;
+        false
+    }
 }
 
 /// The room limits (see `Config` for their defaults and reasons).
@@ -87,6 +95,9 @@ pub struct Rooms {
     /// What everything above (but history, which counts its own) costs the memory budget,
     /// kept up to date where state is made and freed (`rooms/cost.rs`).
     memory: usize,
+    /// Memberships whose end is under way, a bounded amount of work at a time
+    /// (`rooms/leaving.rs`).
+    leaving: VecDeque<RoomToken>,
 }
 
 struct Room {
@@ -96,6 +107,9 @@ struct Room {
     acl: Vec<Pattern>,
     /// Member tokens in join order.
     members: Vec<RoomToken>,
+    /// The members' user names as JSON, in the same order (shared with `Member::user_json`):
+    /// a replay or a status reads them here, without a lookup per member.
+    names: Vec<Arc<str>>,
     /// Connections that hear this room without being in it (`listen`).
     listeners: Vec<Listener>,
     /// Connections with a connection-wide registration that hold a membership here, each
@@ -123,7 +137,8 @@ impl Room {
 struct Member {
     room: String,
     user: String,
-    user_json: String,
+    /// The user name as a JSON string literal, shared with the room's `names`.
+    user_json: Arc<str>,
     owner: Owner,
     kind: Kind,
     /// For memberships joined over HTTP: when it counts as left unless used again.
@@ -264,6 +279,7 @@ impl Rooms {
             limits,
             history: History::new(0, 0),
             memory: 0,
+            leaving: VecDeque::new(),
         }
     }
 
@@ -319,9 +335,9 @@ impl Rooms {
     pub fn peers(&self, token: RoomToken) -> impl Iterator<Item = &str> {
         let room = self.members.get(&token).map(|m| &self.rooms[&m.room]);
         room.into_iter()
-            .flat_map(|r| r.members.iter())
-            .filter(move |t| **t != token)
-            .map(|t| self.members[t].user_json.as_str())
+            .flat_map(|r| r.members.iter().zip(&r.names))
+            .filter(move |(t, _)| **t != token)
+            .map(|(_, name)| &**name)
     }
 
     /// Ends the membership `roomid` (any connection holding the token may).
@@ -367,16 +383,21 @@ impl Rooms {
         self.history.keep(&member.room, params);
     }
 
-    /// A connection ended: its memberships leave (others see `left`, empty rooms are
-    /// destroyed) and all its registrations and listens end.
-    pub fn disconnect(&mut self, conn: ConnId, sink: &mut impl Sink) {
-        let Some(index) = self.conns.remove(&conn) else {
+    /// A connection ended: all its registrations and listens end now, and its memberships
+    /// are queued to leave (others see `left`, empty rooms are destroyed) in `work`.
+    pub fn disconnect(&mut self, conn: ConnId) {
+        let Some(mut index) = self.conns.remove(&conn) else {
             return;
         };
         if index.room_watches > 0 {
             let mine = |w: &Watcher| w.conn == conn;
             self.memory -= cost::remove_where(&mut self.room_watchers, mine, cost::watcher);
         }
+        // Each list names a membership or room once per registration: once is enough.
+        index.watching.sort_unstable();
+        index.watching.dedup();
+        index.listening.sort_unstable();
+        index.listening.dedup();
         for token in index.watching {
             if let Some(watchers) = self.members.get_mut(&token).and_then(Member::watchers_mut) {
                 let mine = |w: &Watcher| w.conn == conn;
@@ -395,9 +416,7 @@ impl Rooms {
             self.memory -= index.wide.iter().map(cost::watcher).sum::<usize>();
             self.wide_forget(conn, &index.tokens);
         }
-        for token in index.tokens {
-            self.remove_member(token, sink);
-        }
+        self.queue_leave(index.tokens);
     }
 
     fn known(&self, roomid: &str) -> Result<RoomToken, RpcError> {
@@ -443,7 +462,10 @@ impl Rooms {
             .rooms
             .get_mut(&member.room)
             .expect("a member's room exists");
-        room.members.retain(|t| *t != token);
+        if let Some(at) = room.members.iter().position(|t| *t == token) {
+            room.members.remove(at);
+            room.names.remove(at);
+        }
         if let Some(conn) = member.conn() {
             if wide::left(room, &self.members, conn) {
                 self.memory -= cost::WIDE_ENTRY;

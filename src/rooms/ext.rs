@@ -79,11 +79,7 @@ impl Rooms {
     pub fn status(&self, name: &str, origin: Option<&Origin>) -> Result<String, RpcError> {
         let room = self.rooms.get(name).ok_or(RpcError::UnknownKey)?;
         room.admits(origin).map_err(RpcError::Privileged)?;
-        let names: Vec<&str> = room
-            .members
-            .iter()
-            .map(|t| self.members[t].user_json.as_str())
-            .collect();
+        let names: Vec<&str> = room.names.iter().map(|n| &**n).collect();
         Ok(format!(
             r#"{{"room":{},"members":[{}],"membersCount":{}}}"#,
             room.name_json,

@@ -38,14 +38,16 @@ impl Rooms {
         }
     }
 
-    /// Leaves every HTTP membership whose time ran out before `now`.
-    pub fn expire(&mut self, now: Instant, sink: &mut impl Sink) {
-        while let Some(token) = self.http.first().copied() {
-            if self.members[&token].expires.is_none_or(|e| e > now) {
-                break;
-            }
-            self.remove_member(token, sink);
-        }
+    /// Queues every HTTP membership whose time ran out before `now` to leave (in `work`),
+    /// least recently used first; they no longer count against `max_http_memberships`.
+    pub fn expire(&mut self, now: Instant) {
+        let due = self
+            .http
+            .iter()
+            .take_while(|t| self.members[*t].expires.is_some_and(|e| e <= now))
+            .count();
+        let due: Vec<RoomToken> = self.http.drain(..due).collect();
+        self.queue_leave(due);
     }
 
     /// Before an HTTP join: when `max_http_memberships` are held, the least recently used
@@ -122,9 +124,11 @@ mod tests {
         assert_eq!(out.take(), vec![(1, format!("{a}.userupdate"), left)]);
         assert!(rooms.member(tokens[0]).is_none());
         // Expiry goes by last use, oldest first, and stops at the first that is still used.
-        rooms.expire(later(71), &mut out);
+        rooms.expire(later(71));
+        rooms.work(usize::MAX, &mut out);
         assert_eq!(rooms.held(Owner::Http).len(), 2);
-        rooms.expire(later(72), &mut out);
+        rooms.expire(later(72));
+        rooms.work(usize::MAX, &mut out);
         assert!(rooms.held(Owner::Http).is_empty());
         assert_eq!(rooms.census().memory, rooms.census().memory_recount);
     }

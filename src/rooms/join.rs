@@ -74,7 +74,7 @@ impl Rooms {
             Some(room) => self.admit(room, req)?,
             None => self.create_room(req, sink)?,
         }
-        let user_json = wire::json_string(req.user);
+        let user_json: Arc<str> = wire::json_string(req.user).into();
         let params = format!(r#"{{"user":{user_json},"action":"joined"}}"#);
         let room = self
             .rooms
@@ -84,6 +84,7 @@ impl Rooms {
         let notice = Notice::new(Event::UserUpdate, &params, &kurento);
         notice.to_room(&self.members, &self.conns, room, sink);
         room.members.push(token);
+        room.names.push(user_json.clone());
         let kind = if req.kurento {
             Kind::Kurento
         } else {
@@ -125,6 +126,7 @@ impl Rooms {
             secure,
             acl,
             members: Vec::new(),
+            names: Vec::new(),
             listeners: Vec::new(),
             wide: Vec::new(),
         };

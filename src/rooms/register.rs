@@ -91,8 +91,10 @@ impl Rooms {
                     Some(r) => (r#","action":"joined","room":"#, r),
                     None => (r#","action":"joined""#, ""),
                 };
-                for t in &room.members {
-                    let user = self.members[t].user_json.as_str();
+                for user in &room.names {
+                    if sink.closed(to.0) {
+                        return;
+                    }
                     let open = r#"{"user":"#;
                     let parts = [
                         head, method, mid, open, user, with_room, room_json, "}", tail,

@@ -210,7 +210,8 @@ fn disconnect_leaves_and_unregisters() {
         .unwrap();
     rooms.register(2, Event::RoomUpdate, "r", &mut out).unwrap();
     out.take();
-    rooms.disconnect(2, &mut out);
+    rooms.disconnect(2);
+    rooms.work(usize::MAX, &mut out);
     assert_eq!(
         out.take(),
         vec![(
@@ -230,8 +231,10 @@ fn disconnect_leaves_and_unregisters() {
         1,
         "Bob's registrations ended with his connection: {got:?}"
     );
-    rooms.disconnect(1, &mut out);
-    rooms.disconnect(3, &mut out);
+    rooms.disconnect(1);
+    rooms.work(usize::MAX, &mut out);
+    rooms.disconnect(3);
+    rooms.work(usize::MAX, &mut out);
     assert_eq!(rooms.room_count(), 0);
     assert_eq!(rooms.member_count(), 0);
     assert!(rooms.conns.is_empty());
@@ -415,9 +418,11 @@ fn http_memberships_expire() {
     rooms.touch(&h.to_string(), now + std::time::Duration::from_secs(10));
     rooms.touch(&a.to_string(), now);
     out.take();
-    rooms.expire(now + std::time::Duration::from_secs(5), &mut out);
+    rooms.expire(now + std::time::Duration::from_secs(5));
+    rooms.work(usize::MAX, &mut out);
     assert!(out.take().is_empty());
-    rooms.expire(now + std::time::Duration::from_secs(10), &mut out);
+    rooms.expire(now + std::time::Duration::from_secs(10));
+    rooms.work(usize::MAX, &mut out);
     assert_eq!(
         out.take(),
         vec![(

@@ -49,6 +49,9 @@ impl Rooms {
         }
         let watcher = self.conns[&conn].wide.last().expect("just pushed");
         for name in &names {
+            if sink.closed(conn) {
+                break;
+            }
             self.replay(name, event, (conn, &watcher.method_json), true, sink);
         }
         Ok(())
@@ -257,7 +260,8 @@ mod tests {
             .register(2, Event::UserUpdate, "temporary1", &mut out)
             .unwrap();
         out.take();
-        rooms.disconnect(1, &mut out);
+        rooms.disconnect(1);
+        rooms.work(usize::MAX, &mut out);
         assert_eq!(
             out.take(),
             vec![(
@@ -343,5 +347,36 @@ mod tests {
         let left2 = json!({"user": "Bob2", "action": "left", "room": "Lounge"});
         assert_eq!(out.take(), vec![(2, format!("{ID}.userupdate"), left2)]);
         assert!(rooms.rooms["Lounge"].wide.is_empty());
+    }
+
+    /// Takes `room` frames, then reports the connection closed (its queue was cut off).
+    struct Closing {
+        got: usize,
+        room: usize,
+    }
+
+    impl Sink for Closing {
+        fn send(&mut self, _: ConnId, _: &[&str]) {
+            self.got += 1;
+        }
+
+        fn closed(&self, _: ConnId) -> bool {
+            self.got >= self.room
+        }
+    }
+
+    #[test]
+    fn a_replay_stops_once_the_connection_is_cut_off() {
+        let mut rooms = Rooms::new(limits());
+        let mut out = Frames::default();
+        for (conn, user) in [(1, "A"), (2, "B"), (2, "C")] {
+            join(&mut rooms, conn, user, "Lounge", &mut out).unwrap();
+        }
+        join(&mut rooms, 1, "A2", "Den", &mut out).unwrap();
+        let mut closing = Closing { got: 0, room: 2 };
+        rooms
+            .register(1, Event::UserUpdate, ID, &mut closing)
+            .unwrap();
+        assert_eq!(closing.got, 2, "not the third member, nor the second room");
     }
 }

@@ -341,7 +341,11 @@ impl Harness {
         let Some(cmd) = cmd else {
             return Ok(None);
         };
-        Ok(self.engine.apply(cmd, self.now).map(|((), answer)| answer))
+        let answer = self.engine.apply(cmd, self.now).map(|((), answer)| answer);
+        // Memberships ending many at once leave over several dispatcher turns; the model ends
+        // them within the action, so the turns are all taken before anything else happens.
+        while self.engine.work(self.now) {}
+        Ok(answer)
     }
 
     /// Writes out everything the engine has queued for its clients: flushes, then lets the
