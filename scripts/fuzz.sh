@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs each fuzz target in fuzz/ for a bounded time (FUZZ_SECONDS, default 60) with cargo-fuzz
-# on the nightly toolchain, installing what is missing. Seeds come from fuzz/seeds/<target>;
+# on the nightly toolchain, installing what is missing. Seeds come from fuzz/seeds/<target>
+# (and a dictionary from fuzz/<target>.dict when there is one);
 # the growing corpus stays in fuzz/corpus/ (ignored by git). A crash fails the script and
 # leaves its input in fuzz/artifacts/<target>/.
 #   FUZZ_SECONDS=300 make fuzz          # longer
@@ -9,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${FUZZ_SECONDS:-60}"
-targets="${FUZZ_TARGETS:-model origin}"
+targets="${FUZZ_TARGETS:-model origin request}"
 
 if ! rustup toolchain list | grep -q '^nightly'; then
     rustup toolchain install nightly --profile minimal
@@ -23,8 +24,11 @@ for target in $targets; do
     mkdir -p "$corpus"
     log="fuzz/$target.log"
     echo "== fuzzing $target for ${seconds}s (log: $log)"
+    dict=()
+    [ -f "fuzz/$target.dict" ] && dict=(-dict="$target.dict")
     if ! (cd fuzz && cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" -- \
-        -max_total_time="$seconds" -max_len=4096 -timeout=10 -print_final_stats=1) >"$log" 2>&1; then
+        -max_total_time="$seconds" -max_len=4096 -timeout=10 -print_final_stats=1 \
+        ${dict[@]+"${dict[@]}"}) >"$log" 2>&1; then
         tail -n 60 "$log" >&2
         echo "fuzz target $target failed; the input is in fuzz/artifacts/$target/" >&2
         exit 1
