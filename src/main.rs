@@ -9,11 +9,14 @@
 //! - **connection** (`connection`), one per TCP connection: owns the socket's read side. It
 //!   reads HTTP request heads (`http`); plain requests (`/health`, the page, `POST /jsonrpc`)
 //!   are answered right there (`routes`, asking the dispatcher over a one-shot channel when
-//!   room state is needed). After a WebSocket upgrade (`upgrade`) it only *reads* (`reader`):
-//!   each text frame is checked at the edge (`engine::text_command`: `request` on `/jsonrpc`,
-//!   `kurento` on `/room`, each string held to its byte cap), charged to the connection's rate
-//!   limit (`gate`) and sent to the dispatcher as a `Command::Call` / `Command::Kurento`; a
-//!   `ReportGone` guard sends `Command::Gone` however the thread ends. It writes the
+//!   room state is needed; every `POST` takes a token from the one bucket all HTTP callers
+//!   share, `gate`). A web origin the allow-list refuses gets 403, and CORS headers go to
+//!   listed origins only (`web_origins`). After a WebSocket upgrade (`upgrade`) it only *reads*
+//!   (`reader`): every frame takes a token from the connection's rate limit (`gate`); each
+//!   text frame is checked at the edge (`engine::text_command`: `request` on `/jsonrpc`,
+//!   `kurento` on `/room`, each string held to its byte cap) and sent to the dispatcher as a
+//!   `Command::Call` / `Command::Kurento`; a `ReportGone` guard sends `Command::Gone` however
+//!   the thread ends. It writes the
 //!   connection's info lines (opened, closed, refused) through `connlog`.
 //! - **dispatcher** (`dispatcher`), exactly one: a thin loop around the library's `Engine`,
 //!   which owns all room state (`rooms`: rooms, memberships, registrations, listens, room
@@ -25,8 +28,10 @@
 //!   from `RETRY_MIN` (2 ms) to `RETRY_MAX` (128 ms) that the loop's wait follows; a queue
 //!   that stays over `max_outbound_bytes` for `slow_client_timeout` (or passes twice that
 //!   limit, or is the largest when `max_memory_bytes` is reached) is cut off with close 1008
-//!   at a frame boundary; nobody else waits for it (`outbox`). Every `SWEEP` (1 s) it ticks
-//!   the engine's clock, which ends unused HTTP memberships.
+//!   at a frame boundary; nobody else waits for it (`outbox`). Memberships that end many at
+//!   once (a gone connection's, expired HTTP ones) leave `WORK` (8,000) deliveries per turn,
+//!   between batches, so no one command holds the loop. Every `SWEEP` (1 s) it ticks the
+//!   engine's clock, which ends unused HTTP memberships.
 //! - **signals**: SIGTERM / SIGINT stop accepting and tell the dispatcher to close every
 //!   client with 1001; the process exits 0 once that is written (at most `SHUTDOWN_GRACE`,
 //!   half a second).
@@ -274,7 +279,7 @@ fn watch_signals(shared: Arc<Shared>, notifier: Option<Arc<Notifier>>) -> std::i
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engine::{BATCH, SHUTDOWN_GRACE, SWEEP};
+    use engine::{BATCH, SHUTDOWN_GRACE, SWEEP, WORK};
     use outbox::{RETRY_MAX, RETRY_MIN};
 
     /// `n` with a comma between thousands, as the comments write numbers.
@@ -303,6 +308,7 @@ mod tests {
             format!("`RETRY_MIN` ({} ms)", RETRY_MIN.as_millis()),
             format!("`RETRY_MAX` ({} ms)", RETRY_MAX.as_millis()),
             format!("`SWEEP` ({} s)", SWEEP.as_secs()),
+            format!("`WORK` ({})", thousands(WORK)),
         ];
         for quote in quotes {
             assert!(comment.contains(&quote), "main.rs should say {quote:?}");

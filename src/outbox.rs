@@ -39,9 +39,10 @@
 //! # Memory
 //!
 //! `held` is the capacity of every queue's buffer that holds bytes to write, kept up to date at
-//! each change; `recount` sums it again (the model test checks they agree). A buffer grows by
-//! half again (not double), drops its written front when that is large (`outbox/queue.rs`), and
-//! gives a buffer larger than `KEEP_CAPACITY` back once written. What an empty queue keeps for
+//! each change; `recount` sums it again (the model test checks they agree). A buffer doubles as
+//! it grows (the growth known before it happens, for the budget), drops its written front when
+//! that is large (`outbox/queue.rs`), and gives a buffer larger than `KEEP_CAPACITY` back once
+//! written. What an empty queue keeps for
 //! the next batch (at most `KEEP_CAPACITY`) is part of the connection's fixed cost, bounded by
 //! `max_connections` like its stack and read buffer, not of the budget.
 

@@ -579,4 +579,7 @@ fn the_origin_allow_list_refuses_other_web_origins() {
     let mut native = server.client();
     native.join("N", "Lounge");
     let _ = RawWs::connect(&server, "/jsonrpc", "Origin: 0.0.0.0@0\r\n");
+    // The chat page the server serves itself is not a stranger: its origin is admitted.
+    let own = format!("Origin: http://127.0.0.1:{}\r\n", server.port);
+    let _ = RawWs::connect(&server, "/jsonrpc", &own);
 }

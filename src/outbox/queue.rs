@@ -64,13 +64,14 @@ impl Queue {
         }
     }
 
-    /// How much `capacity` grows to take `n` more bytes: half again, or `n` if more.
+    /// How much `capacity` grows to take `n` more bytes: it doubles, or grows to fit if that is
+    /// more (as `Vec` does by itself, but known before, for the budget).
     pub fn growth(&self, n: usize) -> usize {
         let (len, cap) = (self.buf.len(), self.buf.capacity());
         if len + n <= cap {
             return 0;
         }
-        len + n.max(cap / 2) - cap
+        (len + n).max(2 * cap) - cap
     }
 
     /// How much `cost` grows when `n` more bytes are pushed.
