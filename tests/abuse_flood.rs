@@ -48,7 +48,9 @@ fn flood(server: &Server, s: &mut TcpStream, one: &[u8], time: Duration, limit_k
 }
 
 /// Before: 125-byte pings from a client that never reads grew the server by 215 MiB in 3 s
-/// (pongs queued without limit; the issue: 165 MiB/s in release); bystander p99 7 ms.
+/// (pongs queued without limit; the issue: 165 MiB/s in release); bystander p99 7 ms. After:
+/// +0.25 MiB in 3 s (each ping takes a rate-limit token, a ping over the rate gets no pong,
+/// and pongs count against the queue); bystander p99 0.5 ms (release: +0.3 MiB, 2.2 ms).
 #[test]
 fn a_ping_flood_from_a_client_that_never_reads_is_bounded() {
     let _serial = serial();
@@ -94,7 +96,7 @@ fn answered_frames(c: &mut Client, opcode: u8, n: usize) -> usize {
 }
 
 /// Before: at 10 requests a second (burst 10), all 200 pings got pongs and all 200 binary
-/// frames got error replies.
+/// frames got error replies. After: 10 of each, the burst.
 #[test]
 fn pings_and_binary_frames_count_against_the_rate_limit() {
     let _serial = serial();
@@ -143,7 +145,8 @@ fn stalled_member(server: &Server, room: &str, user: &str) -> RawWs {
 }
 
 /// Before: 30 members that stopped reading, each sent 60 KB messages, took the server to
-/// +93 MiB (the per-client cap of 4 MiB times 30; the issue: 1,000 × 4 MiB is 4 GiB).
+/// +93 MiB (the per-client cap of 4 MiB times 30; the issue: 1,000 × 4 MiB is 4 GiB). After:
+/// +17 MiB at most (`max_memory_bytes`, 16 MiB: the largest queues are cut off first).
 #[test]
 fn many_stalled_queues_stay_within_one_budget() {
     let _serial = serial();
@@ -265,6 +268,7 @@ fn the_burst_reaches_them_while_the_dispatcher_is_busy_with_joins_and_leaves() {
 
 /// Before: a member reading all along got 26-29 of 150 messages of 60 KB, then close 1008: the
 /// backlog was judged before the batch was written (the issue: 0 of 150 after a 2 s stall).
+/// After: all 150 (judged after writing, over `slow_client_timeout`).
 #[test]
 fn a_reading_member_is_not_cut_off_by_a_burst_of_large_messages() {
     let _serial = serial();
@@ -286,7 +290,7 @@ fn a_reading_member_is_not_cut_off_by_a_burst_of_large_messages() {
 
 /// Before: the member that stopped reading got 2,811,941 bytes ending in a frame of 50,105
 /// bytes cut after 5,796: the rest of the frame was dropped and the close frame written in
-/// its place.
+/// its place. After: 62 whole frames, the last the close 1008.
 #[test]
 fn a_cut_off_ends_at_a_frame_boundary() {
     let _serial = serial();
@@ -313,6 +317,7 @@ fn a_cut_off_ends_at_a_frame_boundary() {
 
 /// Before: with 20 stalled idle clients the dispatcher woke about 1,400 times in 3 s (its
 /// 2 ms retry loop), using 70 ms of CPU (2.3 % of a core; the issue: about 4 % in release).
+/// After: 26 wake-ups and no measurable CPU (back-off to 128 ms on a shared grid).
 #[test]
 fn stalled_idle_clients_cost_no_cpu() {
     let _serial = serial();
@@ -393,7 +398,8 @@ fn a_closed_log_pipe_does_not_stop_the_server() {
 }
 
 /// Before: once the pipe was full the dispatcher blocked inside the logger for good: the
-/// bystander's next round trip got no answer within 5 s.
+/// bystander's next round trip got no answer within 5 s. After (main's logger): the longest
+/// round trip 0.8 ms.
 #[test]
 fn a_full_log_pipe_does_not_block_the_dispatcher() {
     let _serial = serial();
