@@ -178,7 +178,9 @@ impl<S: Socket> Outboxes<S> {
         let Some(outbox) = self.boxes.get_mut(&conn) else {
             return;
         };
+        // Nothing more is queued for a connection whose reader has gone.
         outbox.gone = true;
+        outbox.closing = true;
         outbox.give_up.get_or_insert(self.now + CLOSE_GRACE);
         self.write(conn);
         if let Some(outbox) = self.boxes.get_mut(&conn) {
