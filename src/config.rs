@@ -29,6 +29,18 @@ pub struct Config {
     /// Listening on a non-loopback address must be asked for explicitly (the box's apps are
     /// local; a LAN-facing chat server is a decision, not an accident). Default false.
     pub allow_remote: bool,
+    /// Host names (or IP addresses) besides loopback that requests may name in their `Host`
+    /// header (the box's name or LAN address when `allow_remote` is on). Every request whose
+    /// `Host` names something else is refused with 421: that is what stops a web page from
+    /// reaching the server through DNS rebinding. Default empty: only `127.0.0.1`,
+    /// `localhost`, `[::1]` (and the `listen` address when it is not loopback) are this server.
+    pub allowed_hosts: Vec<String>,
+    /// Refuse WebSocket frames a client did not mask (close 1002), as RFC 6455 asks, from
+    /// loopback peers too. Default false: Thunder's C++ client (`JSONRPC::LinkType`) never
+    /// masks, Thunder accepts that, and on loopback masking protects nothing (it guards
+    /// proxies between a browser and a server). Peers that are not on loopback must always
+    /// mask, whatever this says.
+    pub require_masking: bool,
     /// The plugin's callsign in method designators (`<callsign>.1.join`). Default `Messenger`.
     pub callsign: String,
     /// Result and error-code dialect. Default `rdk`.
@@ -113,6 +125,8 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 9998)),
             allow_remote: false,
+            allowed_hosts: Vec::new(),
+            require_masking: false,
             callsign: "Messenger".into(),
             compat: Compat::Rdk,
             page: true,
@@ -210,6 +224,13 @@ impl Config {
             .ok_or_else(|| ConfigError::UnknownFlag(name.to_owned()))?;
         *slot = match slot {
             serde_json::Value::String(_) => serde_json::Value::String(value.to_owned()),
+            // A list: a JSON array, or names separated by commas (`--allowed-hosts a,b`).
+            serde_json::Value::Array(_) => serde_json::from_str(value).unwrap_or_else(|_| {
+                let items = value.split(',').map(str::trim).filter(|v| !v.is_empty());
+                items
+                    .map(|v| serde_json::Value::String(v.to_owned()))
+                    .collect()
+            }),
             _ => match value {
                 "on" | "yes" => serde_json::Value::Bool(true),
                 "off" | "no" => serde_json::Value::Bool(false),
@@ -237,6 +258,16 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "callsign must be non-empty and contain no '.'".into(),
             ));
+        }
+        if self.callsign == crate::controller::CALLSIGN {
+            return Err(ConfigError::Invalid(
+                "callsign must not be Controller: that name is Thunder's Controller, which this server answers too".into(),
+            ));
+        }
+        if let Some(bad) = self.allowed_hosts.iter().find(|h| !valid_host_name(h)) {
+            return Err(ConfigError::Invalid(format!(
+                "allowed_hosts entry {bad:?} is not a host name or IP address (no port, scheme or path)"
+            )));
         }
         if self.log_level.parse::<log::LevelFilter>().is_err() {
             return Err(ConfigError::Invalid(format!(
@@ -281,6 +312,20 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Whether an `allowed_hosts` entry is a bare host name or IP address: letters, digits, `.`,
+/// `-`, `_`, or an IPv6 address with or without its brackets.
+fn valid_host_name(name: &str) -> bool {
+    let bare = name
+        .strip_prefix('[')
+        .and_then(|n| n.strip_suffix(']'))
+        .unwrap_or(name);
+    !bare.is_empty()
+        && bare
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b".-_:".contains(&c))
+        && (bare.contains(':') == bare.parse::<std::net::Ipv6Addr>().is_ok())
 }
 
 /// Durations are written in seconds (fractions allowed) in the file and on the command line.
@@ -360,6 +405,30 @@ mod tests {
         c.set("--admin-token", "0123456789abcdef").unwrap();
         assert!(c.validate().is_ok());
         c.set("--server-name", "").unwrap();
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn allowed_hosts_is_a_list_of_names() {
+        let mut c = Config::default();
+        c.set("--allowed-hosts", "stb.local, 192.168.1.20").unwrap();
+        assert_eq!(c.allowed_hosts, ["stb.local", "192.168.1.20"]);
+        assert!(c.validate().is_ok());
+        c.set("--allowed-hosts", r#"["[fe80::1]","box"]"#).unwrap();
+        assert_eq!(c.allowed_hosts, ["[fe80::1]", "box"]);
+        assert!(c.validate().is_ok());
+        for bad in ["box:9998", "http://box", "a b", "box/x", "::zz"] {
+            c.set("--allowed-hosts", bad).unwrap();
+            assert!(c.validate().is_err(), "{bad}");
+        }
+        c.set("--allowed-hosts", "[]").unwrap();
+        assert!(c.allowed_hosts.is_empty());
+    }
+
+    #[test]
+    fn the_callsign_is_not_the_controllers() {
+        let mut c = Config::default();
+        c.set("--callsign", "Controller").unwrap();
         assert!(c.validate().is_err());
     }
 

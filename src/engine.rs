@@ -13,6 +13,7 @@
 //! into a command on the connection's thread.
 
 mod calls;
+mod controller_calls;
 mod edge;
 mod kurento_calls;
 
@@ -126,6 +127,9 @@ pub struct Census {
     pub trusted: usize,
     /// Kurento sessions.
     pub sessions: usize,
+    /// The Controller's event registrations (`Census::rooms.indexed_elsewhere` when
+    /// consistent).
+    pub controller_registrations: usize,
 }
 
 /// The engine's state.
@@ -138,6 +142,10 @@ pub struct Engine<S> {
     trusted: IdSet<ConnId>,
     /// Kurento sessions' ids.
     sessions: IdMap<ConnId, String>,
+    /// The Controller's event registrations, per connection (`engine/controller_calls.rs`).
+    watches: IdMap<ConnId, Vec<controller_calls::Registration>>,
+    /// The `callsign` setting: Messenger's name in the Controller's answers.
+    callsign: String,
     compat: Compat,
     http_ttl: Duration,
     /// The `default_room` setting; empty for none.
@@ -155,11 +163,13 @@ impl<S: Socket> Engine<S> {
             max_registrations_per_connection: config.max_registrations_per_connection,
         };
         Engine {
-            rooms: Rooms::new(limits),
+            rooms: Rooms::new(limits).with_compat(config.compat),
             out: Outboxes::new(config.max_outbound_bytes),
             origins: IdMap::default(),
             trusted: IdSet::default(),
             sessions: IdMap::default(),
+            watches: IdMap::default(),
+            callsign: config.callsign.clone(),
             compat: config.compat,
             http_ttl: config.http_membership_ttl,
             default_room: config.default_room.clone(),
@@ -241,6 +251,7 @@ impl<S: Socket> Engine<S> {
             origins: self.origins.len(),
             trusted: self.trusted.len(),
             sessions: self.sessions.len(),
+            controller_registrations: self.watches.values().map(Vec::len).sum(),
         }
     }
 
@@ -327,6 +338,7 @@ impl<S: Socket> Engine<S> {
         self.origins.remove(&conn);
         self.trusted.remove(&conn);
         self.sessions.remove(&conn);
+        self.watches.remove(&conn);
         self.out.remove(conn);
     }
 }

@@ -9,6 +9,7 @@
 pub mod access_token;
 pub mod acl;
 pub mod config;
+pub mod controller;
 pub mod engine;
 pub mod error;
 pub mod idmap;

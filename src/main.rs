@@ -48,6 +48,7 @@
 mod connection;
 mod dispatcher;
 mod gate;
+mod host;
 mod http;
 mod reader;
 mod routes;

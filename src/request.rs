@@ -8,6 +8,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::controller;
 use crate::error::RpcError;
 
 /// The events a client can register for.
@@ -105,6 +106,9 @@ pub enum Method {
         room: String,
         user: String,
     },
+    /// A call to Thunder's Controller (a designator without callsign, or `Controller.1.*`, on
+    /// `/jsonrpc`): just enough of it for what apps ask first (`controller.rs`).
+    Controller(controller::Method),
 }
 
 /// One checked request. `id` is the request's id as JSON text; `None` for a notification,
@@ -209,36 +213,46 @@ pub fn envelope(text: &str) -> Result<Raw<'_>, Rejection> {
 /// Reads one JSON-RPC request from frame or body text.
 pub fn parse(text: &str, names: &Designators) -> Result<Call, Rejection> {
     let raw = envelope(text)?;
-    let (name, index) = designator(&raw.method, names).map_err(|e| raw.reject(e))?;
-    let method = method_params(name, index, raw.params).map_err(|e| raw.reject(e))?;
+    let method = match messenger_part(&raw.method, names) {
+        Ok(Some(rest)) => {
+            designator(rest).and_then(|(name, index)| method_params(name, index, raw.params))
+        }
+        Ok(None) => controller::parse(&raw.method, raw.params).map(Method::Controller),
+        Err(e) => Err(e),
+    };
+    let method = method.map_err(|e| raw.reject(e))?;
     Ok(Call { id: raw.id, method })
 }
 
-/// Splits `<callsign>.<version>.<name>[@<index>]` into name and index.
-fn designator<'a>(
-    method: &'a str,
-    names: &Designators,
-) -> Result<(&'a str, Option<&'a str>), RpcError> {
-    let rest = match method
+/// Whose method a designator names: Messenger's (the designator without its callsign:
+/// `1.join@x` of `Messenger.1.join@x`; all of it on `/jsonrpc/<callsign>`), the
+/// Controller's (`None`: no callsign, or `Controller`), or another plugin's (the error).
+fn messenger_part<'a>(method: &'a str, names: &Designators) -> Result<Option<&'a str>, RpcError> {
+    let own = method
         .strip_prefix(names.callsign.as_str())
-        .and_then(|r| r.strip_prefix('.'))
-    {
-        Some(rest) => rest,
-        None if names.implicit => method,
-        None => {
-            let callsign = method.split('.').next().unwrap_or("");
-            return Err(RpcError::MethodNotFound(format!(
-                "unknown callsign {callsign:?}; this server is {:?}",
+        .and_then(|r| r.strip_prefix('.'));
+    match own {
+        Some(rest) => Ok(Some(rest)),
+        None if names.implicit => Ok(Some(method)),
+        None => match controller::names_controller(method) {
+            Ok(_) => Ok(None),
+            Err(callsign) => Err(RpcError::UnknownCallsign(format!(
+                "unknown callsign {callsign:?}; this server is {:?} (and the Controller)",
                 names.callsign
-            )));
-        }
-    };
+            ))),
+        },
+    }
+}
+
+/// Splits `<version>.<name>[@<index>]` (the designator after its callsign) into name and
+/// index.
+fn designator(rest: &str) -> Result<(&str, Option<&str>), RpcError> {
     let rest = match rest.split_once('.') {
         Some((version, name))
             if !version.is_empty() && version.bytes().all(|c| c.is_ascii_digit()) =>
         {
             if version.parse::<u32>() != Ok(1) {
-                return Err(RpcError::MethodNotFound(format!(
+                return Err(RpcError::UnsupportedVersion(format!(
                     "version {version} is not supported; version 1 is"
                 )));
             }
@@ -560,6 +574,7 @@ impl<'de> Deserialize<'de> for Strings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Compat;
 
     fn names() -> Designators {
         Designators {
@@ -584,24 +599,62 @@ mod tests {
             ));
             assert!(matches!(call.method, Method::Join { .. }), "{m}");
         }
-        for m in [
-            "Messenger.2.join",
-            "Messenger.1.Join",
-            "messenger.1.join",
-            "Other.1.join",
-            "join",
-            "Messenger",
-            "Messenger.1.",
-            "Messenger.1.0.join",
-            "",
+        // Every refusal is -32601 in rdk; r5 words another callsign and another version as
+        // Thunder R5 does. `join`, `Messenger` and `` name no callsign: the Controller's.
+        for (m, r5) in [
+            ("Messenger.2.join", -31038),
+            ("Messenger.1.Join", -32601),
+            ("messenger.1.join", -31043),
+            ("Other.1.join", -31043),
+            ("join", -32601),
+            ("Messenger", -32601),
+            ("Messenger.1.", -32601),
+            ("Messenger.1.0.join", -32601),
+            ("", -32601),
+            ("Controller.2.status", -31038),
         ] {
             let r = err(&format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{m}"}}"#));
-            assert!(
-                matches!(r.error, RpcError::MethodNotFound(_)),
-                "{m}: {:?}",
-                r.error
+            assert_eq!(r.error.code(Compat::Rdk), -32601, "{m}: {:?}", r.error);
+            assert_eq!(r.error.code(Compat::R5), r5, "{m}: {:?}", r.error);
+        }
+    }
+
+    #[test]
+    fn designators_without_callsign_are_the_controllers() {
+        use controller::Method as C;
+        for m in [
+            "status",
+            "Controller.status",
+            "Controller.1.status",
+            "1.status",
+        ] {
+            let call = ok(&format!(r#"{{"id":1,"method":"{m}"}}"#));
+            assert_eq!(
+                call.method,
+                Method::Controller(C::Status { callsign: None })
             );
         }
+        let call = ok(r#"{"id":1,"method":"Controller.1.status@Messenger"}"#);
+        let index = Some("Messenger".to_owned());
+        assert_eq!(
+            call.method,
+            Method::Controller(C::Status { callsign: index })
+        );
+        let call = ok(
+            r#"{"id":1,"method":"register","params":{"event":"statechange","id":"temporary2"}}"#,
+        );
+        assert!(matches!(
+            call.method,
+            Method::Controller(C::Register { .. })
+        ));
+        // Directed to Messenger (`/jsonrpc/Messenger`), a bare `register` is Messenger's.
+        let implicit = Designators {
+            callsign: "Messenger".into(),
+            implicit: true,
+        };
+        let text = r#"{"id":1,"method":"register","params":{"event":"message","id":"x"}}"#;
+        let call = parse(text, &implicit).unwrap();
+        assert!(matches!(call.method, Method::Register { .. }));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::idmap::IdMap;
 use std::time::Instant;
 
 use crate::acl::{self, Origin, Pattern};
+use crate::config::Compat;
 use crate::error::RpcError;
 use crate::kurento;
 use crate::request::{Event, Method};
@@ -100,6 +101,8 @@ pub struct Rooms {
     /// The memberships joined over HTTP, in join order.
     http: Vec<RoomToken>,
     limits: Limits,
+    /// The dialect, for the key order of `roomupdate` params.
+    compat: Compat,
 }
 
 struct Room {
@@ -224,12 +227,15 @@ struct ConnIndex {
     room_watches: usize,
     /// Rooms it listens to (once per `listen`).
     listening: Vec<String>,
+    /// Registrations it holds outside the rooms (the Controller's events), counted against
+    /// the same limit.
+    elsewhere: usize,
 }
 
 impl ConnIndex {
     /// Refuses one more registration (or listen) beyond the connection's limit.
     fn may_register(&self, limits: &Limits) -> Result<(), RpcError> {
-        let held = self.watching.len() + self.room_watches + self.listening.len();
+        let held = self.watching.len() + self.room_watches + self.listening.len() + self.elsewhere;
         if held >= limits.max_registrations_per_connection {
             return Err(RpcError::Unavailable(format!(
                 "too many registrations on this connection (limit {})",
@@ -248,13 +254,14 @@ fn secure_name(secure: bool) -> &'static str {
     }
 }
 
-/// The `roomupdate` params for a room.
-fn room_params(room: &Room, action: &str) -> String {
-    format!(
-        r#"{{"room":{},"secure":{},"action":"{action}"}}"#,
-        room.name_json,
-        secure_name(room.secure)
-    )
+/// The `roomupdate` params for a room, in the dialect's key order: seed 000's `room, secure,
+/// action`, or Thunder R5's `room, action, secure` (seed 001 and the recordings).
+fn room_params(room: &Room, action: &str, compat: Compat) -> String {
+    let (name, secure) = (&room.name_json, secure_name(room.secure));
+    match compat {
+        Compat::Rdk => format!(r#"{{"room":{name},"secure":{secure},"action":"{action}"}}"#),
+        Compat::R5 => format!(r#"{{"room":{name},"action":"{action}","secure":{secure}}}"#),
+    }
 }
 
 impl Rooms {
@@ -266,7 +273,14 @@ impl Rooms {
             conns: IdMap::default(),
             http: Vec::new(),
             limits,
+            compat: Compat::Rdk,
         }
+    }
+
+    /// The same rooms, writing `roomupdate` params in `compat`'s key order.
+    pub fn with_compat(mut self, compat: Compat) -> Rooms {
+        self.compat = compat;
+        self
     }
 
     pub fn room_count(&self) -> usize {
@@ -374,7 +388,7 @@ impl Rooms {
             members: Vec::new(),
             listeners: Vec::new(),
         };
-        let params = room_params(&room, "created");
+        let params = room_params(&room, "created", self.compat);
         for w in &self.room_watchers {
             sink.send(w.conn, &wire::notification(&w.method_json, &params));
         }
@@ -473,7 +487,7 @@ impl Rooms {
             index.may_register(&self.limits)?;
             let watcher = Watcher::new(conn, event, id.to_owned());
             for room in self.rooms.values() {
-                let params = room_params(room, "created");
+                let params = room_params(room, "created", self.compat);
                 sink.send(conn, &wire::notification(&watcher.method_json, &params));
             }
             self.room_watchers.push(watcher);
@@ -513,7 +527,25 @@ impl Rooms {
         }
     }
 
-    /// Ends a registration. Unregistering what is not registered is not an error.
+    /// Counts one registration held outside the rooms (a Controller event) against `conn`'s
+    /// registration limit; refused with error 2 beyond it, as any registration.
+    pub fn hold_registration(&mut self, conn: ConnId) -> Result<(), RpcError> {
+        let index = self.conns.entry(conn).or_default();
+        index.may_register(&self.limits)?;
+        index.elsewhere += 1;
+        Ok(())
+    }
+
+    /// Gives back a registration counted by `hold_registration`.
+    pub fn release_registration(&mut self, conn: ConnId) {
+        if let Some(index) = self.conns.get_mut(&conn) {
+            index.elsewhere = index.elsewhere.saturating_sub(1);
+        }
+    }
+
+    /// Ends a registration. Unregistering what is not registered is not an error, nor is an
+    /// id whose membership has ended (its registrations ended with it; LinkType apps
+    /// unregister after they leave, and Thunder answers `null` there).
     pub fn unregister(&mut self, conn: ConnId, event: Event, id: &str) -> Result<(), RpcError> {
         if event == Event::RoomUpdate {
             let before = self.room_watchers.len();
@@ -523,7 +555,9 @@ impl Rooms {
             }
             return Ok(());
         }
-        let token = self.known_thunder(leading_token(id))?;
+        let Ok(token) = self.known_thunder(leading_token(id)) else {
+            return Ok(());
+        };
         let watchers = self
             .members
             .get_mut(&token)
@@ -643,7 +677,7 @@ impl Rooms {
     /// A room has ended: its `roomupdate` watchers and its listeners hear `destroyed`, and
     /// the listens end.
     fn destroyed(&mut self, name: &str, room: Room, sink: &mut impl Sink) {
-        let params = room_params(&room, "destroyed");
+        let params = room_params(&room, "destroyed", self.compat);
         for w in &self.room_watchers {
             sink.send(w.conn, &wire::notification(&w.method_json, &params));
         }

@@ -11,9 +11,11 @@ use crate::connection::Shared;
 use crate::engine::{Answer, Command, Dialect};
 use crate::error::RpcError;
 use crate::gate;
+use crate::host;
 use crate::http::{self, Head, HeadError, Source};
 use crate::request::{self, Designators};
 use crate::upgrade::{self, Upgrade};
+use messenger::controller;
 
 /// The chat page served on `GET /` when the `page` setting is on.
 const PAGE: &str = include_str!("page.html");
@@ -35,15 +37,22 @@ pub fn route<S: Source + Write>(
     deadline: Instant,
 ) -> Result<Next, HeadError> {
     let config = &shared.config;
+    if !host::names_this_server(&head, config) {
+        host::refuse(stream, &head)?;
+        return Ok(Next::Close);
+    }
     let next = if head.keep_alive() {
         Next::KeepAlive
     } else {
         Next::Close
     };
+    // `/jsonrpc/` is LinkType's default path; `/jsonrpc/Controller` is Thunder's Controller,
+    // which on this server answers what `/jsonrpc` does.
     let jsonrpc = match head.path.as_str() {
-        "/jsonrpc" => Some(false),
+        "/jsonrpc" | "/jsonrpc/" => Some(false),
         p => match p.strip_prefix("/jsonrpc/") {
             Some(callsign) if callsign == config.callsign => Some(true),
+            Some(controller::CALLSIGN) => Some(false),
             Some(_) => {
                 http::refuse(stream, 404, "Not Found", "no such callsign")?;
                 return Ok(Next::Close);
@@ -53,12 +62,13 @@ pub fn route<S: Source + Write>(
     };
     let wants_upgrade = head.has_token("upgrade", "websocket");
     let admin = admin(&head, config, loopback);
+    let peer = upgrade::Peer { admin, loopback };
     let upgraded = |upgrade: Option<Upgrade>| upgrade.map_or(Next::Close, Next::Upgrade);
     match (head.method.as_str(), head.path.as_str(), jsonrpc) {
         ("GET", _, Some(implicit)) if wants_upgrade => {
             let dialect = Dialect::Messenger(designators(config, implicit));
             Ok(upgraded(upgrade::handshake(
-                stream, &head, shared, dialect, admin,
+                stream, &head, shared, dialect, peer,
             )?))
         }
         ("GET", "/room", None) if wants_upgrade => Ok(upgraded(upgrade::handshake(
@@ -66,7 +76,7 @@ pub fn route<S: Source + Write>(
             &head,
             shared,
             Dialect::Kurento,
-            admin,
+            peer,
         )?)),
         ("POST", _, Some(implicit)) => {
             post(stream, buf, &head, shared, implicit, admin, deadline)?;

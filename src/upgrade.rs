@@ -20,6 +20,27 @@ pub struct Upgrade {
     pub origin: Option<Origin>,
     /// The client presented the `admin_token` from a loopback address.
     pub admin: bool,
+    /// Frames the client did not mask are read (a loopback peer, unless `require_masking`):
+    /// Thunder's C++ client never masks.
+    pub unmasked_ok: bool,
+}
+
+/// Who asks for the upgrade.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    /// It presented the `admin_token` from a loopback address.
+    pub admin: bool,
+    /// It is on a loopback address.
+    pub loopback: bool,
+}
+
+/// The subprotocol to echo: the first offered that the server speaks, compared without case
+/// and echoed as offered (LinkType offers `JSON`; Thunder echoes the first it accepts).
+pub fn choose<'a>(offered: &[&'a str]) -> Option<&'a str> {
+    offered
+        .iter()
+        .copied()
+        .find(|p| PROTOCOLS.iter().any(|known| known.eq_ignore_ascii_case(p)))
 }
 
 /// Answers a WebSocket handshake: 101 and the accepted upgrade, or a refusal (`None`: the
@@ -29,7 +50,7 @@ pub fn handshake(
     head: &Head,
     shared: &Shared,
     dialect: Dialect,
-    admin: bool,
+    peer: Peer,
 ) -> io::Result<Option<Upgrade>> {
     let origin = match gate::origin(head, shared) {
         Ok(origin) => origin,
@@ -53,7 +74,7 @@ pub fn handshake(
         return Ok(None);
     };
     let offered: Vec<&str> = head.tokens("sec-websocket-protocol").collect();
-    let protocol = offered.iter().find(|p| PROTOCOLS.contains(p));
+    let protocol = choose(&offered);
     if !offered.is_empty() && protocol.is_none() {
         let why = format!(
             "unsupported subprotocol {offered:?}; this server speaks notification, json, jsonrpc"
@@ -71,7 +92,8 @@ pub fn handshake(
     Ok(Some(Upgrade {
         dialect,
         origin,
-        admin,
+        admin: peer.admin,
+        unmasked_ok: peer.loopback && !shared.config.require_masking,
     }))
 }
 
@@ -83,7 +105,11 @@ mod tests {
     fn answer(request: &str) -> (String, Option<Upgrade>) {
         let (shared, _rx) = shared();
         let mut out = Vec::new();
-        let upgrade = handshake(&mut out, &head(request), &shared, Dialect::Kurento, false);
+        let peer = Peer {
+            admin: false,
+            loopback: true,
+        };
+        let upgrade = handshake(&mut out, &head(request), &shared, Dialect::Kurento, peer);
         (String::from_utf8(out).unwrap(), upgrade.unwrap())
     }
 
@@ -108,6 +134,25 @@ mod tests {
             Some("http://localhost:8080".to_owned())
         );
         assert!(matches!(upgrade.dialect, Dialect::Kurento));
+    }
+
+    #[test]
+    fn subprotocols_match_without_case_and_echo_as_offered() {
+        assert_eq!(choose(&["JSON"]), Some("JSON"));
+        assert_eq!(
+            choose(&["chat", "Notification", "json"]),
+            Some("Notification")
+        );
+        assert_eq!(choose(&["text", "raw"]), None);
+        assert_eq!(choose(&[]), None);
+        let (text, upgrade) = answer(&format!(
+            "GET /room HTTP/1.1\r\n{KEY}Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: JSON\r\n\r\n"
+        ));
+        assert!(upgrade.is_some_and(|u| u.unmasked_ok), "{text}");
+        assert!(
+            text.contains("\r\nSec-WebSocket-Protocol: JSON\r\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct Census {
     pub indexed_room_watchers: usize,
     /// Listens in the index (`listeners` when consistent).
     pub indexed_listeners: usize,
+    /// Registrations held outside the rooms (the Controller's), counted in the index.
+    pub indexed_elsewhere: usize,
 }
 
 impl Rooms {
@@ -46,7 +48,8 @@ impl Rooms {
             indexed_members: index.clone().map(|c| c.tokens.len()).sum(),
             indexed_member_watchers: index.clone().map(|c| c.watching.len()).sum(),
             indexed_room_watchers: index.clone().map(|c| c.room_watches).sum(),
-            indexed_listeners: index.map(|c| c.listening.len()).sum(),
+            indexed_listeners: index.clone().map(|c| c.listening.len()).sum(),
+            indexed_elsewhere: index.map(|c| c.elsewhere).sum(),
         }
     }
 }

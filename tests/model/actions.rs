@@ -132,11 +132,13 @@ pub enum KCall {
 }
 
 /// A frame the edge refuses, with what each dialect answers: the id and the JSON-RPC error
-/// code (`None`: not answered).
+/// code (`None`: not answered). `r5`: the code a Messenger connection gets in `r5` where it is
+/// not the rdk one mapped as usual (Thunder R5's codes for another callsign or version).
 pub struct Malformed {
     pub text: &'static str,
     pub messenger: Option<(Value, i64)>,
     pub kurento: Option<(Value, i64)>,
+    pub r5: Option<i64>,
 }
 
 /// Code 30 `ERROR_BAD_REQUEST` in the rdk dialect; the harness maps it for r5.
@@ -183,6 +185,13 @@ pub fn malformed() -> Vec<Malformed> {
             text,
             messenger,
             kurento,
+            r5: if text.contains("Other.1.") {
+                Some(-31043)
+            } else if text.contains("Messenger.2.") {
+                Some(-31038)
+            } else {
+                None
+            },
         })
         .collect()
 }
