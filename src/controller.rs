@@ -15,6 +15,9 @@ use crate::wire;
 /// The Controller's callsign (`Controller.1.status`); a configured callsign may not take it.
 pub const CALLSIGN: &str = "Controller";
 
+/// The build this server reports as its plugins' version hash.
+pub const BUILD: &str = concat!("messenger ", env!("CARGO_PKG_VERSION"));
+
 /// The one event the Controller sends; every plugin this server has is `Activated` and stays
 /// so, so its only notifications are the replay a `register` gets.
 pub const STATECHANGE: &str = "statechange";
@@ -160,12 +163,12 @@ pub fn status_object(callsign: &str, classname: &str) -> String {
         concat!(
             r#"{{"callsign":{},"locator":"messenger","classname":"{}","module":"messenger","#,
             r#""state":"Activated","startmode":"Activated","resumed":false,"#,
-            r#""version":{{"hash":"messenger {}","major":1,"minor":0,"patch":0}},"#,
+            r#""version":{{"hash":"{}","major":1,"minor":0,"patch":0}},"#,
             r#""configuration":{{}},"observers":0,"processedrequests":0,"processedobjects":0}}"#
         ),
         wire::json_string(callsign),
         classname,
-        env!("CARGO_PKG_VERSION"),
+        BUILD,
     )
 }
 

@@ -50,7 +50,11 @@ pub fn route<S: Source + Write>(
     // which on this server answers what `/jsonrpc` does.
     let jsonrpc = match head.path.as_str() {
         "/jsonrpc" | "/jsonrpc/" => Some(false),
-        p => match p.strip_prefix("/jsonrpc/") {
+        // As Thunder, the callsign is the path's next segment (`/jsonrpc/Messenger/x`).
+        p => match p
+            .strip_prefix("/jsonrpc/")
+            .and_then(|c| c.split('/').next())
+        {
             Some(callsign) if callsign == config.callsign => Some(true),
             Some(controller::CALLSIGN) => Some(false),
             Some(_) => {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use super::controller::{controller_call, CCall};
 use super::reference::{Ev, Model};
 use super::Dice;
 
@@ -223,6 +224,14 @@ pub enum Action {
     },
     /// A Kurento call.
     Kurento { conn: ConnId, id: Id, call: KCall },
+    /// A Controller call on a Messenger WebSocket on `/jsonrpc` (`None`: over HTTP), its
+    /// designator written as `prefix` + name.
+    Controller {
+        conn: Option<ConnId>,
+        id: Id,
+        call: CCall,
+        prefix: &'static str,
+    },
     /// A frame the edge refuses (index into `malformed()`).
     Malformed { conn: ConnId, which: usize },
     /// A request with an id over the connection's rate limit (refused at the edge).
@@ -306,6 +315,20 @@ pub fn pick(dice: &mut dyn Dice, model: &Model, ids: &mut u64) -> Action {
             origin: *one(dice, ORIGINS),
             admin: chance(dice, 30),
         },
+        29..=33 => {
+            let on_jsonrpc: Vec<ConnId> = messenger
+                .iter()
+                .copied()
+                .filter(|c| !model.is_implicit(*c))
+                .collect();
+            Action::Controller {
+                conn: (!on_jsonrpc.is_empty() && !chance(dice, 20))
+                    .then(|| *one(dice, &on_jsonrpc)),
+                id,
+                call: controller_call(dice),
+                prefix: word(dice, &["", "Controller.", "Controller.1."]),
+            }
+        }
         _ if !kurento.is_empty() && (messenger.is_empty() || roll < 45) => Action::Kurento {
             conn: *one(dice, &kurento),
             id,
@@ -459,7 +482,7 @@ fn kurento_call(dice: &mut dyn Dice, model: &Model) -> KCall {
 
 /// `{"jsonrpc":"2.0","id":..,"method":..,"params":..}` as text, without the id for a
 /// notification and without params when there are none.
-fn request(id: &Id, method: &str, params: Map<String, Value>) -> String {
+pub fn request(id: &Id, method: &str, params: Map<String, Value>) -> String {
     let mut object = Map::new();
     object.insert("jsonrpc".into(), json!("2.0"));
     if let Some(id) = id.json() {

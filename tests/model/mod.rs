@@ -17,6 +17,7 @@
 //! every connection goes and every HTTP membership expires, and nothing may be left.
 
 pub mod actions;
+pub mod controller;
 pub mod reference;
 pub mod wire;
 
@@ -229,6 +230,23 @@ impl Harness {
                 prefix,
             } => self.frame(*conn, &call.text(id, prefix)),
             Action::Kurento { conn, id, call } => self.frame(*conn, &call.text(id)),
+            Action::Controller {
+                conn: Some(conn),
+                id,
+                call,
+                prefix,
+            } => self.frame(*conn, &call.text(id, prefix)),
+            Action::Controller {
+                conn: None,
+                id,
+                call,
+                prefix,
+            } => Some(Command::Http {
+                call: Box::new(request::parse(&call.text(id, prefix), &designators(false))),
+                origin: None,
+                admin: false,
+                reply: (),
+            }),
             Action::Malformed { conn, which } => {
                 self.frame(*conn, actions::malformed()[*which].text)
             }
@@ -423,6 +441,9 @@ impl Harness {
         want.origins = m.conns.values().filter(|c| c.origin.is_some()).count();
         want.trusted = m.conns.values().filter(|c| c.admin).count();
         want.sessions = m.conns.values().filter(|c| c.kurento).count();
+        let controller = m.conns.values().map(|c| c.controller.len()).sum();
+        want.controller_registrations = controller;
+        want.rooms.indexed_elsewhere = controller;
         if got != want {
             return Err(format!("census {got:#?}\nthe model wants {want:#?}"));
         }

@@ -118,6 +118,8 @@ pub struct Conn {
     /// A close frame was sent: nothing more reaches it.
     pub closing: bool,
     pub session: Option<String>,
+    /// Its Controller registrations `(event, id, index)`.
+    pub controller: Vec<(&'static str, &'static str, Option<&'static str>)>,
 }
 
 pub struct Room {
@@ -305,6 +307,9 @@ impl Model {
                     other => panic!("model bug: HTTP answer {other:?}"),
                 }));
             }
+            Action::Controller { conn, id, call, .. } => {
+                http = self.controller_action(*conn, call, id);
+            }
             Action::Kurento { conn, id, call } => {
                 if let Some(reply) = self.kurento(*conn, call, id) {
                     self.send(*conn, reply);
@@ -394,6 +399,7 @@ impl Model {
             implicit,
             closing: false,
             session: None,
+            controller: Vec::new(),
         };
         self.conns.insert(conn, conn_state);
         let Some(room) = self.s.default_room.filter(|_| !kurento) else {
@@ -491,6 +497,7 @@ impl Model {
                 .filter(|(c, _)| *c == conn)
                 .count()
             + listens.filter(|(c, _)| *c == conn).count()
+            + self.conns.get(&conn).map_or(0, |c| c.controller.len())
     }
 
     /// A room event to every member (Thunder ones through their registrations for `ev`,
@@ -567,6 +574,7 @@ pub struct Join<'a> {
     pub kurento: bool,
 }
 
+mod controller;
 mod kurento;
 mod rules;
 
