@@ -155,6 +155,36 @@ mod tests {
         );
     }
 
+    /// Unmasked frames are read from loopback peers unless `require_masking`; a peer that
+    /// is not on loopback (only with `allow_remote`) must always mask.
+    #[test]
+    fn only_loopback_peers_may_skip_masking() {
+        let request = format!("GET /room HTTP/1.1\r\n{KEY}Sec-WebSocket-Version: 13\r\n\r\n");
+        for (loopback, require_masking, unmasked_ok) in [
+            (true, false, true),
+            (true, true, false),
+            (false, false, false),
+            (false, true, false),
+        ] {
+            let config = crate::config::Config {
+                require_masking,
+                ..Default::default()
+            };
+            let (shared, _rx) = crate::routes::tests::shared_with(config);
+            let peer = Peer {
+                admin: false,
+                loopback,
+            };
+            let mut out = Vec::new();
+            let upgrade = handshake(&mut out, &head(&request), &shared, Dialect::Kurento, peer);
+            let upgrade = upgrade.unwrap().expect("accepted");
+            assert_eq!(
+                upgrade.unmasked_ok, unmasked_ok,
+                "{loopback} {require_masking}"
+            );
+        }
+    }
+
     #[test]
     fn no_offered_subprotocol_none_echoed() {
         let (text, upgrade) = answer(&format!(
