@@ -19,8 +19,20 @@ use crate::http::{self, Head};
 /// The names that are always this server (compared without case).
 const LOOPBACK: &[&str] = &["127.0.0.1", "localhost", "[::1]"];
 
+/// Whether the request may go on: every `Host` header names this server (true without one);
+/// else it has been refused (421). Out of line: its locals stay off the HTTP phase's frame
+/// (see `connection.rs`).
+#[inline(never)]
+pub fn admits(out: &mut impl Write, head: &Head, config: &Config) -> io::Result<bool> {
+    if names_this_server(head, config) {
+        return Ok(true);
+    }
+    refuse(out, head)?;
+    Ok(false)
+}
+
 /// Whether every `Host` header of the request names this server (true without one).
-pub fn names_this_server(head: &Head, config: &Config) -> bool {
+fn names_this_server(head: &Head, config: &Config) -> bool {
     let mut hosts = head.headers.iter().filter(|(name, _)| name == "host");
     hosts.all(|(_, value)| is_ours(value.trim(), config))
 }
@@ -60,7 +72,7 @@ fn strip_port(value: &str) -> Option<&str> {
 
 /// Refuses a request whose `Host` names another server: 421 Misdirected Request (RFC 9110
 /// §15.5.20: this server will not answer for that name) with a JSON body saying what to do.
-pub fn refuse(out: &mut impl Write, head: &Head) -> io::Result<()> {
+fn refuse(out: &mut impl Write, head: &Head) -> io::Result<()> {
     let named = head.header("host").unwrap_or("");
     log::info!("refusing a request for Host {named:?}: not this server's name");
     let why = format!(

@@ -107,8 +107,9 @@ pub enum Method {
         user: String,
     },
     /// A call to Thunder's Controller (a designator without callsign, or `Controller.1.*`, on
-    /// `/jsonrpc`): just enough of it for what apps ask first (`controller.rs`).
-    Controller(controller::Method),
+    /// `/jsonrpc`): just enough of it for what apps ask first (`controller.rs`). Boxed: it is
+    /// rare, and `Method`'s size is stack on every connection's parse path.
+    Controller(Box<controller::Method>),
 }
 
 /// One checked request. `id` is the request's id as JSON text; `None` for a notification,
@@ -217,7 +218,9 @@ pub fn parse(text: &str, names: &Designators) -> Result<Call, Rejection> {
         Ok(Some(rest)) => {
             designator(rest).and_then(|(name, index)| method_params(name, index, raw.params))
         }
-        Ok(None) => controller::parse(&raw.method, raw.params).map(Method::Controller),
+        Ok(None) => {
+            controller::parse(&raw.method, raw.params).map(|m| Method::Controller(Box::new(m)))
+        }
         Err(e) => Err(e),
     };
     let method = method.map_err(|e| raw.reject(e))?;
@@ -631,22 +634,19 @@ mod tests {
             let call = ok(&format!(r#"{{"id":1,"method":"{m}"}}"#));
             assert_eq!(
                 call.method,
-                Method::Controller(C::Status { callsign: None })
+                Method::Controller(Box::new(C::Status { callsign: None }))
             );
         }
         let call = ok(r#"{"id":1,"method":"Controller.1.status@Messenger"}"#);
         let index = Some("Messenger".to_owned());
         assert_eq!(
             call.method,
-            Method::Controller(C::Status { callsign: index })
+            Method::Controller(Box::new(C::Status { callsign: index }))
         );
         let call = ok(
             r#"{"id":1,"method":"register","params":{"event":"statechange","id":"temporary2"}}"#,
         );
-        assert!(matches!(
-            call.method,
-            Method::Controller(C::Register { .. })
-        ));
+        assert!(matches!(call.method, Method::Controller(m) if matches!(*m, C::Register { .. })));
         // Directed to Messenger (`/jsonrpc/Messenger`), a bare `register` is Messenger's.
         let implicit = Designators {
             callsign: "Messenger".into(),

@@ -37,8 +37,7 @@ pub fn route<S: Source + Write>(
     deadline: Instant,
 ) -> Result<Next, HeadError> {
     let config = &shared.config;
-    if !host::names_this_server(&head, config) {
-        host::refuse(stream, &head)?;
+    if !host::admits(stream, &head, config)? {
         return Ok(Next::Close);
     }
     let next = if head.keep_alive() {
@@ -66,13 +65,12 @@ pub fn route<S: Source + Write>(
     };
     let wants_upgrade = head.has_token("upgrade", "websocket");
     let admin = admin(&head, config, loopback);
-    let peer = upgrade::Peer { admin, loopback };
     let upgraded = |upgrade: Option<Upgrade>| upgrade.map_or(Next::Close, Next::Upgrade);
     match (head.method.as_str(), head.path.as_str(), jsonrpc) {
         ("GET", _, Some(implicit)) if wants_upgrade => {
             let dialect = Dialect::Messenger(designators(config, implicit));
             Ok(upgraded(upgrade::handshake(
-                stream, &head, shared, dialect, peer,
+                stream, &head, shared, dialect, admin,
             )?))
         }
         ("GET", "/room", None) if wants_upgrade => Ok(upgraded(upgrade::handshake(
@@ -80,7 +78,7 @@ pub fn route<S: Source + Write>(
             &head,
             shared,
             Dialect::Kurento,
-            peer,
+            admin,
         )?)),
         ("POST", _, Some(implicit)) => {
             post(stream, buf, &head, shared, implicit, admin, deadline)?;
