@@ -1,6 +1,7 @@
-//! messenger's protocol as a library: settings, the edge parsers (Messenger and Kurento), room
-//! state, the `engine` that carries out every command on it, the clients' outboxes, origins
-//! and ACLs, room and access tokens, the rate limiter and the wire format. Nothing here starts
+//! messenger's protocol as a library: settings, the edge parsers (Messenger, Kurento, and just
+//! enough of Thunder's Controller), room state, the `engine` that carries out every command on
+//! it, the clients' outboxes, origins and ACLs, room and access tokens, the rate limiter and
+//! the wire format. Nothing here starts
 //! a thread, owns a channel or reads the clock (time is passed in; sockets are a trait), so the
 //! binary (`src/main.rs`, which describes the threads), the tests and the fuzz targets in
 //! `fuzz/` run the same code, the tests from memory.
