@@ -38,6 +38,18 @@ pub struct Config {
     /// Listening on a non-loopback address must be asked for explicitly (the box's apps are
     /// local; a LAN-facing chat server is a decision, not an accident). Default false.
     pub allow_remote: bool,
+    /// Host names (or IP addresses) besides loopback that requests may name in their `Host`
+    /// header (the box's name or LAN address when `allow_remote` is on). Every request whose
+    /// `Host` names something else is refused with 421: that is what stops a web page from
+    /// reaching the server through DNS rebinding. Default empty: only `127.0.0.1`,
+    /// `localhost`, `[::1]` (and the `listen` address when it is not loopback) are this server.
+    pub allowed_hosts: Vec<String>,
+    /// Refuse WebSocket frames a client did not mask (close 1002), as RFC 6455 asks, from
+    /// loopback peers too. Default false: Thunder's C++ client (`JSONRPC::LinkType`) never
+    /// masks, Thunder accepts that, and on loopback masking protects nothing (it guards
+    /// proxies between a browser and a server). Peers that are not on loopback must always
+    /// mask, whatever this says.
+    pub require_masking: bool,
     /// The plugin's callsign in method designators (`<callsign>.1.join`). Default `Messenger`.
     pub callsign: String,
     /// Result and error-code dialect. Default `rdk`.
@@ -157,6 +169,8 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 9998)),
             allow_remote: false,
+            allowed_hosts: Vec::new(),
+            require_masking: false,
             callsign: "Messenger".into(),
             compat: Compat::Rdk,
             page: true,
@@ -373,6 +387,19 @@ impl Config {
                 self.listen
             ));
         }
+        if self.callsign == crate::controller::CALLSIGN {
+            return invalid(format!(
+                "{} {:?}: must not be Controller, Thunder's Controller (which this server answers too)",
+                named("callsign"),
+                self.callsign
+            ));
+        }
+        if let Some(bad) = self.allowed_hosts.iter().find(|h| !valid_host_name(h)) {
+            return invalid(format!(
+                "{} entry {bad:?}: allowed a host name or IP address (no port, scheme or path)",
+                named("allowed_hosts")
+            ));
+        }
         if self.callsign.is_empty() || self.callsign.contains('.') {
             return invalid(format!(
                 "{} {:?}: must not be empty and must contain no '.'",
@@ -429,6 +456,20 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Whether an `allowed_hosts` entry is a bare host name or IP address: letters, digits, `.`,
+/// `-`, `_`, or an IPv6 address with or without its brackets.
+fn valid_host_name(name: &str) -> bool {
+    let bare = name
+        .strip_prefix('[')
+        .and_then(|n| n.strip_suffix(']'))
+        .unwrap_or(name);
+    !bare.is_empty()
+        && bare
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b".-_:".contains(&c))
+        && (bare.contains(':') == bare.parse::<std::net::Ipv6Addr>().is_ok())
 }
 
 /// Durations are written in seconds (fractions allowed) in the file and on the command line.

@@ -13,6 +13,7 @@
 //! into a command on the connection's thread.
 
 mod calls;
+mod controller_calls;
 mod edge;
 mod kurento_calls;
 
@@ -127,6 +128,9 @@ pub struct Census {
     pub trusted: usize,
     /// Kurento sessions.
     pub sessions: usize,
+    /// The Controller's event registrations (`Census::rooms.indexed_elsewhere` when
+    /// consistent).
+    pub controller_registrations: usize,
 }
 
 /// The engine's state.
@@ -139,6 +143,10 @@ pub struct Engine<S> {
     trusted: IdSet<ConnId>,
     /// Kurento sessions' ids.
     sessions: IdMap<ConnId, String>,
+    /// The Controller's event registrations, per connection (`engine/controller_calls.rs`).
+    watches: IdMap<ConnId, Vec<controller_calls::Registration>>,
+    /// The `callsign` setting: Messenger's name in the Controller's answers.
+    callsign: String,
     compat: Compat,
     http_ttl: Duration,
     /// The `default_room` setting; empty for none.
@@ -156,11 +164,15 @@ impl<S: Socket> Engine<S> {
             max_registrations_per_connection: config.max_registrations_per_connection,
         };
         Engine {
-            rooms: Rooms::new(limits).with_history(config.history, config.history_bytes),
+            rooms: Rooms::new(limits)
+                .with_history(config.history, config.history_bytes)
+                .with_compat(config.compat),
             out: Outboxes::new(config.max_outbound_bytes),
             origins: IdMap::default(),
             trusted: IdSet::default(),
             sessions: IdMap::default(),
+            watches: IdMap::default(),
+            callsign: config.callsign.clone(),
             compat: config.compat,
             http_ttl: config.http_membership_ttl,
             default_room: config.default_room.clone(),
@@ -242,6 +254,7 @@ impl<S: Socket> Engine<S> {
             origins: self.origins.len(),
             trusted: self.trusted.len(),
             sessions: self.sessions.len(),
+            controller_registrations: self.watches.values().map(Vec::len).sum(),
         }
     }
 
@@ -330,6 +343,7 @@ impl<S: Socket> Engine<S> {
         self.origins.remove(&conn);
         self.trusted.remove(&conn);
         self.sessions.remove(&conn);
+        self.watches.remove(&conn);
         self.out.remove(conn);
     }
 }

@@ -7,9 +7,10 @@
 //!   connection, refuses it with 503 beyond `max_connections`, and starts a connection thread
 //!   with a small explicit stack.
 //! - **connection** (`connection`), one per TCP connection: owns the socket's read side. It
-//!   reads HTTP request heads (`http`); plain requests (`/health`, the page, `POST /jsonrpc`)
-//!   are answered right there (`routes`, asking the dispatcher over a one-shot channel when
-//!   room state is needed). After a WebSocket upgrade (`upgrade`) it only *reads* (`reader`):
+//!   reads HTTP request heads (`http`), refuses any whose `Host` names another server
+//!   (`host`); plain requests (`/health`, the page, `POST /jsonrpc`) are answered right
+//!   there (`routes`, asking the dispatcher over a one-shot channel when room state is
+//!   needed). After a WebSocket upgrade (`upgrade`) it only *reads* (`reader`):
 //!   each text frame is checked at the edge (`engine::text_command`: `request` on `/jsonrpc`,
 //!   `kurento` on `/room`, each string held to its byte cap), charged to the connection's rate
 //!   limit (`gate`) and sent to the dispatcher as a `Command::Call` / `Command::Kurento`; a
@@ -62,6 +63,7 @@ mod connection;
 mod connlog;
 mod dispatcher;
 mod gate;
+mod host;
 mod http;
 mod keyfile;
 mod logger;

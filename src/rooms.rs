@@ -27,6 +27,7 @@ use crate::idmap::IdMap;
 use std::time::Instant;
 
 use crate::acl::{self, Origin, Pattern};
+use crate::config::Compat;
 use crate::error::RpcError;
 use crate::kurento;
 use crate::request::{Event, Method};
@@ -76,6 +77,8 @@ pub struct Rooms {
     limits: Limits,
     /// The rooms' recent messages (`history` setting; off by default).
     history: History,
+    /// The dialect, for the key order of `roomupdate` params.
+    compat: Compat,
 }
 
 struct Room {
@@ -209,12 +212,19 @@ struct ConnIndex {
     listening: Vec<String>,
     /// Its connection-wide `userupdate` / `message` registrations (ids without a room token).
     wide: Vec<Watcher>,
+    /// Registrations it holds outside the rooms (the Controller's events), counted against
+    /// the same limit.
+    elsewhere: usize,
 }
 
 impl ConnIndex {
     /// Refuses one more registration (or listen) beyond the connection's limit.
     fn may_register(&self, limits: &Limits) -> Result<(), RpcError> {
-        let held = self.watching.len() + self.room_watches + self.listening.len() + self.wide.len();
+        let held = self.watching.len()
+            + self.room_watches
+            + self.listening.len()
+            + self.wide.len()
+            + self.elsewhere;
         if held >= limits.max_registrations_per_connection {
             return Err(RpcError::Unavailable(format!(
                 "too many registrations on this connection (limit {})",
@@ -233,13 +243,14 @@ fn secure_name(secure: bool) -> &'static str {
     }
 }
 
-/// The `roomupdate` params for a room.
-fn room_params(room: &Room, action: &str) -> String {
-    format!(
-        r#"{{"room":{},"secure":{},"action":"{action}"}}"#,
-        room.name_json,
-        secure_name(room.secure)
-    )
+/// The `roomupdate` params for a room, in the dialect's key order: seed 000's `room, secure,
+/// action`, or Thunder R5's `room, action, secure` (seed 001 and the recordings).
+fn room_params(room: &Room, action: &str, compat: Compat) -> String {
+    let (name, secure) = (&room.name_json, secure_name(room.secure));
+    match compat {
+        Compat::Rdk => format!(r#"{{"room":{name},"secure":{secure},"action":"{action}"}}"#),
+        Compat::R5 => format!(r#"{{"room":{name},"action":"{action}","secure":{secure}}}"#),
+    }
 }
 
 impl Rooms {
@@ -252,6 +263,7 @@ impl Rooms {
             http: Vec::new(),
             limits,
             history: History::new(0, 0),
+            compat: Compat::Rdk,
         }
     }
 
@@ -260,6 +272,12 @@ impl Rooms {
     /// history off (the default).
     pub fn with_history(mut self, per_room: usize, bytes: usize) -> Rooms {
         self.history = History::new(per_room, bytes);
+        self
+    }
+
+    /// The same rooms, writing `roomupdate` params in `compat`'s key order.
+    pub fn with_compat(mut self, compat: Compat) -> Rooms {
+        self.compat = compat;
         self
     }
 
@@ -452,7 +470,7 @@ impl Rooms {
     /// `destroyed`, and the listens end.
     fn destroyed(&mut self, name: &str, room: Room, sink: &mut impl Sink) {
         self.history.forget(name);
-        let params = room_params(&room, "destroyed");
+        let params = room_params(&room, "destroyed", self.compat);
         for w in &self.room_watchers {
             sink.send(w.conn, &wire::notification(&w.method_json, &params));
         }

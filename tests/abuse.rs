@@ -498,8 +498,8 @@ fn status_with_host(server: &Server, request: &str, host: &str) -> u16 {
 }
 
 /// Before: every foreign Host got 200 (DNS rebinding let any page read /health and POST).
+/// After: 421 (`host.rs`), whatever the path; loopback names and LinkType's `@` still pass.
 #[test]
-#[ignore = "needs the Host header check: issue 10 phase 2"]
 fn the_host_header_must_name_this_server() {
     let _serial = serial();
     let server = Server::start(&[]);
@@ -519,7 +519,7 @@ fn the_host_header_must_name_this_server() {
     ] {
         for request in [health, upgrade, post.as_str()] {
             let status = status_with_host(&server, request, &host);
-            assert!([421, 403].contains(&status), "Host {host}: {status}");
+            assert_eq!(status, 421, "Host {host}");
         }
     }
     for host in [

@@ -38,6 +38,8 @@ pub struct Census {
     pub history_messages: usize,
     /// Bytes room history holds, as counted against `history_bytes`.
     pub history_bytes: usize,
+    /// Registrations held outside the rooms (the Controller's), counted in the index.
+    pub indexed_elsewhere: usize,
 }
 
 impl Rooms {
@@ -56,10 +58,11 @@ impl Rooms {
             indexed_member_watchers: index.clone().map(|c| c.watching.len()).sum(),
             indexed_room_watchers: index.clone().map(|c| c.room_watches).sum(),
             indexed_listeners: index.clone().map(|c| c.listening.len()).sum(),
-            wide_registrations: index.map(|c| c.wide.len()).sum(),
+            wide_registrations: index.clone().map(|c| c.wide.len()).sum(),
             wide_rooms: self.rooms.values().map(|r| r.wide.len()).sum(),
             history_messages: self.history.len_all(),
             history_bytes: self.history.used(),
+            indexed_elsewhere: index.map(|c| c.elsewhere).sum(),
         }
     }
 }

@@ -26,7 +26,7 @@ impl Rooms {
             index.may_register(&self.limits)?;
             let watcher = Watcher::new(conn, event, id.to_owned());
             for room in self.rooms.values() {
-                let params = room_params(room, "created");
+                let params = room_params(room, "created", self.compat);
                 sink.send(conn, &wire::notification(&watcher.method_json, &params));
             }
             self.room_watchers.push(watcher);
@@ -99,7 +99,25 @@ impl Rooms {
         }
     }
 
-    /// Ends a registration. Unregistering what is not registered is not an error.
+    /// Counts one registration held outside the rooms (a Controller event) against `conn`'s
+    /// registration limit; refused with error 2 beyond it, as any registration.
+    pub fn hold_registration(&mut self, conn: ConnId) -> Result<(), RpcError> {
+        let index = self.conns.entry(conn).or_default();
+        index.may_register(&self.limits)?;
+        index.elsewhere += 1;
+        Ok(())
+    }
+
+    /// Gives back a registration counted by `hold_registration`.
+    pub fn release_registration(&mut self, conn: ConnId) {
+        if let Some(index) = self.conns.get_mut(&conn) {
+            index.elsewhere = index.elsewhere.saturating_sub(1);
+        }
+    }
+
+    /// Ends a registration. Unregistering what is not registered is not an error, nor is an
+    /// id whose membership has ended (its registrations ended with it; LinkType apps
+    /// unregister after they leave, and Thunder answers `null` there).
     pub fn unregister(&mut self, conn: ConnId, event: Event, id: &str) -> Result<(), RpcError> {
         if event == Event::RoomUpdate {
             let before = self.room_watchers.len();
@@ -114,7 +132,9 @@ impl Rooms {
             self.unregister_wide(conn, event, id);
             return Ok(());
         }
-        let token = self.known_thunder(front)?;
+        let Ok(token) = self.known_thunder(front) else {
+            return Ok(());
+        };
         let watchers = self
             .members
             .get_mut(&token)
