@@ -109,7 +109,17 @@ impl RpcError {
         })
     }
 
-    /// The detail sent as `data` (in the `rdk` dialect), if any.
+    /// The detail sent as `data` in `compat`. `rdk` always sends it. `r5` answers as Thunder
+    /// R5, whose errors carry no `data`, except for refusals by one of this server's own limits
+    /// (Thunder has none of them, so no recording to match): error 2, and a string over a byte
+    /// cap, whose detail names its setting (`"user" is 300 bytes; limit 256 (max_user_bytes)`).
+    pub fn detail_in(&self, compat: Compat) -> Option<&str> {
+        let detail = self.detail()?;
+        let own_limit = matches!(self, RpcError::Unavailable(_)) || detail.contains("(max_");
+        (compat == Compat::Rdk || own_limit).then_some(detail)
+    }
+
+    /// The detail, if any.
     pub fn detail(&self) -> Option<&str> {
         match self {
             RpcError::Parse(d)
@@ -132,6 +142,17 @@ impl RpcError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r5_sends_data_only_for_its_own_limits() {
+        let cap = RpcError::BadRequest("\"user\" is 300 bytes; limit 256 (max_user_bytes)".into());
+        let empty = RpcError::BadRequest("user is empty".into());
+        let full = RpcError::Unavailable("too many rooms (limit 3)".into());
+        assert!(cap.detail_in(Compat::R5).is_some());
+        assert!(full.detail_in(Compat::R5).is_some());
+        assert_eq!(empty.detail_in(Compat::R5), None);
+        assert_eq!(empty.detail_in(Compat::Rdk), Some("user is empty"));
+    }
 
     #[test]
     fn r5_codes_are_offset() {

@@ -20,7 +20,7 @@ pub fn result(id: &str, result: &str) -> String {
 pub fn error(id: &str, err: &RpcError, compat: Compat) -> String {
     let code = err.code(compat);
     let message = err.message(compat);
-    match err.detail().filter(|_| compat == Compat::Rdk) {
+    match err.detail_in(compat) {
         Some(detail) => format!(
             r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":"{message}","data":{}}}}}"#,
             json_string(detail)
