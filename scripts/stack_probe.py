@@ -6,9 +6,10 @@
 deepest on a connection thread: JSON nested around serde_json's limit of 128
 and far beyond it in every place the edge reads (acl, params, names, unknown
 members, id, jsonrpc, broken text), strings over every cap, and every method
-once, over WebSocket on /jsonrpc and /room and over POST /jsonrpc. It exits 0
-if the server is still answering at the end, 1 if it died (a stack overflow
-kills the process), 2 if it would not start (a stack the settings refuse).
+(the Controller's too) once, over WebSocket on /jsonrpc and /room and over POST
+/jsonrpc. It exits 0 if the server is still answering at the end, 1 if it died
+(a stack overflow kills the process), 2 if it would not start (a stack the
+settings refuse).
 
 The smallest `thread_stack_size` the settings accept is set from what this
 measured (debug, release and armv7 under qemu-arm); see `Config::validate`.
@@ -36,7 +37,8 @@ def deep_inputs():
                 '{"user":"A","room":"R","x":%s}' % nest,
                 nest,
             ):
-                for method in ("Messenger.1.join", "joinRoom", "Messenger.1.register"):
+                for method in ("Messenger.1.join", "joinRoom", "Messenger.1.register",
+                               "register", "Controller.1.activate"):
                     inputs.append('{"jsonrpc":"2.0","id":1,"method":"%s","params":%s}'
                                   % (method, params))
             inputs.append('{"jsonrpc":"2.0","id":%s,"method":"x"}' % nest)
@@ -74,6 +76,17 @@ def every_method():
             for m, p in calls]
 
 
+def controller_calls():
+    long = "x" * 20000
+    calls = [("status", None), ("Controller.1.status@Messenger", None),
+             ("register", {"event": "statechange", "id": "temporary2"}),
+             ("unregister", {"event": "statechange", "id": "temporary2"}),
+             ("register@" + long, {"event": long, "id": long}),
+             ("Controller.1.activate", {"callsign": "Messenger"}),
+             ("deactivate@Messenger", None), ("Nonexistent.1.x", None)]
+    return [json.dumps({"jsonrpc": "2.0", "id": 1, "method": m, "params": p}) for m, p in calls]
+
+
 def post(port, body):
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
     data = body.encode()
@@ -93,7 +106,7 @@ def post(port, body):
 def probe(port):
     messenger = WebSocket("127.0.0.1", port, protocol="jsonrpc", timeout=30)
     kurento = WebSocket("127.0.0.1", port, path="/room", protocol=None, timeout=30)
-    for text in deep_inputs() + long_inputs() + every_method():
+    for text in deep_inputs() + long_inputs() + every_method() + controller_calls():
         for ws in (messenger, kurento):
             ws.send_text(text)
             ws.recv_text()

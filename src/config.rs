@@ -39,6 +39,18 @@ pub struct Config {
     /// Listening on a non-loopback address must be asked for explicitly (the box's apps are
     /// local; a LAN-facing chat server is a decision, not an accident). Default false.
     pub allow_remote: bool,
+    /// Host names (or IP addresses) besides loopback that requests may name in their `Host`
+    /// header (the box's name or LAN address when `allow_remote` is on). Every request whose
+    /// `Host` names something else is refused with 421: that is what stops a web page from
+    /// reaching the server through DNS rebinding. Default empty: only `127.0.0.1`,
+    /// `localhost`, `[::1]` (and the `listen` address when it is not loopback) are this server.
+    pub allowed_hosts: Vec<String>,
+    /// Refuse WebSocket frames a client did not mask (close 1002), as RFC 6455 asks, from
+    /// loopback peers too. Default false: Thunder's C++ client (`JSONRPC::LinkType`) never
+    /// masks, Thunder accepts that, and on loopback masking protects nothing (it guards
+    /// proxies between a browser and a server). Peers that are not on loopback must always
+    /// mask, whatever this says.
+    pub require_masking: bool,
     /// The plugin's callsign in method designators (`<callsign>.1.join`). Default `Messenger`.
     pub callsign: String,
     /// Result and error-code dialect. Default `rdk`.
@@ -199,6 +211,8 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 9998)),
             allow_remote: false,
+            allowed_hosts: Vec::new(),
+            require_masking: false,
             callsign: "Messenger".into(),
             compat: Compat::Rdk,
             page: true,

@@ -186,10 +186,13 @@ fn websocket(stream: TcpStream, mut leftover: Vec<u8>, mut upgrade: Box<Upgrade>
 
 /// Hands the dispatcher the connection's write half (`Command::Open`) and sets the idle
 /// timeout on its reads; the guard that reports the connection gone. `None` when the server
-/// is stopping or the socket failed. Out of line: its locals stay off the frame loop's stack
-/// frame.
+/// is stopping or the socket failed. Decides here, off the HTTP phase's deepest path, whether
+/// the peer may send unmasked frames (a loopback peer: Thunder's C++ client never masks). Out
+/// of line: its locals stay off the frame loop's stack frame.
 #[inline(never)]
 fn open(stream: &TcpStream, upgrade: &mut Upgrade, shared: &Shared) -> Option<ReportGone> {
+    let loopback = stream.peer_addr().is_ok_and(|a| a.ip().is_loopback());
+    upgrade.allow_unmasked(loopback, &shared.config);
     let conn = upgrade.conn;
     let writer = stream.try_clone().ok()?;
     let open = Command::Open {

@@ -15,6 +15,7 @@
 //! into a command on the connection's thread.
 
 mod calls;
+mod controller_calls;
 mod edge;
 mod kurento_calls;
 
@@ -139,6 +140,9 @@ pub struct Census {
     pub queues: usize,
     /// The same summed again from every queue (`queues` when consistent).
     pub queues_recount: usize,
+    /// The Controller's event registrations (`Census::rooms.indexed_elsewhere` when
+    /// consistent).
+    pub controller_registrations: usize,
 }
 
 /// The engine's state.
@@ -151,12 +155,18 @@ pub struct Engine<S> {
     trusted: IdSet<ConnId>,
     /// Kurento sessions' ids.
     sessions: IdMap<ConnId, String>,
+    /// The Controller's event registrations, per connection (`engine/controller_calls.rs`).
+    watches: IdMap<ConnId, Vec<controller_calls::Registration>>,
+    /// The `callsign` setting: Messenger's name in the Controller's answers.
+    callsign: String,
     compat: Compat,
     http_ttl: Duration,
     /// The `default_room` setting; empty for none.
     default_room: String,
     /// The `server_name` setting as a JSON string literal.
     server_json: String,
+    /// Deliveries memberships queued to leave may still make this turn (`WORK` a turn).
+    turn_left: usize,
 }
 
 impl<S: Socket> Engine<S> {
@@ -171,7 +181,9 @@ impl<S: Socket> Engine<S> {
             max_memory_bytes: config.max_memory_bytes,
         };
         Engine {
-            rooms: Rooms::new(limits).with_history(config.history, config.history_bytes),
+            rooms: Rooms::new(limits)
+                .with_history(config.history, config.history_bytes)
+                .with_compat(config.compat),
             out: Outboxes::new(
                 Policy {
                     limit: config.max_outbound_bytes,
@@ -183,10 +195,13 @@ impl<S: Socket> Engine<S> {
             origins: IdMap::default(),
             trusted: IdSet::default(),
             sessions: IdMap::default(),
+            watches: IdMap::default(),
+            callsign: config.callsign.clone(),
             compat: config.compat,
             http_ttl: config.http_membership_ttl,
             default_room: config.default_room.clone(),
             server_json: wire::json_string(&config.server_name),
+            turn_left: WORK,
         }
     }
 
@@ -231,7 +246,10 @@ impl<S: Socket> Engine<S> {
                 return Some((reply, Answer::Http(answer)));
             }
             Command::Health { reply } => return Some((reply, Answer::Health(self.health()))),
-            Command::Tick => self.rooms.expire(now),
+            Command::Tick => {
+                self.rooms.expire(now);
+                self.leave_some();
+            }
             Command::Shutdown => self.out.close_all("server shutting down"),
         }
         None
@@ -244,14 +262,23 @@ impl<S: Socket> Engine<S> {
         self.out.flush(now);
     }
 
-    /// Ends more of the memberships queued to leave (a gone connection's, expired HTTP ones),
-    /// `WORK` deliveries at most; whether some are still queued (call again soon).
+    /// Ends the turn: more of the memberships queued to leave (a gone connection's, expired
+    /// HTTP ones) leave, within what is left of this turn's `WORK` deliveries, and the next turn
+    /// starts with all of them; whether some are still queued (call again soon, without
+    /// waiting for a command).
     pub fn work(&mut self, now: Instant) -> bool {
-        if !self.rooms.leaving() {
-            return false;
+        if self.rooms.leaving() {
+            self.out.set_clock(now, self.memory_in_rooms());
+            self.leave_some();
         }
-        self.out.set_clock(now, self.memory_in_rooms());
-        self.rooms.work(WORK, &mut self.out)
+        self.turn_left = WORK;
+        self.rooms.leaving()
+    }
+
+    /// Memberships queued to leave go, as many as this turn's deliveries left allow: a small
+    /// disconnect is over at once, in order with the commands around it.
+    fn leave_some(&mut self) {
+        self.turn_left -= self.rooms.work(self.turn_left, &mut self.out);
     }
 
     /// When a stalled socket is next to be tried (`flush` then); `None` when none is stalled.
@@ -282,14 +309,21 @@ impl<S: Socket> Engine<S> {
     /// Counts everything the engine holds (for tests: checked against a model, and for
     /// leaks once every connection has gone).
     pub fn census(&self) -> Census {
+        let mut rooms = self.rooms.census();
+        // The Controller's registrations are counted in the rooms' memory, kept here.
+        let held = self.watches.values().flatten();
+        rooms.memory_recount += held
+            .map(controller_calls::Registration::cost)
+            .sum::<usize>();
         Census {
-            rooms: self.rooms.census(),
+            rooms,
             outboxes: self.out.len(),
             origins: self.origins.len(),
             trusted: self.trusted.len(),
             sessions: self.sessions.len(),
             queues: self.out.held(),
             queues_recount: self.out.recount(),
+            controller_registrations: self.watches.values().map(Vec::len).sum(),
         }
     }
 
@@ -375,9 +409,14 @@ impl<S: Socket> Engine<S> {
         let held = self.rooms.held(Owner::WebSocket(conn)).len();
         logline::gone(conn, held); // log: debug
         self.rooms.disconnect(conn);
+        self.leave_some();
         self.origins.remove(&conn);
         self.trusted.remove(&conn);
         self.sessions.remove(&conn);
+        if let Some(held) = self.watches.remove(&conn) {
+            let bytes = held.iter().map(controller_calls::Registration::cost).sum();
+            self.rooms.release_memory(bytes);
+        }
         self.out.remove(conn);
     }
 }

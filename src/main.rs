@@ -7,14 +7,15 @@
 //!   connection, refuses it with 503 beyond `max_connections`, and starts a connection thread
 //!   with a small explicit stack.
 //! - **connection** (`connection`), one per TCP connection: owns the socket's read side. It
-//!   reads HTTP request heads (`http`); plain requests (`/health`, the page, `POST /jsonrpc`)
-//!   are answered right there (`routes`, asking the dispatcher over a one-shot channel when
-//!   room state is needed; every `POST` takes a token from the one bucket all HTTP callers
-//!   share, `gate`). A web origin the allow-list refuses gets 403, and CORS headers go to
-//!   listed origins only (`web_origins`). After a WebSocket upgrade (`upgrade`) it only *reads*
-//!   (`reader`): every frame takes a token from the connection's rate limit (`gate`); each
-//!   text frame is checked at the edge (`engine::text_command`: `request` on `/jsonrpc`,
-//!   `kurento` on `/room`, each string held to its byte cap) and sent to the dispatcher as a
+//!   reads HTTP request heads (`http`), refuses any whose `Host` names another server
+//!   (`host`); plain requests (`/health`, the page, `POST /jsonrpc`) are answered right
+//!   there (`routes`, asking the dispatcher over a one-shot channel when room state is
+//!   needed; every `POST` takes a token from the one bucket all HTTP callers share, `gate`).
+//!   A web origin the allow-list refuses gets 403, and CORS headers go to listed origins only
+//!   (`web_origins`). After a WebSocket upgrade (`upgrade`) it only *reads* (`reader`): every
+//!   frame takes a token from the connection's rate limit (`gate`); each text frame is
+//!   checked at the edge (`engine::text_command`: `request` on `/jsonrpc`, `kurento` on
+//!   `/room`, each string held to its byte cap) and sent to the dispatcher as a
 //!   `Command::Call` / `Command::Kurento`; a `ReportGone` guard sends `Command::Gone` however
 //!   the thread ends. It writes the
 //!   connection's info lines (opened, closed, refused) through `connlog`.
@@ -69,6 +70,7 @@ mod connection;
 mod connlog;
 mod dispatcher;
 mod gate;
+mod host;
 mod http;
 mod keyfile;
 mod logger;

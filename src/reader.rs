@@ -82,7 +82,7 @@ pub fn read_frames<R: Read>(
     log: &mut Option<Box<WsLog>>,
 ) {
     let conn = upgrade.conn;
-    let mut ws = server_side(read, leftover, conn, shared);
+    let mut ws = server_side(read, leftover, conn, shared, upgrade.unmasked_ok);
     let mut pinged = false;
     let mut client_code = None;
     let mut bucket = gate::bucket(shared);
@@ -194,7 +194,8 @@ fn read_end(
     connlog::ws_closed(conn, log, ended); // log: close
 }
 
-/// The server side of the WebSocket over `read`, on the heap. Out of line: the socket is
+/// The server side of the WebSocket over `read`, on the heap; it reads frames the client did
+/// not mask when `unmasked_ok` (else they close it with 1002). Out of line: the socket is
 /// built on the stack before it is boxed, and that frame must not stay resident.
 #[inline(never)]
 fn server_side<R: Read>(
@@ -202,13 +203,15 @@ fn server_side<R: Read>(
     leftover: Vec<u8>,
     conn: ConnId,
     shared: &Shared,
+    unmasked_ok: bool,
 ) -> Box<WebSocket<ReaderStream<R>>> {
     let config = &shared.config;
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(config.read_buffer_size)
         .write_buffer_size(0)
         .max_message_size(Some(config.max_message_size))
-        .max_frame_size(Some(config.max_message_size));
+        .max_frame_size(Some(config.max_message_size))
+        .accept_unmasked_frames(unmasked_ok);
     let reader = ReaderStream {
         read,
         conn,

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::caps::Caps;
+use crate::controller;
 use crate::error::RpcError;
 use fields::{Field, Fields};
 
@@ -111,6 +112,10 @@ pub enum Method {
         room: String,
         user: String,
     },
+    /// A call to Thunder's Controller (a designator without callsign, or `Controller.1.*`, on
+    /// `/jsonrpc`): just enough of it for what apps ask first (`controller.rs`). Boxed: it is
+    /// rare, and `Method`'s size is stack on every connection's parse path.
+    Controller(Box<controller::Method>),
 }
 
 /// One checked request. `id` is the request's id as JSON text; `None` for a notification,
@@ -217,36 +222,46 @@ pub fn envelope(text: &str) -> Result<Raw<'_>, Rejection> {
 /// Reads one JSON-RPC request from frame or body text.
 pub fn parse(text: &str, names: &Designators) -> Result<Call, Rejection> {
     let raw = envelope(text)?;
-    let (name, index) = designator(&raw.method, names).map_err(|e| raw.reject(e))?;
-    let method = method_params(name, index, raw.params, &names.caps).map_err(|e| raw.reject(e))?;
+    let method = match messenger_part(&raw.method, names) {
+        Ok(Some(rest)) => designator(rest)
+            .and_then(|(name, index)| method_params(name, index, raw.params, &names.caps)),
+        Ok(None) => controller::parse(&raw.method, raw.params, &names.caps)
+            .map(|m| Method::Controller(Box::new(m))),
+        Err(e) => Err(e),
+    };
+    let method = method.map_err(|e| raw.reject(e))?;
     Ok(Call { id: raw.id, method })
 }
 
-/// Splits `<callsign>.<version>.<name>[@<index>]` into name and index.
-fn designator<'a>(
-    method: &'a str,
-    names: &Designators,
-) -> Result<(&'a str, Option<&'a str>), RpcError> {
-    let rest = match method
+/// Whose method a designator names: Messenger's (the designator without its callsign:
+/// `1.join@x` of `Messenger.1.join@x`; all of it on `/jsonrpc/<callsign>`), the
+/// Controller's (`None`: no callsign, or `Controller`), or another plugin's (the error).
+fn messenger_part<'a>(method: &'a str, names: &Designators) -> Result<Option<&'a str>, RpcError> {
+    let own = method
         .strip_prefix(names.callsign.as_str())
-        .and_then(|r| r.strip_prefix('.'))
-    {
-        Some(rest) => rest,
-        None if names.implicit => method,
-        None => {
-            let callsign = method.split('.').next().unwrap_or("");
-            return Err(RpcError::MethodNotFound(format!(
-                "unknown callsign {callsign:?}; this server is {:?}",
+        .and_then(|r| r.strip_prefix('.'));
+    match own {
+        Some(rest) => Ok(Some(rest)),
+        None if names.implicit => Ok(Some(method)),
+        None => match controller::names_controller(method) {
+            Ok(_) => Ok(None),
+            Err(callsign) => Err(RpcError::UnknownCallsign(format!(
+                "unknown callsign {callsign:?}; this server is {:?} (and the Controller)",
                 names.callsign
-            )));
-        }
-    };
-    let rest = match rest.split_once('.') {
+            ))),
+        },
+    }
+}
+
+/// Splits `[<version>.]<name>[@<index>]` (a designator after its callsign, Messenger's or the
+/// Controller's) into name and index; a version other than 1 is refused.
+pub fn name_and_index(rest: &str) -> Result<(&str, Option<&str>), RpcError> {
+    let name = match rest.split_once('.') {
         Some((version, name))
             if !version.is_empty() && version.bytes().all(|c| c.is_ascii_digit()) =>
         {
             if version.parse::<u32>() != Ok(1) {
-                return Err(RpcError::MethodNotFound(format!(
+                return Err(RpcError::UnsupportedVersion(format!(
                     "version {version} is not supported; version 1 is"
                 )));
             }
@@ -254,10 +269,16 @@ fn designator<'a>(
         }
         _ => rest,
     };
-    let (name, index) = match rest.split_once('@') {
+    Ok(match name.split_once('@') {
         Some((name, index)) => (name, Some(index)),
-        None => (rest, None),
-    };
+        None => (name, None),
+    })
+}
+
+/// Messenger's method name and index in `<version>.<name>[@<index>]` (the designator after
+/// its callsign).
+fn designator(rest: &str) -> Result<(&str, Option<&str>), RpcError> {
+    let (name, index) = name_and_index(rest)?;
     if !METHODS.contains(&name) || (index.is_some() && name != "register" && name != "unregister") {
         return Err(RpcError::MethodNotFound(format!("no method {rest:?}")));
     }

@@ -15,7 +15,7 @@
 //! targeted messages, evict) live in `rooms/ext.rs`; `rooms/census.rs` counts it all for tests.
 
 mod census;
-mod cost;
+pub(crate) mod cost;
 mod ext;
 mod fanout;
 mod history;
@@ -33,6 +33,7 @@ use crate::idmap::IdMap;
 use std::time::Instant;
 
 use crate::acl::{self, Origin, Pattern};
+use crate::config::Compat;
 use crate::error::RpcError;
 use crate::kurento;
 use crate::request::{Event, Method};
@@ -98,6 +99,8 @@ pub struct Rooms {
     /// Memberships whose end is under way, a bounded amount of work at a time
     /// (`rooms/leaving.rs`).
     leaving: VecDeque<RoomToken>,
+    /// The dialect, for the key order of `roomupdate` params.
+    compat: Compat,
 }
 
 struct Room {
@@ -235,12 +238,19 @@ struct ConnIndex {
     listening: Vec<String>,
     /// Its connection-wide `userupdate` / `message` registrations (ids without a room token).
     wide: Vec<Watcher>,
+    /// Registrations it holds outside the rooms (the Controller's events), counted against
+    /// the same limit.
+    elsewhere: usize,
 }
 
 impl ConnIndex {
     /// Refuses one more registration (or listen) beyond the connection's limit.
     fn may_register(&self, limits: &Limits) -> Result<(), RpcError> {
-        let held = self.watching.len() + self.room_watches + self.listening.len() + self.wide.len();
+        let held = self.watching.len()
+            + self.room_watches
+            + self.listening.len()
+            + self.wide.len()
+            + self.elsewhere;
         if held >= limits.max_registrations_per_connection {
             return Err(RpcError::Unavailable(format!(
                 "too many registrations on this connection (limit {})",
@@ -259,13 +269,14 @@ fn secure_name(secure: bool) -> &'static str {
     }
 }
 
-/// The `roomupdate` params for a room.
-fn room_params(room: &Room, action: &str) -> String {
-    format!(
-        r#"{{"room":{},"secure":{},"action":"{action}"}}"#,
-        room.name_json,
-        secure_name(room.secure)
-    )
+/// The `roomupdate` params for a room, in the dialect's key order: seed 000's `room, secure,
+/// action`, or Thunder R5's `room, action, secure` (seed 001 and the recordings).
+fn room_params(room: &Room, action: &str, compat: Compat) -> String {
+    let (name, secure) = (&room.name_json, secure_name(room.secure));
+    match compat {
+        Compat::Rdk => format!(r#"{{"room":{name},"secure":{secure},"action":"{action}"}}"#),
+        Compat::R5 => format!(r#"{{"room":{name},"action":"{action}","secure":{secure}}}"#),
+    }
 }
 
 impl Rooms {
@@ -280,6 +291,7 @@ impl Rooms {
             history: History::new(0, 0),
             memory: 0,
             leaving: VecDeque::new(),
+            compat: Compat::Rdk,
         }
     }
 
@@ -306,6 +318,12 @@ impl Rooms {
         Err(RpcError::Unavailable(format!(
             "server memory budget full: rooms and registrations may hold half of max_memory_bytes (limit {limit} bytes); try again after others leave"
         )))
+    }
+
+    /// The same rooms, writing `roomupdate` params in `compat`'s key order.
+    pub fn with_compat(mut self, compat: Compat) -> Rooms {
+        self.compat = compat;
+        self
     }
 
     pub fn room_count(&self) -> usize {
@@ -497,7 +515,7 @@ impl Rooms {
             .iter()
             .map(|l| cost::listener(l, name))
             .sum::<usize>();
-        let params = room_params(&room, "destroyed");
+        let params = room_params(&room, "destroyed", self.compat);
         for w in &self.room_watchers {
             sink.send(w.conn, &wire::notification(&w.method_json, &params));
         }

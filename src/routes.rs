@@ -13,10 +13,12 @@ use crate::connection::Shared;
 use crate::engine::{Answer, Command, Dialect};
 use crate::error::RpcError;
 use crate::gate;
+use crate::host;
 use crate::http::{self, Head, HeadError, Source};
 use crate::request::{self, Designators};
 use crate::upgrade::{self, Upgrade};
 use crate::wire;
+use messenger::controller;
 
 /// The chat page served on `GET /` when the `page` setting is on.
 const PAGE: &str = include_str!("page.html");
@@ -39,15 +41,25 @@ pub fn route<S: Source + Write>(
     deadline: Instant,
 ) -> Result<Next, HeadError> {
     let config = &shared.config;
+    if !host::admits(stream, &head, config, peer)? {
+        return Ok(Next::Close);
+    }
     let next = if head.keep_alive() {
         Next::KeepAlive
     } else {
         Next::Close
     };
+    // `/jsonrpc/` is LinkType's default path; `/jsonrpc/Controller` is Thunder's Controller,
+    // which on this server answers what `/jsonrpc` does.
     let jsonrpc = match head.path.as_str() {
-        "/jsonrpc" => Some(false),
-        p => match p.strip_prefix("/jsonrpc/") {
+        "/jsonrpc" | "/jsonrpc/" => Some(false),
+        // As Thunder, the callsign is the path's next segment (`/jsonrpc/Messenger/x`).
+        p => match p
+            .strip_prefix("/jsonrpc/")
+            .and_then(|c| c.split('/').next())
+        {
             Some(callsign) if callsign == config.callsign => Some(true),
+            Some(controller::CALLSIGN) => Some(false),
             Some(_) => {
                 http::refuse(stream, 404, "Not Found", "no such callsign")?;
                 return Ok(Next::Close);

@@ -28,10 +28,32 @@ pub struct Upgrade {
     pub origin: Option<Origin>,
     /// The client presented the `admin_token` from a loopback address.
     pub admin: bool,
+    /// Frames the client did not mask are read (a loopback peer, unless `require_masking`):
+    /// Thunder's C++ client never masks. Set when the WebSocket opens (`connection::open`).
+    pub unmasked_ok: bool,
+}
+
+impl Upgrade {
+    /// Whether a peer may send frames it did not mask: only from loopback (where masking
+    /// protects nothing), and not when the operator asks for RFC 6455's rule.
+    pub fn allow_unmasked(&mut self, loopback: bool, config: &crate::config::Config) {
+        self.unmasked_ok = loopback && !config.require_masking;
+    }
+}
+
+/// The subprotocol to echo: the first offered that the server speaks, compared without case
+/// and echoed as offered (LinkType offers `JSON`; Thunder echoes the first it accepts).
+pub fn choose<'a>(offered: &[&'a str]) -> Option<&'a str> {
+    offered
+        .iter()
+        .copied()
+        .find(|p| PROTOCOLS.iter().any(|known| known.eq_ignore_ascii_case(p)))
 }
 
 /// Answers a WebSocket handshake from `peer`: 101 and the accepted upgrade, or a refusal
-/// (`None`: the connection closes).
+/// (`None`: the connection closes). Frames must be masked until the connection opens
+/// (`Upgrade::allow_unmasked`, called by `connection::open`): code here is on every
+/// connection's deepest stack path (see `connection.rs`).
 pub fn handshake(
     out: &mut impl Write,
     head: &Head,
@@ -69,7 +91,7 @@ pub fn handshake(
         return Ok(None);
     };
     let offered: Vec<&str> = head.tokens("sec-websocket-protocol").collect();
-    let protocol = offered.iter().find(|p| PROTOCOLS.contains(p));
+    let protocol = choose(&offered);
     if !offered.is_empty() && protocol.is_none() {
         let why = format!(
             "unsupported subprotocol {offered:?}; this server speaks notification, json, jsonrpc"
@@ -90,6 +112,7 @@ pub fn handshake(
         dialect,
         origin,
         admin,
+        unmasked_ok: false,
     }))
 }
 
@@ -128,6 +151,55 @@ mod tests {
             Some("http://localhost:8080".to_owned())
         );
         assert!(matches!(upgrade.dialect, Dialect::Kurento(_)));
+    }
+
+    #[test]
+    fn subprotocols_match_without_case_and_echo_as_offered() {
+        assert_eq!(choose(&["JSON"]), Some("JSON"));
+        assert_eq!(
+            choose(&["chat", "Notification", "json"]),
+            Some("Notification")
+        );
+        assert_eq!(choose(&["text", "raw"]), None);
+        assert_eq!(choose(&[]), None);
+        let (text, upgrade) = answer(&format!(
+            "GET /room HTTP/1.1\r\n{KEY}Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: JSON\r\n\r\n"
+        ));
+        assert!(upgrade.is_some(), "{text}");
+        assert!(
+            text.contains("\r\nSec-WebSocket-Protocol: JSON\r\n"),
+            "{text}"
+        );
+    }
+
+    /// Unmasked frames are read from loopback peers unless `require_masking`; a peer that
+    /// is not on loopback (only with `allow_remote`) must always mask.
+    #[test]
+    fn only_loopback_peers_may_skip_masking() {
+        let (_, upgrade) = answer(&format!(
+            "GET /room HTTP/1.1\r\n{KEY}Sec-WebSocket-Version: 13\r\n\r\n"
+        ));
+        let mut upgrade = upgrade.expect("accepted");
+        assert!(
+            !upgrade.unmasked_ok,
+            "masked until the route says otherwise"
+        );
+        for (loopback, require_masking, unmasked_ok) in [
+            (true, false, true),
+            (true, true, false),
+            (false, false, false),
+            (false, true, false),
+        ] {
+            let config = crate::config::Config {
+                require_masking,
+                ..Default::default()
+            };
+            upgrade.allow_unmasked(loopback, &config);
+            assert_eq!(
+                upgrade.unmasked_ok, unmasked_ok,
+                "{loopback} {require_masking}"
+            );
+        }
     }
 
     #[test]

@@ -15,11 +15,12 @@ pub fn result(id: &str, result: &str) -> String {
     format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#)
 }
 
-/// `{"jsonrpc":"2.0","id":<id>,"error":{"code":..,"message":..,"data":..}}`.
+/// `{"jsonrpc":"2.0","id":<id>,"error":{"code":..,"message":..,"data":..}}`. In the `r5`
+/// dialect the error object is Thunder R5's, byte for byte: code and message, no `data`.
 pub fn error(id: &str, err: &RpcError, compat: Compat) -> String {
     let code = err.code(compat);
-    let message = err.message();
-    match err.detail() {
+    let message = err.message(compat);
+    match err.detail_in(compat) {
         Some(detail) => format!(
             r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":"{message}","data":{}}}}}"#,
             json_string(detail)
@@ -165,5 +166,18 @@ mod tests {
         assert_eq!(v["error"]["code"], 30);
         assert_eq!(v["error"]["message"], "ERROR_BAD_REQUEST");
         assert_eq!(v["error"]["data"], "user is empty");
+    }
+
+    #[test]
+    fn r5_errors_are_thunders_bytes() {
+        let text = error(
+            "12",
+            &RpcError::MethodNotFound("no method \"nosuchmethod\"".into()),
+            Compat::R5,
+        );
+        assert_eq!(
+            text,
+            r#"{"jsonrpc":"2.0","id":12,"error":{"code":-32601,"message":"Unknown method."}}"#
+        );
     }
 }

@@ -377,12 +377,13 @@ fn defaults() -> Value {
     serde_json::to_value(Config::default()).expect("settings serialize")
 }
 
-/// Whether a default as the docs write it (`1,000`, `true`, `127.0.0.1:9998`) is `value`.
+/// Whether a default as the docs write it (`1,000`, `true`, `127.0.0.1:9998`, `[]`) is `value`.
 fn same_value(quoted: &str, value: &Value) -> bool {
     let quoted = quoted.trim().trim_matches('`');
     match value {
         Value::String(s) => quoted == s,
         Value::Bool(b) => quoted == b.to_string(),
+        Value::Array(_) => serde_json::from_str::<Value>(quoted).is_ok_and(|q| q == *value),
         Value::Number(n) => {
             let digits: String = quoted.chars().filter(|c| !matches!(c, ',' | '_')).collect();
             digits.parse::<f64>().ok() == n.as_f64()

@@ -52,7 +52,8 @@ fn connections_beyond_the_limit_get_503() {
     loop {
         // A refused connection may be reset before its 503 is read: that counts as "not yet".
         let mut s = connect(&server);
-        let _ = s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let _ =
+            s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
         if response(&mut s).0 == 200 {
             break;
         }
@@ -129,7 +130,7 @@ fn an_oversize_request_head_gets_431() {
     let filler = "a".repeat(2000);
     write!(
         s,
-        "GET /health HTTP/1.1\r\nHost: x\r\nX-Filler: {filler}\r\n\r\n"
+        "GET /health HTTP/1.1\r\nHost: localhost\r\nX-Filler: {filler}\r\n\r\n"
     )
     .unwrap();
     let (status, body) = response(&mut s);
@@ -147,7 +148,7 @@ fn an_oversize_request_head_gets_431() {
 fn a_client_that_sends_half_a_request_is_dropped() {
     let server = Server::start(&["--handshake-timeout", "0.3"]);
     let mut s = connect(&server);
-    s.write_all(b"GET /jsonrpc HTTP/1.1\r\nHost: x\r\nUpgr")
+    s.write_all(b"GET /jsonrpc HTTP/1.1\r\nHost: localhost\r\nUpgr")
         .unwrap();
     let started = Instant::now();
     let mut rest = Vec::new();
@@ -190,7 +191,7 @@ fn a_peer_that_never_answers_pings_is_dropped() {
     let server = Server::start(&["--idle-timeout", "0.2"]);
     // A raw client: completes the upgrade and joins, then never answers anything.
     let mut s = connect(&server);
-    write!(s, "GET /jsonrpc HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").unwrap();
+    write!(s, "GET /jsonrpc HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {

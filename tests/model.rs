@@ -2,7 +2,8 @@
 //! WebSockets, HTTP calls, malformed frames, disconnects, the clock moving on) through the real
 //! edge and engine, every reply and event checked against a model (`tests/model/`): rooms,
 //! memberships, registrations (connection-wide ones too), listens, room history under a large
-//! or a small budget, byte caps, limits, secure rooms, Kurento's codes, HTTP expiry.
+//! or a small budget, byte caps, limits, secure rooms, Kurento's codes, HTTP expiry, the
+//! Controller's calls and the r5 dialect's Thunder R5 errors.
 //!
 //! `make test` runs `CASES` seeded cases. More: `MODEL_CASES=20000 cargo test --release --test
 //! model`. One case again: `MODEL_SEED=<seed> cargo test --test model` (a failure prints its
@@ -68,12 +69,13 @@ fn the_engine_agrees_with_the_model() {
     }
     let t = total;
     eprintln!(
-        "model: {cases} cases in {:.1?}: {} actions; checked {} events ({} to connection-wide registrations, {} of history), {} results, {} errors ({} Kurento codes); {} calls over a byte cap, {} replays with messages dropped for the budget, {} calls refused for the memory budget, {} HTTP memberships ended for a new one",
+        "model: {cases} cases in {:.1?}: {} actions; checked {} events ({} to connection-wide registrations, {} of history, {} Controller statechange), {} results, {} errors ({} Kurento codes); {} calls over a byte cap, {} replays with messages dropped for the budget, {} calls refused for the memory budget, {} HTTP memberships ended for a new one",
         started.elapsed(),
         t.actions,
         t.events,
         t.wide,
         t.history,
+        t.statechange,
         t.results,
         t.errors,
         t.kurento_codes,

@@ -53,7 +53,7 @@ fn issue(args: &[&str]) -> (i32, String) {
 fn raw_upgrade(server: &Server, target: &str, extra: &str) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
-    write!(s, "GET {target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n").unwrap();
+    write!(s, "GET {target} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n").unwrap();
     let mut bytes = Vec::new();
     let mut chunk = [0u8; 1024];
     // A 101 leaves the connection open: stop at the end of its head.

@@ -41,7 +41,7 @@ fn subprotocol_is_echoed_only_when_offered() {
 fn raw_upgrade(server: &Server, path: &str, extra: &str) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n").unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n").unwrap();
     let mut text = String::new();
     let _ = s.read_to_string(&mut text);
     parse_response(&text)
@@ -145,7 +145,7 @@ fn http_endpoints_and_keep_alive() {
             r#"{{"jsonrpc":"2.0","id":{id},"method":"Messenger.1.exists","params":{{"method":"send"}}}}"#
         );
         format!(
-            "POST /jsonrpc HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST /jsonrpc HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
     };
@@ -247,7 +247,7 @@ fn a_request_fed_in_small_pieces() {
     let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     s.set_nodelay(true).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
-    let handshake = "GET /jsonrpc HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: notification\r\n\r\n";
+    let handshake = "GET /jsonrpc HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: notification\r\n\r\n";
     let mut frame = Vec::new();
     let mut tmp = s.try_clone().unwrap();
     let text = r#"{"jsonrpc":"2.0","id":5,"method":"Messenger.1.join","params":{"user":"Slow","room":"Lounge"}}"#;

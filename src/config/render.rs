@@ -118,6 +118,8 @@ How values are written:
 - switches: `on` or `off` on the command line (`true` and `false` also work), `true` or
   `false` in the file;
 - durations: seconds, fractions allowed (`0.5`);
+- lists (`allowed_hosts`): names separated by commas on the command line
+  (`stb.local,192.168.1.20`) or a JSON array (`[\"stb.local\"]`), a JSON array in the file;
 - sizes: whole bytes (`65536`);
 - `listen`: an IP address and port (`127.0.0.1:9998`, `[::1]:9998`). Host names such as
   `localhost` are not looked up (a name could resolve to another address on another day);

@@ -17,6 +17,19 @@ impl Config {
                 self.listen
             ));
         }
+        if self.callsign == crate::controller::CALLSIGN {
+            return invalid(format!(
+                "{} {:?}: must not be Controller, Thunder's Controller (which this server answers too)",
+                named("callsign"),
+                self.callsign
+            ));
+        }
+        if let Some(bad) = self.allowed_hosts.iter().find(|h| !valid_host_name(h)) {
+            return invalid(format!(
+                "{} entry {bad:?}: allowed a host name or IP address (no port, scheme or path)",
+                named("allowed_hosts")
+            ));
+        }
         if self.callsign.is_empty() || self.callsign.contains('.') {
             return invalid(format!(
                 "{} {:?}: must not be empty and must contain no '.'",
@@ -94,4 +107,18 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Whether an `allowed_hosts` entry is a bare host name or IP address: letters, digits, `.`,
+/// `-`, `_`, or an IPv6 address with or without its brackets.
+fn valid_host_name(name: &str) -> bool {
+    let bare = name
+        .strip_prefix('[')
+        .and_then(|n| n.strip_suffix(']'))
+        .unwrap_or(name);
+    !bare.is_empty()
+        && bare
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b".-_:".contains(&c))
+        && (bare.contains(':') == bare.parse::<std::net::Ipv6Addr>().is_ok())
 }

@@ -30,9 +30,8 @@ pub enum Kind {
     Path,
     /// A secret: checked like text, never printed.
     Secret,
-    /// A list of text entries: a JSON array in the file; on the command line a JSON array or
-    /// the entries separated by commas (`--allowed-origins https://a.example,https://b.example`).
-    /// Each entry's own rule is checked with the other settings (`Config::validate`).
+    /// A list of names: `a,b` or a JSON array on the command line, a JSON array in a file;
+    /// each name is checked with the other settings (`Config::validate`).
     List,
 }
 
@@ -80,9 +79,19 @@ pub const SETTINGS: &[Setting] = &[
         help: "allow a listen address that is not loopback (other hosts can then connect)",
     },
     Setting {
+        key: "allowed_hosts",
+        kind: Kind::List,
+        help: "host names or IP addresses besides loopback a request's Host may name (else 421); no port",
+    },
+    Setting {
+        key: "require_masking",
+        kind: Kind::Switch,
+        help: "refuse unmasked WebSocket frames from loopback too (RFC 6455; breaks Thunder's C++ client)",
+    },
+    Setting {
         key: "callsign",
         kind: Kind::Text,
-        help: "plugin name in method designators (<callsign>.1.join); not empty, no '.'",
+        help: "plugin name in method designators (<callsign>.1.join); not empty, no '.', not Controller",
     },
     Setting {
         key: "compat",
@@ -304,7 +313,7 @@ impl Kind {
             Kind::Choice(words) => words.join("|"),
             Kind::Text | Kind::Secret => "TEXT".into(),
             Kind::Path => "PATH".into(),
-            Kind::List => "LIST".into(),
+            Kind::List => "A,B".into(),
         }
     }
 
@@ -320,7 +329,7 @@ impl Kind {
             Kind::Choice(words) => format!("one of {}", words.join(", ")),
             Kind::Text | Kind::Secret => "text".into(),
             Kind::Path => "a file path".into(),
-            Kind::List => "a list: a JSON array, or entries separated by commas".into(),
+            Kind::List => "names separated by commas, or a JSON array of strings".into(),
         }
     }
 
@@ -328,13 +337,13 @@ impl Kind {
     pub fn show(&self, value: &Value) -> String {
         match (self, value) {
             (Kind::Secret, Value::String(s)) if !s.is_empty() => "(set)".into(),
-            (Kind::List, Value::Array(items)) if items.is_empty() => "(none)".into(),
-            (Kind::List, Value::Array(items)) => {
-                let items: Vec<String> = items.iter().map(|v| self.show(v)).collect();
-                items.join(",")
-            }
             (_, Value::String(s)) if s.is_empty() => "(none)".into(),
             (_, Value::String(s)) => s.clone(),
+            (Kind::List, Value::Array(items)) if items.is_empty() => "(none)".into(),
+            (Kind::List, Value::Array(items)) => {
+                let names = items.iter().map(|i| i.as_str().unwrap_or("?"));
+                names.collect::<Vec<_>>().join(",")
+            }
             (Kind::Switch, Value::Bool(b)) => if *b { "on" } else { "off" }.into(),
             (_, Value::Number(n)) => match n.as_f64() {
                 Some(f) if n.as_u64().is_none() => num(f),
@@ -363,7 +372,11 @@ impl Kind {
                     _ => return Err(format!("expected a number from {}", self.allowed())),
                 }
             }
-            Kind::List => list(text),
+            // A JSON array as it is, else names separated by commas.
+            Kind::List => serde_json::from_str::<Value>(text)
+                .ok()
+                .filter(Value::is_array)
+                .unwrap_or_else(|| names(text)),
             _ => Value::String(text.to_owned()),
         };
         self.check(value)
@@ -411,22 +424,17 @@ impl Kind {
             },
             Kind::List => match &value {
                 Value::Array(items) if items.iter().all(Value::is_string) => Ok(value),
-                _ => Err("expected a list of text (a JSON array of strings)".into()),
+                _ => Err("expected a JSON array of strings, such as [\"stb.local\"]".into()),
             },
         }
     }
 }
 
-/// A list given on the command line: a JSON array as written, else the entries between
-/// commas (empty ones dropped, so an empty text is an empty list).
-fn list(text: &str) -> Value {
-    if text.trim_start().starts_with('[') {
-        if let Ok(value) = serde_json::from_str::<Value>(text) {
-            return value;
-        }
-    }
-    let items = text.split(',').map(str::trim).filter(|v| !v.is_empty());
-    Value::Array(items.map(|v| Value::String(v.to_owned())).collect())
+/// Names separated by commas (`a, b`) as a JSON array; blanks around them and empty names
+/// dropped.
+fn names(text: &str) -> Value {
+    let items = text.split(',').map(str::trim).filter(|n| !n.is_empty());
+    items.map(|n| Value::String(n.to_owned())).collect()
 }
 
 /// A JSON number that is a whole, non-negative number (`5` or `5.0`).

@@ -314,6 +314,45 @@ fn caps_must_leave_room_for_honest_use() {
 }
 
 #[test]
+fn allowed_hosts_is_a_list_of_names() {
+    let mut c = Config::default();
+    c.set("--allowed-hosts", "stb.local, 192.168.1.20").unwrap();
+    assert_eq!(c.allowed_hosts, ["stb.local", "192.168.1.20"]);
+    assert!(c.validate().is_ok());
+    assert_eq!(differences(&c), ["allowed_hosts=stb.local,192.168.1.20"]);
+    c.set("--allowed-hosts", r#"["[fe80::1]","box"]"#).unwrap();
+    assert_eq!(c.allowed_hosts, ["[fe80::1]", "box"]);
+    assert!(c.validate().is_ok());
+    c.set("--allowed-hosts", "[fe80::1]").unwrap();
+    assert_eq!(c.allowed_hosts, ["[fe80::1]"], "not JSON: one name");
+    for bad in ["box:9998", "http://box", "a b", "box/x", "::zz"] {
+        c.set("--allowed-hosts", bad).unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.starts_with("allowed_hosts (--allowed-hosts) entry"),
+            "{bad}: {e}"
+        );
+    }
+    c.set("--allowed-hosts", "[]").unwrap();
+    assert!(c.allowed_hosts.is_empty());
+    assert!(differences(&c).is_empty());
+    let e = file_with("hosts", r#"{"allowed_hosts": "box"}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("expected a JSON array of strings"), "{e}");
+    let c = file_with("hosts-ok", r#"{"allowed_hosts": ["box"]}"#).unwrap();
+    assert_eq!(c.allowed_hosts, ["box"]);
+}
+
+#[test]
+fn the_callsign_is_not_the_controllers() {
+    let mut c = Config::default();
+    c.set("--callsign", "Controller").unwrap();
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("must not be Controller"), "{e}");
+}
+
+#[test]
 fn origin_lists_are_arrays_or_commas_of_patterns() {
     let mut c = Config::default();
     c.set("--allowed-origins", r#"["https://app.example.com"]"#)
@@ -343,11 +382,11 @@ fn origin_lists_are_arrays_or_commas_of_patterns() {
         "{e}"
     );
     let e = set_err("--cors-origins", "[1,2]");
-    assert!(e.contains("expected a list of text"), "{e}");
+    assert!(e.contains("expected a JSON array of strings"), "{e}");
     let e = file_with("list", r#"{"cors_origins": "https://a.example"}"#)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("expected a list of text"), "{e}");
+    assert!(e.contains("expected a JSON array of strings"), "{e}");
 }
 
 #[test]

@@ -42,7 +42,7 @@ impl Caller<'_> {
 }
 
 /// A successful call, before it is shaped for the dialect.
-enum Done {
+pub(super) enum Done {
     Joined(RoomToken),
     Registered,
     Json(&'static str),
@@ -151,6 +151,7 @@ impl<S: Socket> Engine<S> {
             Method::Versions => Ok(Done::Json(
                 r#"[{"name":"JMessenger","major":1,"minor":0,"patch":0}]"#,
             )),
+            Method::Controller(call) => self.controller(caller.conn(method), call),
             method => self.extension(caller, method),
         }
     }

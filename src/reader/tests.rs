@@ -42,7 +42,15 @@ fn messenger() -> Upgrade {
         }),
         origin: None,
         admin: false,
+        unmasked_ok: true,
     }
+}
+
+/// One final client frame with `opcode`, not masked (as Thunder's C++ client sends them).
+fn unmasked(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x80 | opcode, payload.len() as u8];
+    out.extend_from_slice(payload);
+    out
 }
 
 /// Reads `input` (after `leftover`) as connection 7; the commands sent.
@@ -88,6 +96,23 @@ fn text_frames_become_checked_calls_in_order() {
     );
     assert!(
         matches!(&cmds[3], Command::Refused { rejection, .. } if matches!(rejection.error, RpcError::InvalidRequest(_)))
+    );
+}
+
+#[test]
+fn unmasked_frames_are_read_only_where_allowed() {
+    let input = || Pipe::new(unmasked(0x1, JOIN.as_bytes()), 5);
+    let cmds = read(Config::default(), Vec::new(), input(), &messenger());
+    assert!(matches!(&cmds[0], Command::Call { conn: 7, .. }), "read");
+    let strict = Upgrade {
+        unmasked_ok: false,
+        ..messenger()
+    };
+    let cmds = read(Config::default(), Vec::new(), input(), &strict);
+    assert_eq!(cmds.len(), 1, "nothing is read");
+    assert!(
+        matches!(&cmds[0], Command::Close { code: 1002, reason, .. } if reason.contains("unmasked")),
+        "closed with 1002"
     );
 }
 

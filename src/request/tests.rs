@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::caps::Cap;
+use crate::config::Compat;
 
 fn names() -> Designators {
     Designators {
@@ -27,24 +28,59 @@ fn designators_with_and_without_version() {
         ));
         assert!(matches!(call.method, Method::Join { .. }), "{m}");
     }
-    for m in [
-        "Messenger.2.join",
-        "Messenger.1.Join",
-        "messenger.1.join",
-        "Other.1.join",
-        "join",
-        "Messenger",
-        "Messenger.1.",
-        "Messenger.1.0.join",
-        "",
+    // Every refusal is -32601 in rdk; r5 words another callsign and another version as
+    // Thunder R5 does. `join`, `Messenger` and `` name no callsign: the Controller's.
+    for (m, r5) in [
+        ("Messenger.2.join", -31038),
+        ("Messenger.1.Join", -32601),
+        ("messenger.1.join", -31043),
+        ("Other.1.join", -31043),
+        ("join", -32601),
+        ("Messenger", -32601),
+        ("Messenger.1.", -32601),
+        ("Messenger.1.0.join", -32601),
+        ("", -32601),
+        ("Controller.2.status", -31038),
     ] {
         let r = err(&format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{m}"}}"#));
-        assert!(
-            matches!(r.error, RpcError::MethodNotFound(_)),
-            "{m}: {:?}",
-            r.error
+        assert_eq!(r.error.code(Compat::Rdk), -32601, "{m}: {:?}", r.error);
+        assert_eq!(r.error.code(Compat::R5), r5, "{m}: {:?}", r.error);
+    }
+}
+
+#[test]
+fn designators_without_callsign_are_the_controllers() {
+    use controller::Method as C;
+    for m in [
+        "status",
+        "Controller.status",
+        "Controller.1.status",
+        "1.status",
+    ] {
+        let call = ok(&format!(r#"{{"id":1,"method":"{m}"}}"#));
+        assert_eq!(
+            call.method,
+            Method::Controller(Box::new(C::Status { callsign: None }))
         );
     }
+    let call = ok(r#"{"id":1,"method":"Controller.1.status@Messenger"}"#);
+    let index = Some("Messenger".to_owned());
+    assert_eq!(
+        call.method,
+        Method::Controller(Box::new(C::Status { callsign: index }))
+    );
+    let call =
+        ok(r#"{"id":1,"method":"register","params":{"event":"statechange","id":"temporary2"}}"#);
+    assert!(matches!(call.method, Method::Controller(m) if matches!(*m, C::Register { .. })));
+    // Directed to Messenger (`/jsonrpc/Messenger`), a bare `register` is Messenger's.
+    let implicit = Designators {
+        callsign: "Messenger".into(),
+        implicit: true,
+        caps: Caps::default(),
+    };
+    let text = r#"{"id":1,"method":"register","params":{"event":"message","id":"x"}}"#;
+    let call = parse(text, &implicit).unwrap();
+    assert!(matches!(call.method, Method::Register { .. }));
 }
 
 #[test]

@@ -42,6 +42,8 @@ pub struct Census {
     pub memory: usize,
     /// The same summed again from everything the rooms hold (`memory` when consistent).
     pub memory_recount: usize,
+    /// Registrations held outside the rooms (the Controller's), counted in the index.
+    pub indexed_elsewhere: usize,
 }
 
 impl Rooms {
@@ -60,12 +62,13 @@ impl Rooms {
             indexed_member_watchers: index.clone().map(|c| c.watching.len()).sum(),
             indexed_room_watchers: index.clone().map(|c| c.room_watches).sum(),
             indexed_listeners: index.clone().map(|c| c.listening.len()).sum(),
-            wide_registrations: index.map(|c| c.wide.len()).sum(),
+            wide_registrations: index.clone().map(|c| c.wide.len()).sum(),
             wide_rooms: self.rooms.values().map(|r| r.wide.len()).sum(),
             history_messages: self.history.len_all(),
             history_bytes: self.history.used(),
             memory: self.memory(),
             memory_recount: self.recount(),
+            indexed_elsewhere: index.map(|c| c.elsewhere).sum(),
         }
     }
 

@@ -19,7 +19,9 @@
 //! - a listen: its slot in the room, its id and three methods as JSON, and the copy of the room
 //!   name in the connection's index;
 //! - an entry of a room's index of connection-wide registrations (`Room::wide`): its slot;
-//! - room history: what `history.rs` counts against `history_bytes`.
+//! - room history: what `history.rs` counts against `history_bytes`;
+//! - a Controller registration (kept by the engine, counted here through
+//!   `Rooms::hold_registration`): its slot, its event, id and index.
 //!
 //! Not counted here: what each connection holds whatever it does (its thread's stack, read
 //! buffer, index entry, origin of at most `max_origin_bytes`), which `max_connections` bounds,
@@ -31,7 +33,7 @@ use std::sync::Arc;
 use super::{ConnId, Listener, Member, Room, RoomToken, Watcher};
 
 /// What the allocator adds to each block it hands out.
-pub const ALLOC: usize = 2 * size_of::<usize>();
+pub(super) const ALLOC: usize = 2 * size_of::<usize>();
 /// A slot in a map or a growing vector counts this many times its size.
 const SLOTS: usize = 2;
 
@@ -41,7 +43,7 @@ fn text(s: &str) -> usize {
 }
 
 /// A room named `name`.
-pub fn room(name: &str, room: &Room) -> usize {
+pub(super) fn room(name: &str, room: &Room) -> usize {
     let acl: usize = room
         .acl
         .iter()
@@ -53,7 +55,7 @@ pub fn room(name: &str, room: &Room) -> usize {
 
 /// A membership: its user name as JSON is one block (two counts and the text) shared with
 /// its room's list of names, where it takes a slot too.
-pub fn member(m: &Member) -> usize {
+pub(super) fn member(m: &Member) -> usize {
     SLOTS * size_of::<(RoomToken, Member)>()
         + text(&m.room)
         + text(&m.user)
@@ -64,17 +66,17 @@ pub fn member(m: &Member) -> usize {
 }
 
 /// A registration in its list (on a membership, `roomupdate`, or connection-wide).
-pub fn watcher(w: &Watcher) -> usize {
+pub(super) fn watcher(w: &Watcher) -> usize {
     SLOTS * size_of::<Watcher>() + text(&w.id) + text(&w.method_json)
 }
 
 /// A registration on a membership: the registration and its slot in the connection's index.
-pub fn member_watcher(w: &Watcher) -> usize {
+pub(super) fn member_watcher(w: &Watcher) -> usize {
     watcher(w) + SLOTS * size_of::<RoomToken>()
 }
 
 /// A listen on room `name`.
-pub fn listener(l: &Listener, name: &str) -> usize {
+pub(super) fn listener(l: &Listener, name: &str) -> usize {
     let methods = [&l.userupdate_json, &l.message_json, &l.roomupdate_json];
     SLOTS * size_of::<Listener>()
         + text(&l.id)
@@ -83,11 +85,17 @@ pub fn listener(l: &Listener, name: &str) -> usize {
         + text(name)
 }
 
+/// A registration kept outside the rooms (the Controller's, in the engine): its slot of
+/// `slot` bytes and its texts.
+pub fn outside(slot: usize, texts: &[&str]) -> usize {
+    SLOTS * slot + texts.iter().map(|t| text(t)).sum::<usize>()
+}
+
 /// A connection in a room's index of connection-wide registrations.
-pub const WIDE_ENTRY: usize = SLOTS * size_of::<ConnId>();
+pub(super) const WIDE_ENTRY: usize = SLOTS * size_of::<ConnId>();
 
 /// Removes the items of `list` that `gone` picks; what they cost, by `cost`.
-pub fn remove_where<T>(
+pub(super) fn remove_where<T>(
     list: &mut Vec<T>,
     gone: impl Fn(&T) -> bool,
     cost: impl Fn(&T) -> usize,

@@ -130,7 +130,7 @@ impl Rooms {
             listeners: Vec::new(),
             wide: Vec::new(),
         };
-        let params = room_params(&room, "created");
+        let params = room_params(&room, "created", self.compat);
         for w in &self.room_watchers {
             sink.send(w.conn, &wire::notification(&w.method_json, &params));
         }

@@ -4,7 +4,9 @@
 //! connection with 1,000 memberships in rooms a thousand clients hear would cost a million
 //! deliveries in one go (about a tenth of a second, measured in release on x86-64), and every
 //! other client would wait that long. Instead they queue here and `work` ends them a bounded
-//! number of deliveries at a time, between batches of other commands.
+//! number of deliveries at a time. The engine starts at once, within what is left of the
+//! dispatcher turn's budget (`engine::WORK`), so an ordinary disconnect is over in order with
+//! the commands around it; only what does not fit waits for the next turns.
 //!
 //! While queued, a membership still exists (its room lists it, others may `leave` it or
 //! `send` through its token); it goes within a few turns. Its connection's registrations and
@@ -13,10 +15,10 @@
 use super::{RoomToken, Rooms, Sink};
 
 impl Rooms {
-    /// Ends queued memberships until about `deliveries` events have been sent; whether some
-    /// are still queued. A leave is counted as the recipients its room may have (members,
-    /// listeners, connections registered for the whole connection), and at least one.
-    pub fn work(&mut self, deliveries: usize, sink: &mut impl Sink) -> bool {
+    /// Ends queued memberships until about `deliveries` events have been sent; the deliveries
+    /// counted. A leave is counted as the recipients its room may have (members, listeners,
+    /// connections registered for the whole connection), and at least one.
+    pub fn work(&mut self, deliveries: usize, sink: &mut impl Sink) -> usize {
         let mut left = deliveries;
         while left > 0 {
             let Some(token) = self.leaving.pop_front() else {
@@ -25,7 +27,7 @@ impl Rooms {
             left = left.saturating_sub(self.audience(token).max(1));
             self.remove_member(token, sink);
         }
-        !self.leaving.is_empty()
+        deliveries - left
     }
 
     /// Whether some memberships are queued to leave.
@@ -80,7 +82,8 @@ mod tests {
         let mut turns = 0;
         loop {
             let before = rooms.member_count();
-            let more = rooms.work(100, &mut out);
+            rooms.work(100, &mut out);
+            let more = rooms.leaving();
             let lefts = out.take().len();
             // A leave counts the room's members as its audience; the turn's last may go over.
             let counted = (lefts - 1) * (before - lefts + 1);

@@ -30,7 +30,7 @@ impl Rooms {
             let watcher = Watcher::new(conn, event, id.to_owned());
             self.memory += cost::watcher(&watcher);
             for room in self.rooms.values() {
-                let params = room_params(room, "created");
+                let params = room_params(room, "created", self.compat);
                 sink.send(conn, &wire::notification(&watcher.method_json, &params));
             }
             self.conns.entry(conn).or_default().room_watches += 1;
@@ -107,7 +107,37 @@ impl Rooms {
         }
     }
 
-    /// Ends a registration. Unregistering what is not registered is not an error.
+    /// Counts one registration held outside the rooms (a Controller event) against `conn`'s
+    /// registration limit and, at `bytes` (`cost::outside`), the memory budget; refused with
+    /// error 2 beyond either, as any registration.
+    pub fn hold_registration(&mut self, conn: ConnId, bytes: usize) -> Result<(), RpcError> {
+        self.conns
+            .entry(conn)
+            .or_default()
+            .may_register(&self.limits)?;
+        self.memory_full()?;
+        self.conns.entry(conn).or_default().elsewhere += 1;
+        self.memory += bytes;
+        Ok(())
+    }
+
+    /// Gives back a registration counted by `hold_registration` at `bytes`.
+    pub fn release_registration(&mut self, conn: ConnId, bytes: usize) {
+        if let Some(index) = self.conns.get_mut(&conn) {
+            index.elsewhere = index.elsewhere.saturating_sub(1);
+        }
+        self.memory -= bytes;
+    }
+
+    /// Gives back `bytes` of registrations held outside the rooms by a connection that has
+    /// gone (its index went with `disconnect`).
+    pub fn release_memory(&mut self, bytes: usize) {
+        self.memory -= bytes;
+    }
+
+    /// Ends a registration. Unregistering what is not registered is not an error, nor is an
+    /// id whose membership has ended (its registrations ended with it; LinkType apps
+    /// unregister after they leave, and Thunder answers `null` there).
     pub fn unregister(&mut self, conn: ConnId, event: Event, id: &str) -> Result<(), RpcError> {
         if event == Event::RoomUpdate {
             let before = self.room_watchers.len();
@@ -123,7 +153,9 @@ impl Rooms {
             self.unregister_wide(conn, event, id);
             return Ok(());
         }
-        let token = self.known_thunder(front)?;
+        let Ok(token) = self.known_thunder(front) else {
+            return Ok(());
+        };
         let watchers = self
             .members
             .get_mut(&token)

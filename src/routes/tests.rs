@@ -147,6 +147,18 @@ fn plain_routes_answer_and_close_when_they_should() {
             "HTTP/1.1 405 Method Not Allowed",
         ),
         (
+            "GET /jsonrpc/ HTTP/1.1\r\n\r\n",
+            "HTTP/1.1 405 Method Not Allowed",
+        ),
+        (
+            "GET /health HTTP/1.1\r\nHost: evil.example:9998\r\n\r\n",
+            "HTTP/1.1 421 Misdirected Request",
+        ),
+        (
+            "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n",
+            "HTTP/1.1 421 Misdirected Request",
+        ),
+        (
             "GET /room HTTP/1.1\r\n\r\n",
             "HTTP/1.1 405 Method Not Allowed",
         ),
@@ -283,4 +295,34 @@ fn posts_over_the_shared_rate_get_429_with_error_2() {
         .as_str()
         .unwrap()
         .contains("max_http_requests_per_second"));
+}
+
+/// LinkType's paths (`/jsonrpc/`, and `/jsonrpc/Controller` for the Controller) are
+/// `/jsonrpc`: methods there are read with the callsign, not directed to Messenger.
+#[test]
+fn linktype_paths_are_jsonrpc() {
+    let status = r#"{"jsonrpc":"2.0","id":1,"method":"status@Messenger"}"#;
+    for path in ["/jsonrpc/", "/jsonrpc/Controller"] {
+        let request = post(status).replace("/jsonrpc ", &format!("{path} "));
+        let (written, _) = serve(Config::default(), &request, 9);
+        let answers = bodies(&written);
+        assert_eq!(answers[0].0, "HTTP/1.1 200 OK", "{path}");
+        let v: serde_json::Value = serde_json::from_str(&answers[0].1).unwrap();
+        assert_eq!(v["result"][0]["callsign"], "Messenger", "{path}: {v}");
+    }
+    let upgrade = "GET /jsonrpc/ HTTP/1.1\r\nHost: 127.0.0.1@9998\r\nOrigin: 0.0.0.0@0\r\nUpgrade: WEBSOCKET\r\nConnection: UPGRADE\r\nSec-WebSocket-Key: Z0XGI2mYc0hR3P9cSpTsWA==\r\nSec-WebSocket-Protocol: JSON\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n";
+    let (written, upgraded) = serve(Config::default(), upgrade, 4);
+    assert!(
+        written.contains("Sec-WebSocket-Accept: UKJ4wE9ClN9OW90eWhC/afpNyvM=\r\n"),
+        "the recording's accept key: {written}"
+    );
+    let upgraded = upgraded.expect("upgraded");
+    assert!(upgraded.origin.is_none(), "0.0.0.0@0 is no origin");
+    assert!(matches!(
+        upgraded.dialect,
+        Dialect::Messenger(Designators {
+            implicit: false,
+            ..
+        })
+    ));
 }

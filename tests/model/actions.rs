@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use super::controller::{controller_action, CCall};
 use super::reference::{Ev, Model};
 use super::Dice;
 
@@ -144,11 +145,13 @@ pub enum KCall {
 }
 
 /// A frame the edge refuses, with what each dialect answers: the id and the JSON-RPC error
-/// code (`None`: not answered).
+/// code (`None`: not answered). `r5`: the code a Messenger connection gets in `r5` where it is
+/// not the rdk one mapped as usual (Thunder R5's codes for another callsign or version).
 pub struct Malformed {
     pub text: &'static str,
     pub messenger: Option<(Value, i64)>,
     pub kurento: Option<(Value, i64)>,
+    pub r5: Option<i64>,
 }
 
 /// Code 30 `ERROR_BAD_REQUEST` in the rdk dialect; the harness maps it for r5.
@@ -204,6 +207,13 @@ pub fn malformed() -> Vec<Malformed> {
             text,
             messenger,
             kurento,
+            r5: if text.contains("Other.1.") {
+                Some(-31043)
+            } else if text.contains("Messenger.2.") {
+                Some(-31038)
+            } else {
+                None
+            },
         })
         .collect()
 }
@@ -235,6 +245,14 @@ pub enum Action {
     },
     /// A Kurento call.
     Kurento { conn: ConnId, id: Id, call: KCall },
+    /// A Controller call on a Messenger WebSocket on `/jsonrpc` (`None`: over HTTP), its
+    /// designator written as `prefix` + name.
+    Controller {
+        conn: Option<ConnId>,
+        id: Id,
+        call: CCall,
+        prefix: &'static str,
+    },
     /// A frame the edge refuses (index into `malformed()`).
     Malformed { conn: ConnId, which: usize },
     /// A request with an id over the connection's rate limit (refused at the edge).
@@ -318,6 +336,7 @@ pub fn pick(dice: &mut dyn Dice, model: &Model, ids: &mut u64) -> Action {
             origin: *one(dice, ORIGINS),
             admin: chance(dice, 30),
         },
+        29..=33 => controller_action(dice, model, &messenger, id),
         _ if !kurento.is_empty() && (messenger.is_empty() || roll < 45) => Action::Kurento {
             conn: *one(dice, &kurento),
             id,
@@ -478,7 +497,7 @@ fn kurento_call(dice: &mut dyn Dice, model: &Model) -> KCall {
 
 /// `{"jsonrpc":"2.0","id":..,"method":..,"params":..}` as text, without the id for a
 /// notification and without params when there are none.
-fn request(id: &Id, method: &str, params: Map<String, Value>) -> String {
+pub fn request(id: &Id, method: &str, params: Map<String, Value>) -> String {
     let mut object = Map::new();
     object.insert("jsonrpc".into(), json!("2.0"));
     if let Some(id) = id.json() {

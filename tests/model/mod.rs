@@ -24,6 +24,7 @@
 //! what it allows and learns from them (`reference/history.rs`).
 
 pub mod actions;
+pub mod controller;
 pub mod reference;
 pub mod summary;
 pub mod wire;
@@ -297,6 +298,26 @@ impl Harness {
                 prefix,
             } => self.frame(*conn, &call.text(id, prefix)),
             Action::Kurento { conn, id, call } => self.frame(*conn, &call.text(id)),
+            Action::Controller {
+                conn: Some(conn),
+                id,
+                call,
+                prefix,
+            } => self.frame(*conn, &call.text(id, prefix)),
+            Action::Controller {
+                conn: None,
+                id,
+                call,
+                prefix,
+            } => Some(Command::Http {
+                call: Box::new(request::parse(
+                    &call.text(id, prefix),
+                    &designators(false, self.caps),
+                )),
+                origin: None,
+                admin: false,
+                reply: (),
+            }),
             Action::Malformed { conn, which } => {
                 self.frame(*conn, actions::malformed()[*which].text)
             }
@@ -531,6 +552,9 @@ impl Harness {
         want.sessions = m.conns.values().filter(|c| c.kurento).count();
         want.rooms.wide_registrations = m.conns.values().map(|c| c.wide.len()).sum();
         want.rooms.wide_rooms = m.wide_rooms();
+        let controller = m.conns.values().map(|c| c.controller.len()).sum();
+        want.controller_registrations = controller;
+        want.rooms.indexed_elsewhere = controller;
         if got != want {
             return Err(format!("census {got:#?}\nthe model wants {want:#?}"));
         }

@@ -84,6 +84,8 @@ pub struct Conn {
     pub session: Option<String>,
     /// Connection-wide registrations `(event, id)`, in registration order.
     pub wide: Vec<(Ev, String)>,
+    /// Its Controller registrations `(event, id, index)`.
+    pub controller: Vec<(&'static str, &'static str, Option<&'static str>)>,
 }
 
 pub struct Room {
@@ -281,6 +283,9 @@ impl Model {
                     other => panic!("model bug: HTTP answer {other:?}"),
                 }));
             }
+            Action::Controller { conn, id, call, .. } => {
+                http = self.controller_action(*conn, call, id);
+            }
             Action::Kurento { conn, id, call } => {
                 if let Some(reply) = self.kurento(*conn, call, id) {
                     self.send(*conn, reply);
@@ -294,7 +299,14 @@ impl Model {
                     m.messenger.clone()
                 };
                 if let Some((id, code)) = answer {
-                    let code = self.dialect_code(*conn, code);
+                    // Directed to Messenger (`implicit`), another callsign is no callsign at
+                    // all: just an unknown method.
+                    let c = &self.conns[conn];
+                    let other_callsign = m.r5 == Some(-31043) && c.implicit;
+                    let code = match m.r5 {
+                        Some(r5) if self.s.r5 && !c.kurento && !other_callsign => r5,
+                        _ => self.dialect_code(*conn, code),
+                    };
                     self.send(*conn, error(id, code));
                 }
             }
@@ -364,6 +376,7 @@ impl Model {
             closing: false,
             session: None,
             wide: Vec::new(),
+            controller: Vec::new(),
         };
         self.conns.insert(conn, conn_state);
         let Some(room) = self.s.default_room.filter(|_| !kurento) else {
@@ -466,6 +479,7 @@ impl Model {
                 .filter(|(c, _)| *c == conn)
                 .count()
             + listens.filter(|(c, _)| *c == conn).count()
+            + self.conns.get(&conn).map_or(0, |c| c.controller.len())
     }
 
     /// A room event to every member (Thunder ones through their registrations for `ev`,
@@ -546,6 +560,7 @@ pub struct Join<'a> {
 }
 
 mod caps;
+mod controller;
 mod frames;
 mod history;
 mod kurento;

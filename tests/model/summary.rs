@@ -15,6 +15,8 @@ pub struct Summary {
     /// history (`"history": true`).
     pub wide: usize,
     pub history: usize,
+    /// Of the events: the Controller's `statechange` replays.
+    pub statechange: usize,
     /// Of the errors: Kurento `RoomException` codes.
     pub kurento_codes: usize,
     /// Calls the model saw refused for a string over its cap.
@@ -46,6 +48,7 @@ impl Summary {
         let method = v["method"].as_str().unwrap_or_default();
         let params = &v["params"];
         self.history += usize::from(params["history"] == Value::Bool(true));
+        self.statechange += usize::from(method.contains(".statechange"));
         let wide = !method.ends_with(".roomupdate") && params.get("room").is_some();
         self.wide += usize::from(wide && method.contains('.'));
     }
@@ -60,6 +63,7 @@ impl std::ops::AddAssign<&Summary> for Summary {
         self.errors += other.errors;
         self.wide += other.wide;
         self.history += other.history;
+        self.statechange += other.statechange;
         self.kurento_codes += other.kurento_codes;
         self.capped += other.capped;
         self.memory_full += other.memory_full;

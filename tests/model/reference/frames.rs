@@ -33,7 +33,7 @@ impl E {
     }
 }
 
-/// The message of each JSON-RPC error code, in both dialects.
+/// The message of each JSON-RPC error code, in both dialects (`r5`: Thunder R5's texts).
 pub fn error_message(code: i64) -> &'static str {
     match code {
         -32700 => "Parse error.",
@@ -41,10 +41,18 @@ pub fn error_message(code: i64) -> &'static str {
         -32601 => "Unknown method.",
         -32602 => "Invalid parameters.",
         30 | -31030 => "ERROR_BAD_REQUEST",
-        5 | -31005 => "ERROR_ILLEGAL_STATE",
+        5 => "ERROR_ILLEGAL_STATE",
+        -31005 => "The service is in an illegal state.",
         22 | -31022 => "ERROR_UNKNOWN_KEY",
-        24 | -32604 => "ERROR_PRIVILEGED_REQUEST",
-        2 | -31002 => "ERROR_UNAVAILABLE",
+        24 => "ERROR_PRIVILEGED_REQUEST",
+        -32604 => "Method invocation not allowed.",
+        2 => "ERROR_UNAVAILABLE",
+        -31002 => "The service is not active.",
+        -31043 => "The service is not available.",
+        -31038 => "Requested version is not supported.",
+        48 => "ERROR_FAILED_REGISTERED",
+        49 => "ERROR_FAILED_UNREGISTERED",
+        -31048 => "Registration failed.",
         _ => "?",
     }
 }

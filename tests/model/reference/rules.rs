@@ -449,7 +449,10 @@ impl Model {
             c.wide.retain(|w| *w != (ev, id.to_owned()));
             return Ok(Done::Registered);
         }
-        let key = self.thunder_member(id)?;
+        // An id whose membership has ended (or never was) unregisters nothing, without error.
+        let Ok(key) = self.thunder_member(id) else {
+            return Ok(Done::Registered);
+        };
         let m = self
             .members
             .iter_mut()
