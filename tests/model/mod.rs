@@ -24,6 +24,7 @@
 //! what it allows and learns from them (`reference/history.rs`).
 
 pub mod actions;
+mod census;
 pub mod controller;
 pub mod reference;
 pub mod summary;
@@ -43,7 +44,7 @@ use messenger::request::{self, Designators, Rejection};
 use serde_json::Value;
 
 use actions::{chance, one, Action, ConnId};
-use reference::{Caps as CapsModel, Expect, Model, Observed, Owner, Settings, Want};
+use reference::{Caps as CapsModel, Expect, Model, Observed, Settings, Want};
 pub use summary::Summary;
 use wire::{Bindings, FakeSocket, Wire};
 
@@ -524,53 +525,6 @@ impl Harness {
                 return Err(format!("session id {session} shown for a second session"));
             }
             self.model.bind_session(conn, session);
-        }
-        Ok(())
-    }
-
-    /// The engine's counts against the model's.
-    fn census(&self) -> Result<(), String> {
-        let got = self.engine.census();
-        let m = &self.model;
-        let http = m.held(Owner::Http).len();
-        let watchers: usize = m.members.iter().map(|x| x.watchers.len()).sum();
-        let listeners: usize = m.rooms.iter().map(|r| r.listeners.len()).sum();
-        let mut want = got;
-        want.rooms.rooms = m.rooms.len();
-        want.rooms.members = m.members.len();
-        want.rooms.http_members = http;
-        want.rooms.room_watchers = m.room_watchers.len();
-        want.rooms.member_watchers = watchers;
-        want.rooms.listeners = listeners;
-        want.rooms.indexed_members = m.members.len() - http;
-        want.rooms.indexed_member_watchers = watchers;
-        want.rooms.indexed_room_watchers = m.room_watchers.len();
-        want.rooms.indexed_listeners = listeners;
-        want.outboxes = m.conns.len();
-        want.origins = m.conns.values().filter(|c| c.origin.is_some()).count();
-        want.trusted = m.conns.values().filter(|c| c.admin).count();
-        want.sessions = m.conns.values().filter(|c| c.kurento).count();
-        want.rooms.wide_registrations = m.conns.values().map(|c| c.wide.len()).sum();
-        want.rooms.wide_rooms = m.wide_rooms();
-        let controller = m.conns.values().map(|c| c.controller.len()).sum();
-        want.controller_registrations = controller;
-        want.rooms.indexed_elsewhere = controller;
-        if got != want {
-            return Err(format!("census {got:#?}\nthe model wants {want:#?}"));
-        }
-        if got.rooms.memory != got.rooms.memory_recount || got.queues != got.queues_recount {
-            return Err(format!(
-                "memory counted as it changed differs from a recount: {got:#?}"
-            ));
-        }
-        // History: what it holds is budget-dependent; its bounds are not.
-        let (sure, possible) = m.history_counts();
-        let held = got.rooms.history_messages;
-        if !(sure..=possible).contains(&held) || got.rooms.history_bytes > m.s.history_bytes {
-            return Err(format!(
-                "history holds {held} messages in {} bytes; the model wants {sure} to {possible} messages within {} bytes",
-                got.rooms.history_bytes, m.s.history_bytes
-            ));
         }
         Ok(())
     }

@@ -559,6 +559,7 @@ pub struct Join<'a> {
     pub kurento: bool,
 }
 
+mod budget;
 mod caps;
 mod controller;
 mod frames;

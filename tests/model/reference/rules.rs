@@ -303,29 +303,6 @@ impl Model {
         Ok(key)
     }
 
-    /// New state (a join, registration or listen) is refused while room state holds half of
-    /// `max_memory_bytes`.
-    pub(super) fn memory_left(&mut self) -> Result<(), ()> {
-        if self.memory_full {
-            self.tally.memory_full += 1;
-            return Err(());
-        }
-        Ok(())
-    }
-
-    /// Before an HTTP join: when `max_http_memberships` are held, the least recently used
-    /// one leaves (a leave like any other).
-    fn http_make_room(&mut self) {
-        while self.held(Owner::Http).len() >= self.s.max_http {
-            let http = self.members.iter().filter(|m| m.owner == Owner::Http);
-            let Some(oldest) = http.min_by_key(|m| m.used).map(|m| m.key) else {
-                return;
-            };
-            self.tally.lru += 1;
-            self.remove_member(oldest);
-        }
-    }
-
     /// Ends a membership: the others hear it leave; the last one out destroys the room.
     pub(super) fn remove_member(&mut self, key: usize) {
         let at = self
