@@ -75,7 +75,9 @@ mod http;
 mod keyfile;
 mod logger;
 mod notify;
+mod proxy;
 mod reader;
+mod relay;
 mod routes;
 mod server;
 mod socket;
@@ -87,7 +89,7 @@ mod web_origins;
 
 use messenger::{
     access_token, acl, caps, config, engine, error, logline, outbox, ratelimit, request, rooms,
-    wire,
+    upstream, wire,
 };
 
 use std::net::TcpListener;
