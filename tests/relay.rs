@@ -356,3 +356,23 @@ fn relayed_requests_waiting_are_bounded() {
     assert_eq!(refused, [12, 13]);
     assert_eq!(answered, [10, 11]);
 }
+
+#[test]
+fn the_board_files_for_both_deployments_are_valid() {
+    let board = concat!(env!("CARGO_MANIFEST_DIR"), "/board");
+    for (file, upstream) in [
+        ("messenger.json", "(none)"),
+        ("messenger-relay.json", "127.0.0.1:9997"),
+    ] {
+        let path = format!("{board}/{file}");
+        let (_, stdout, stderr) = support::run_to_exit(&["check-config", "--config", &path]);
+        assert!(stderr.contains("settings are valid"), "{file}: {stderr}");
+        let line = stdout.lines().find(|l| l.starts_with("upstream "));
+        assert!(
+            line.is_some_and(|l| l.contains(upstream)),
+            "{file}: {stdout}"
+        );
+    }
+    let unit = std::fs::read_to_string(format!("{board}/messenger.service")).unwrap();
+    assert!(unit.contains("\nBefore=wpeframework.service thunder.service\n"));
+}
