@@ -147,7 +147,11 @@ pub fn route<S: Source + Write>(
             Ok(next)
         }
         _ if relay => {
-            proxy::forward(stream, buf, &head, None, false, shared, deadline)?;
+            if gate::admit_http(shared) {
+                proxy::forward(stream, buf, &head, None, false, shared, deadline)?;
+            } else {
+                over_http_rate(stream, &head, shared)?;
+            }
             Ok(Next::Close)
         }
         _ => {
@@ -241,9 +245,14 @@ fn post<S: Source + Write>(
         let names = designators(config, caller.implicit);
         let route = upstream::route(text, &names, caller.directed);
         if route != Route::Local {
-            let merge = route == Route::MergeStatus;
-            return proxy::forward(stream, buf, head, Some(body), merge, shared, deadline)
-                .map(|()| Err(HeadError::Closed))?;
+            // Thunder's calls take a token from the same bucket as this server's.
+            if !gate::admit_http(shared) {
+                over_http_rate(stream, head, shared)?;
+            } else {
+                let merge = route == Route::MergeStatus;
+                proxy::forward(stream, buf, head, Some(body), merge, shared, deadline)?;
+            }
+            return Err(HeadError::Closed);
         }
     }
     let call = match std::str::from_utf8(&body) {
@@ -281,6 +290,18 @@ fn post<S: Source + Write>(
         _ => http::refuse(stream, 503, "Service Unavailable", "server is stopping")?,
     }
     Ok(())
+}
+
+/// Refuses a request for Thunder over the HTTP rate (429), as `POST /jsonrpc` is refused.
+fn over_http_rate(stream: &mut impl Write, head: &Head, shared: &Shared) -> io::Result<()> {
+    let mut headers = shared.web.cors(head.header("origin"));
+    let body = wire::error(
+        "null",
+        &gate::http_over_rate(&shared.config),
+        shared.config.compat,
+    );
+    headers.extend([("Content-Type", "application/json"), ("Retry-After", "1")]);
+    http::respond(stream, 429, "Too Many Requests", &headers, body.as_bytes())
 }
 
 /// Answers a CORS preflight (`OPTIONS` on a JSON-RPC path): the methods and headers a

@@ -173,3 +173,31 @@ fn thunder_down_is_502_and_too_slow_is_504() {
     let response = exchange(&server, "GET /Service/Echo HTTP/1.1\r\n\r\n");
     assert!(response.starts_with("HTTP/1.1 504 "), "{response}");
 }
+
+#[test]
+fn requests_for_thunder_share_the_http_rate_limit() {
+    let up = Upstream::start();
+    let flags = [
+        "--max-http-requests-per-second",
+        "0.01",
+        "--http-request-burst",
+        "3",
+    ];
+    let server = relay(&up, &flags);
+    let statuses: Vec<u16> = (0..6)
+        .map(|i| {
+            let response = if i % 2 == 0 {
+                exchange(&server, "GET /Service/Echo HTTP/1.1\r\n\r\n")
+            } else {
+                post(&server, "/jsonrpc", "DeviceInfo.1.systeminfo", "")
+            };
+            response[9..12].parse().unwrap()
+        })
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 429, 429, 429]);
+    assert_eq!(
+        up.requests().len(),
+        3,
+        "the refused ones never reached Thunder"
+    );
+}
