@@ -25,6 +25,8 @@ const HOP: &[&str] = &[
     "transfer-encoding",
     "upgrade",
     "content-length",
+    // The body is read before it is forwarded: nothing is to wait for a 100 Continue.
+    "expect",
 ];
 
 /// Why a body could not be read.
@@ -261,6 +263,9 @@ fn response(
                     })
                     .collect();
                 buf.drain(..len);
+                if (100..200).contains(&code) {
+                    continue; // an interim response: the final one follows
+                }
                 break (status, code, headers);
             }
             Ok(httparse::Status::Partial) if buf.len() < config.max_request_head => {}
@@ -278,7 +283,7 @@ fn response(
         named.next().map(|(_, v)| v.clone())
     };
     let max = config.max_outbound_bytes;
-    let no_body = head_only || code == 204 || code == 304 || (100..200).contains(&code);
+    let no_body = head_only || code == 204 || code == 304;
     let body = match (find("content-length"), find("transfer-encoding")) {
         _ if no_body => Vec::new(),
         (Some(_), Some(_)) => return Err(bad("both Content-Length and Transfer-Encoding".into())),

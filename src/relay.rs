@@ -200,7 +200,11 @@ fn relay(
 ) -> Result<(), RpcError> {
     let config = &shared.config;
     if link.is_none() {
-        *link = Some(open(head, conn, shared).map_err(RpcError::Unavailable)?);
+        let opened = open(head, conn, shared).map_err(|why| {
+            log::info!("connection {conn}: no relay to Thunder: {why}"); // log: relay
+            RpcError::Unavailable(why)
+        })?;
+        *link = Some(opened);
     }
     let Some(up) = link.as_mut() else {
         return Err(RpcError::Unavailable("no link".into()));
