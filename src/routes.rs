@@ -146,6 +146,11 @@ pub fn route<S: Source + Write>(
             )?;
             Ok(next)
         }
+        _ if relay && wants_upgrade => {
+            let why = "relay mode relays WebSockets on /jsonrpc and /jsonrpc/<callsign> only";
+            http::refuse(stream, 501, "Not Implemented", why)?;
+            Ok(Next::Close)
+        }
         _ if relay => {
             if gate::admit_http(shared) {
                 proxy::forward(stream, buf, &head, None, false, shared, deadline)?;

@@ -114,6 +114,12 @@ fn service_paths_are_proxied() {
     );
     let response = exchange(&server, "GET /Service/Nothing HTTP/1.1\r\n\r\n");
     assert!(response.starts_with("HTTP/1.1 404 "), "{response}");
+    let upgrade = "GET /Service/Echo HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    let response = exchange(&server, upgrade);
+    assert!(
+        response.starts_with("HTTP/1.1 501 "),
+        "not relayed: {response}"
+    );
 }
 
 #[test]
