@@ -247,36 +247,16 @@ fn response(
     };
     let mut buf = Vec::new();
     let (status, code, headers) = loop {
-        let mut lines = [httparse::EMPTY_HEADER; http::MAX_HEADERS];
-        let mut parsed = httparse::Response::new(&mut lines);
-        match parsed.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                let code = parsed.code.unwrap_or(502);
-                let reason = parsed.reason.unwrap_or("");
-                let status = format!("HTTP/1.1 {code} {reason}");
-                let headers: Vec<(String, String)> = parsed
-                    .headers
-                    .iter()
-                    .map(|h| {
-                        let value = String::from_utf8_lossy(h.value).into_owned();
-                        (h.name.to_owned(), value)
-                    })
-                    .collect();
-                buf.drain(..len);
-                if (100..200).contains(&code) {
-                    continue; // an interim response: the final one follows
-                }
-                break (status, code, headers);
-            }
-            Ok(httparse::Status::Partial) if buf.len() < config.max_request_head => {}
-            Ok(httparse::Status::Partial) => return Err(bad("head too large".into())),
-            Err(e) => return Err(bad(e.to_string())),
-        }
-        match http::read_more(up, &mut buf, config.max_request_head, deadline) {
-            Ok(0) => return Err(failed(HeadError::Closed)),
-            Ok(_) => {}
-            Err(e) => return Err(failed(e)),
-        }
+        let (status, code, headers) =
+            response_head(up, &mut buf, config.max_request_head, deadline).map_err(
+                |e| match e {
+                    Err(e) => failed(e),
+                    Ok(why) => bad(why),
+                },
+            )?;
+        if !(100..200).contains(&code) {
+            break (status, code, headers);
+        } // an interim response: the final one follows
     };
     let find = |name: &str| {
         let mut named = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
@@ -321,4 +301,43 @@ fn response(
         .filter(|(n, _)| !HOP.contains(&n.to_ascii_lowercase().as_str()))
         .collect();
     Ok((status, headers, body))
+}
+
+/// A response head: its status line, code and headers.
+pub type ResponseHead = (String, u16, Vec<(String, String)>);
+
+/// Reads one response head from `up` into `buf` (at most `max` bytes, by `deadline`); the
+/// bytes after it stay in `buf`. `Err(Ok(why))`: not a response head; `Err(Err(_))`: the read
+/// failed (`HeadError::Timeout` when too late).
+pub fn response_head(
+    up: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    max: usize,
+    deadline: Instant,
+) -> Result<ResponseHead, Result<String, HeadError>> {
+    loop {
+        let mut lines = [httparse::EMPTY_HEADER; http::MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut lines);
+        match parsed.parse(buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                let code = parsed.code.unwrap_or(502);
+                let status = format!("HTTP/1.1 {code} {}", parsed.reason.unwrap_or(""));
+                let headers = parsed.headers.iter().map(|h| {
+                    let value = String::from_utf8_lossy(h.value).into_owned();
+                    (h.name.to_owned(), value)
+                });
+                let headers = headers.collect();
+                buf.drain(..len);
+                return Ok((status, code, headers));
+            }
+            Ok(httparse::Status::Partial) if buf.len() < max => {}
+            Ok(httparse::Status::Partial) => return Err(Ok("head too large".into())),
+            Err(e) => return Err(Ok(e.to_string())),
+        }
+        match http::read_more(up, buf, max, deadline) {
+            Ok(0) => return Err(Err(HeadError::Closed)),
+            Ok(_) => {}
+            Err(e) => return Err(Err(e)),
+        }
+    }
 }

@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message, WebSocket};
 
@@ -27,7 +26,8 @@ use crate::dispatcher::Cmd;
 use crate::engine::{self, Command, Dialect};
 use crate::error::RpcError;
 use crate::gate;
-use crate::http::Head;
+use crate::http::{Head, HeadError};
+use crate::proxy;
 use crate::request;
 use crate::rooms::ConnId;
 use crate::upstream::{self, Late, Pending, Route, Waiting};
@@ -81,7 +81,9 @@ struct State {
 /// One client connection's upstream WebSocket, held by its reader thread; dropping it shuts
 /// the upstream socket, which ends the upstream thread.
 pub struct Link {
-    writer: WebSocket<Writer>,
+    writer: Writer,
+    /// The state of the masks of the frames written (xorshift, seeded from the OS).
+    mask: u64,
     socket: TcpStream,
     state: Arc<State>,
 }
@@ -110,12 +112,24 @@ impl Write for Writer {
     }
 }
 
-impl Read for Writer {
-    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        Err(io::Error::other(
-            "the request side of the link does not read",
-        ))
+/// A client's text frame: masked, as RFC 6455 asks of a client (Thunder reads either).
+fn client_frame(text: &[u8], mask: [u8; 4]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(text.len() + 14);
+    frame.push(0x81);
+    match text.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n <= 0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
     }
+    frame.extend_from_slice(&mask);
+    frame.extend(text.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    frame
 }
 
 /// The upstream socket as the upstream thread's tungstenite sees it.
@@ -231,7 +245,11 @@ fn relay(
             )));
         }
     }
-    if let Err(e) = up.writer.send(Message::text(text)) {
+    up.mask ^= up.mask << 13;
+    up.mask ^= up.mask >> 7;
+    up.mask ^= up.mask << 17;
+    let frame = client_frame(text.as_bytes(), (up.mask as u32).to_le_bytes());
+    if let Err(e) = up.writer.write(&frame) {
         if let (Some(id), Ok(mut pending)) = (id, up.state.pending.lock()) {
             pending.forget(id);
         }
@@ -246,51 +264,72 @@ fn relay(
 
 /// Opens the link: connects (within `upstream_timeout`), repeats the client's upgrade
 /// request, and starts the thread that reads Thunder's frames. The error's text says why not.
+/// The handshake is written and checked here rather than by tungstenite's client, whose
+/// request builder and random masks would add about 100 KiB to the binary; Thunder's frames
+/// are then read by tungstenite in the server role with unmasked frames accepted (a server
+/// never masks), and its pongs and close replies go out unmasked, as Thunder accepts from
+/// its own C++ client.
 #[inline(never)]
 fn open(head: &RelayHead, conn: ConnId, shared: &Shared) -> Result<Box<Link>, String> {
     let config = &shared.config;
     let addr = config.upstream_addr().ok_or("relay mode is off")?;
     let timeout = config.upstream_timeout;
+    let deadline = Instant::now() + timeout;
     let unreachable =
         |e: &dyn std::fmt::Display| format!("Thunder at {addr} is not reachable: {e}");
-    let socket = TcpStream::connect_timeout(&addr, timeout).map_err(|e| unreachable(&e))?;
+    let mut socket = TcpStream::connect_timeout(&addr, timeout).map_err(|e| unreachable(&e))?;
     let _ = socket.set_nodelay(true);
-    let setup = |s: &TcpStream| {
-        s.set_read_timeout(Some(timeout))?;
-        s.set_write_timeout(Some(timeout))
-    };
-    setup(&socket).map_err(|e| unreachable(&e))?;
+    socket
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| unreachable(&e))?;
+    let mut seed = [0u8; 24];
+    getrandom::fill(&mut seed).map_err(|e| format!("no randomness for the handshake: {e}"))?;
+    let key = data_encoding::BASE64.encode(&seed[..16]);
+    let mut request = format!(
+        "GET {} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n",
+        head.target
+    );
+    // httparse has checked the values: no line breaks in them.
+    for (name, value) in [
+        ("Sec-WebSocket-Protocol", &head.protocols),
+        ("Origin", &head.origin),
+    ] {
+        if let Some(value) = value {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    request.push_str("\r\n");
+    socket
+        .write_all(request.as_bytes())
+        .map_err(|e| unreachable(&e))?;
+    let mut buf = Vec::new();
+    let answer = proxy::response_head(&mut socket, &mut buf, config.max_request_head, deadline);
+    let (status, code, headers) = answer.map_err(|e| match e {
+        Err(HeadError::Timeout) => {
+            format!("Thunder at {addr} did not answer the upgrade within upstream_timeout")
+        }
+        Err(HeadError::Io(e)) => unreachable(&e),
+        Err(_) => format!("Thunder at {addr} closed the connection during the upgrade"),
+        Ok(why) => format!("Thunder at {addr} answered the upgrade with no HTTP: {why}"),
+    })?;
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let accepted = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("sec-websocket-accept") && v.trim() == accept);
+    if code != 101 || !accepted {
+        return Err(format!("Thunder at {addr} refused the upgrade: {status}"));
+    }
     let clone = || socket.try_clone().map_err(|e| unreachable(&e));
     let writer = Writer(Arc::new(Mutex::new(clone()?)));
     let stream = Upstream {
         read: clone()?,
         write: writer.clone(),
     };
-    let mut request = format!("ws://{addr}{}", head.target)
-        .into_client_request()
-        .map_err(|e| format!("cannot relay {}: {e}", head.target))?;
-    let headers = request.headers_mut();
-    for (name, value) in [
-        ("sec-websocket-protocol", &head.protocols),
-        ("origin", &head.origin),
-    ] {
-        if let Some(value) = value.as_deref().and_then(|v| v.parse().ok()) {
-            headers.insert(name, value);
-        }
-    }
     let ws_config = WebSocketConfig::default()
-        .write_buffer_size(0)
         .max_message_size(Some(config.max_outbound_bytes))
-        .max_frame_size(Some(config.max_outbound_bytes));
-    let (ws, _) = tungstenite::client::client_with_config(request, stream, Some(ws_config))
-        .map_err(|e| match e {
-            tungstenite::HandshakeError::Interrupted(_) => {
-                format!("Thunder at {addr} did not answer the upgrade within upstream_timeout")
-            }
-            tungstenite::HandshakeError::Failure(e) => {
-                format!("Thunder at {addr} refused the upgrade: {e}")
-            }
-        })?;
+        .max_frame_size(Some(config.max_outbound_bytes))
+        .accept_unmasked_frames(true);
+    let ws = WebSocket::from_partially_read(stream, buf, Role::Server, Some(ws_config));
     let state = Arc::new(State {
         pending: Mutex::new(Pending::new(config.max_upstream_pending)),
         dropped: AtomicBool::new(false),
@@ -309,9 +348,10 @@ fn open(head: &RelayHead, conn: ConnId, shared: &Shared) -> Result<Box<Link>, St
         .stack_size(config.thread_stack_size)
         .spawn(move || pump.run(ws))
         .map_err(|e| format!("cannot start the relay thread: {e}"))?;
-    let writer = WebSocket::from_raw_socket(writer, Role::Client, Some(ws_config));
+    let mask = u64::from_le_bytes(seed[16..].try_into().unwrap_or([1; 8])) | 1;
     Ok(Box::new(Link {
         writer,
+        mask,
         socket,
         state,
     }))
