@@ -448,3 +448,29 @@ impl Pump {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::client_frame;
+    use std::io::Cursor;
+    use tungstenite::protocol::{Role, WebSocketConfig};
+    use tungstenite::{Message, WebSocket};
+
+    /// The frames written upstream are masked text frames a strict server reads back.
+    #[test]
+    fn client_frames_are_masked_and_read_back() {
+        for len in [0, 5, 125, 126, 200, 65_535, 70_000] {
+            let text: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            let frame = client_frame(text.as_bytes(), [0x12, 0x34, 0x56, 0x78]);
+            assert_eq!(frame[1] & 0x80, 0x80, "mask bit");
+            let config = WebSocketConfig::default().accept_unmasked_frames(false);
+            let mut ws = WebSocket::from_raw_socket(Cursor::new(frame), Role::Server, Some(config));
+            match ws.read().unwrap() {
+                Message::Text(read) => assert_eq!(read.as_str(), text, "{len}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}
