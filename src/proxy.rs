@@ -212,7 +212,7 @@ fn exchange(head: &Head, body: &[u8], shared: &Shared) -> Result<Response, Failu
     };
     for (name, value) in &head.headers {
         if !HOP.contains(&name.as_str()) {
-            text.push_str(&format!("{name}: {value}\r\n"));
+            text.push_str(&format!("{}: {value}\r\n", canonical(name)));
         }
     }
     if !body.is_empty() || matches!(head.method.as_str(), "POST" | "PUT" | "PATCH") {
@@ -223,6 +223,19 @@ fn exchange(head: &Head, body: &[u8], shared: &Shared) -> Result<Response, Failu
     bytes.extend_from_slice(body);
     up.write_all(&bytes).map_err(down)?;
     response(&mut up, head.method == "HEAD", shared, deadline)
+}
+
+/// A header name as it is usually written (`content-type` read, `Content-Type` sent): the
+/// request head keeps names lower-cased, and a server may compare them as written.
+fn canonical(name: &str) -> String {
+    let words = name.split('-').map(|word| {
+        let mut chars = word.chars();
+        match chars.next() {
+            Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+            None => String::new(),
+        }
+    });
+    words.collect::<Vec<_>>().join("-")
 }
 
 /// Reads Thunder's response head and body.
