@@ -39,6 +39,7 @@ modes:
            --rate MSGS/S (0: flat out) --inflight 64 (0: flood, no waiting for acks)
            --duration SECS (3) | --messages N (all senders)  --drain SECS (5) --pad BYTES (0)
   idle     server RSS and threads, then with N idle clients   --pid PID --clients 1000
+           --relay METHOD (relay mode: each client first calls METHOD, another plugin's)
   churn    join+leave cycles per second             --clients 4 --duration 2
   upstream run a stand-in upstream (answers requests with their params)  --listen ADDR
   calls    one connection's round trips of METHOD   --method Echo.1.echo --params '{}'
@@ -267,7 +268,8 @@ fn run_idle(o: &Opts) -> Result<(), String> {
         return Err("idle needs --pid PID of the server".into());
     }
     let settle = Duration::from_secs_f64(o.num("settle", 0.5)?);
-    let idle = probes::idle(&o.target(), pid, o.num("clients", 1000)?, settle)
+    let relay = o.0.get("relay").map(String::as_str);
+    let idle = probes::idle(&o.target(), pid, o.num("clients", 1000)?, settle, relay)
         .map_err(|e| e.to_string())?;
     println!(
         "RESULT mode=idle clients={} rss_before_kib={} rss_after_kib={} anon_before_kib={} \

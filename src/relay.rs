@@ -326,6 +326,8 @@ fn open(head: &RelayHead, conn: ConnId, shared: &Shared) -> Result<Box<Link>, St
         write: writer.clone(),
     };
     let ws_config = WebSocketConfig::default()
+        .read_buffer_size(config.read_buffer_size)
+        .write_buffer_size(0)
         .max_message_size(Some(config.max_outbound_bytes))
         .max_frame_size(Some(config.max_outbound_bytes))
         .accept_unmasked_frames(true);
