@@ -207,6 +207,21 @@ fn a_slow_thunder_times_out_and_nobody_else_waits() {
 }
 
 #[test]
+fn a_thunder_slow_to_upgrade_times_out_too() {
+    let up = Upstream::start();
+    up.slow(Duration::from_millis(1500));
+    let server = relay(&up, &["--upstream-timeout", "0.3"]);
+    let mut client = server.client();
+    let started = Instant::now();
+    let reply = client.rpc("Echo.1.echo", json!({}));
+    assert_eq!(reply["error"]["code"], 2, "{reply}");
+    let data = reply["error"]["data"].as_str().unwrap_or("");
+    assert!(data.contains("did not answer the upgrade"), "{reply}");
+    assert!(started.elapsed() < Duration::from_millis(1400), "bounded");
+    client.join("alice", "lounge");
+}
+
+#[test]
 fn thunder_closing_closes_the_client() {
     let up = Upstream::start();
     let server = relay(&up, &[]);
