@@ -4,7 +4,8 @@
 //!
 //! Modules: `client` (connections, reader and sender loops), `traffic` (the N clients /
 //! R rooms / S senders scenario), `probes` (idle memory, churn, start-up time), `baseline`
-//! (the minimal tungstenite broadcast server), `stats` (histogram and medians).
+//! (the minimal tungstenite broadcast server), `relay` (relay mode's stand-in upstream and
+//! round trips), `stats` (histogram and medians).
 //! `scripts/bench.sh` (`make bench`) runs the fixed set of scenarios and prints the table.
 #![forbid(unsafe_code)]
 
@@ -14,6 +15,8 @@ mod baseline;
 mod client;
 #[path = "load/probes.rs"]
 mod probes;
+#[path = "load/relay.rs"]
+mod relay;
 #[path = "load/stats.rs"]
 mod stats;
 #[path = "load/traffic.rs"]
@@ -36,7 +39,11 @@ modes:
            --rate MSGS/S (0: flat out) --inflight 64 (0: flood, no waiting for acks)
            --duration SECS (3) | --messages N (all senders)  --drain SECS (5) --pad BYTES (0)
   idle     server RSS and threads, then with N idle clients   --pid PID --clients 1000
+           --relay METHOD (relay mode: each client first calls METHOD, another plugin's)
   churn    join+leave cycles per second             --clients 4 --duration 2
+  upstream run a stand-in upstream (answers requests with their params)  --listen ADDR
+  calls    one connection's round trips of METHOD   --method Echo.1.echo --params '{}'
+           --inflight 1 --duration 3
   startup  spawn PROGRAM --listen 127.0.0.1:PORT, connect until it accepts  --exec 'PROGRAM ARGS'
 common: --url ws://127.0.0.1:9998/jsonrpc  --baseline (plain broadcast protocol)
         --callsign Messenger  --runs N (figures are medians of N runs)
@@ -122,6 +129,8 @@ fn main() -> ExitCode {
         "idle" => run_idle(&o),
         "churn" => run_churn(&o),
         "startup" => run_startup(&o),
+        "upstream" => relay::upstream(&o.str("listen", "127.0.0.1:0")).map_err(|e| e.to_string()),
+        "calls" => run_calls(&o),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -259,7 +268,8 @@ fn run_idle(o: &Opts) -> Result<(), String> {
         return Err("idle needs --pid PID of the server".into());
     }
     let settle = Duration::from_secs_f64(o.num("settle", 0.5)?);
-    let idle = probes::idle(&o.target(), pid, o.num("clients", 1000)?, settle)
+    let relay = o.0.get("relay").map(String::as_str);
+    let idle = probes::idle(&o.target(), pid, o.num("clients", 1000)?, settle, relay)
         .map_err(|e| e.to_string())?;
     println!(
         "RESULT mode=idle clients={} rss_before_kib={} rss_after_kib={} anon_before_kib={} \
@@ -311,6 +321,38 @@ fn run_startup(o: &Opts) -> Result<(), String> {
         "RESULT mode=startup runs={} ms={:.2}",
         times.len(),
         median(&times)
+    );
+    Ok(())
+}
+
+fn run_calls(o: &Opts) -> Result<(), String> {
+    let method = o.str("method", "Echo.1.echo");
+    let params: serde_json::Value =
+        serde_json::from_str(&o.str("params", "{}")).map_err(|e| format!("--params: {e}"))?;
+    let inflight = o.num("inflight", 1usize)?.max(1);
+    let duration = Duration::from_secs_f64(o.num("duration", 3.0)?);
+    let mut runs = Vec::new();
+    for run in 0..o.num("runs", 1usize)? {
+        let out = relay::calls(&o.target(), &method, &params, inflight, duration)
+            .map_err(|e| e.to_string())?;
+        eprintln!(
+            "run {run}: {method} x{} ({inflight} in flight): {:.0} calls/s, p50 {:.1} us, p99 {:.1} us, errors {}",
+            out.answered,
+            out.rate(),
+            us(out.latency.quantile(0.5)),
+            us(out.latency.quantile(0.99)),
+            out.errors
+        );
+        runs.push(out);
+    }
+    let med = |f: &dyn Fn(&relay::Calls) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+    println!(
+        "RESULT mode=calls runs={} inflight={inflight} rate={:.0} p50_us={:.1} p99_us={:.1} errors={}",
+        runs.len(),
+        med(&|c| c.rate()),
+        med(&|c| us(c.latency.quantile(0.5))),
+        med(&|c| us(c.latency.quantile(0.99))),
+        runs.iter().map(|c| c.errors).sum::<u64>()
     );
     Ok(())
 }

@@ -106,6 +106,20 @@ for _ in 1 2 3; do
 done
 idle_med() { while read -r line; do get "$1" "$line"; done <"$TMP/idle" | median; }
 
+echo "(g) relay: calls relayed to a stand-in upstream, and the same served locally..." >&2
+start upstream "$LOAD" upstream
+UP_ADDR=$SERVER_ADDR
+start messenger "$BIN" "${SERVER_ARGS[@]}" --max-messages-per-second 1e9 --upstream "$UP_ADDR"
+URL="ws://$SERVER_ADDR/jsonrpc"
+calls=(--url "$URL" --duration 2 --runs "$RUNS")
+relayed=(--method Echo.1.echo --params '{"n":1}')
+here=(--method Messenger.1.exists --params '{"method":"join"}')
+rel1=$(load "relayed, 1 in flight" calls "${calls[@]}" "${relayed[@]}" --inflight 1)
+rel32=$(load "relayed, 32 in flight" calls "${calls[@]}" "${relayed[@]}" --inflight 32)
+loc1=$(load "local, 1 in flight" calls "${calls[@]}" "${here[@]}" --inflight 1)
+loc32=$(load "local, 32 in flight" calls "${calls[@]}" "${here[@]}" --inflight 32)
+stop
+
 echo "(e) start to accepting..." >&2
 startup=$(load "startup" startup --exec "$BIN ${SERVER_ARGS[*]}" --runs 5)
 
@@ -124,7 +138,10 @@ awk -v base="$(get rate "$base")" -v fan="$(get rate "$fan")" -v flood="$(get ra
     -v perconn="$(idle_med per_conn_bytes)" -v churn="$(get cycles_per_s "$churn")" \
     -v startup="$(get ms "$startup")" -v size="$size" -v armv7="$armv7" \
     -v lost="$(($(get lost "$base") + $(get lost "$fan") + $(get lost "$flood") + $(get lost "$lat")))" \
-    -v errors="$(($(get errors "$fan") + $(get errors "$flood") + $(get errors "$lat")))" \
+    -v rel1="$(get p50_us "$rel1") / $(get p99_us "$rel1")" -v loc1="$(get p50_us "$loc1") / $(get p99_us "$loc1")" \
+    -v rel32="$(get rate "$rel32")" -v loc32="$(get rate "$loc32")" \
+    -v relrate1="$(get rate "$rel1")" -v locrate1="$(get rate "$loc1")" \
+    -v errors="$(($(get errors "$fan") + $(get errors "$flood") + $(get errors "$lat") + $(get errors "$rel1") + $(get errors "$rel32") + $(get errors "$loc1") + $(get errors "$loc32")))" \
     -v cutoff="$(grep -c 'cut off' "$LOG" || true)" -v runs="$RUNS" -v cpus="$(nproc)" \
     -v cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" '
 function ok(c) { return c ? "yes" : "NO" }
@@ -147,6 +164,10 @@ BEGIN {
     row("(c) 1,000 idle connections", "RSS per connection", sprintf("%.1f KiB", perconn / 1024), "< 16 KiB", ok(perconn < 16384))
     row("(c) 1,000 idle connections", "threads before / after", th0 " / " th1, "", "")
     row("(d) join + leave churn, 4 clients", "cycles/s", n(churn), "", "")
+    row("(g) relayed call, 1 in flight", "round trip p50 / p99 us", rel1, "", "")
+    row("(g) local call, 1 in flight", "round trip p50 / p99 us", loc1, "", "")
+    row("(g) relayed / local, 1 in flight", "calls/s", n(relrate1) " / " n(locrate1), "", "")
+    row("(g) relayed / local, 32 in flight", "calls/s", n(rel32) " / " n(loc32), "", "")
     row("(e) start to accepting", "ms", startup, "< 20 ms", ok(startup < 20))
     row("(f) binary size native / armv7", "bytes", n(size) " / " (armv7 == "n/a" ? armv7 : n(armv7)), "", "")
     row("lost deliveries, all scenarios", "count", lost, "0", ok(lost == 0))

@@ -5,6 +5,7 @@
 #   etc/init.d/messenger                  SysV init script   (board/messenger.init)
 #   lib/systemd/system/messenger.service  systemd unit       (board/messenger.service)
 #   etc/messenger/messenger.json          default configuration (board/messenger.json)
+#   etc/messenger/messenger-relay.json    in front of Thunder (board/messenger-relay.json)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,7 @@ install -D -m 0755 "$BIN" "$STAGE/usr/bin/messenger"
 install -D -m 0755 board/messenger.init "$STAGE/etc/init.d/messenger"
 install -D -m 0644 board/messenger.service "$STAGE/lib/systemd/system/messenger.service"
 install -D -m 0644 board/messenger.json "$STAGE/etc/messenger/messenger.json"
+install -D -m 0644 board/messenger-relay.json "$STAGE/etc/messenger/messenger-relay.json"
 
 # The same inputs give the same bytes: fixed owner, order and times.
 EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}

@@ -204,6 +204,19 @@ pub struct Config {
     /// `?admin=`, from a loopback address) to use `announce` and `evict`. Default empty:
     /// nobody may. At least 16 characters when set.
     pub admin_token: String,
+
+    /// Relay mode: Thunder's moved address (`127.0.0.1:9997`). This server then takes
+    /// Thunder's port, serves its callsign itself and relays every other callsign, the rest
+    /// of the Controller and Thunder's other HTTP paths there (`docs/box.md`). Default empty:
+    /// no relay, this server is the only one on the box.
+    pub upstream: String,
+    /// How long a relayed request, a connection to the upstream or its answer may take
+    /// before the client is told the plugin is unavailable (or HTTP 504). Default 5 s.
+    #[serde(with = "secs")]
+    pub upstream_timeout: Duration,
+    /// Relayed requests one WebSocket connection may have waiting for the upstream's answer;
+    /// beyond it a relayed request gets error 2 at once. Default 64.
+    pub max_upstream_pending: usize,
 }
 
 impl Default for Config {
@@ -254,6 +267,9 @@ impl Default for Config {
             default_room: String::new(),
             server_name: "server".into(),
             admin_token: String::new(),
+            upstream: String::new(),
+            upstream_timeout: Duration::from_secs(5),
+            max_upstream_pending: 64,
         }
     }
 }
@@ -422,6 +438,7 @@ impl Config {
             }
         }
         self.check_words()?;
+        self.check_upstream()?;
         self.check_sizes()?;
         self.check_origin_lists()?;
         self.validate_history()

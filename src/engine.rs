@@ -78,6 +78,10 @@ pub enum Command<S, R> {
     },
     /// Frame bytes from the client's reader side (pong, close reply), kept in order.
     Raw { conn: ConnId, bytes: Vec<u8> },
+    /// Relay mode: a text frame for the client from the upstream (Thunder's reply or event,
+    /// unchanged), or the error for a relayed request it did not answer; queued in order with
+    /// everything else the client is sent.
+    Relayed { conn: ConnId, text: String },
     /// Close the WebSocket with this code (bad frame, too big, idle).
     Close {
         conn: ConnId,
@@ -167,6 +171,9 @@ pub struct Engine<S> {
     server_json: String,
     /// Deliveries memberships queued to leave may still make this turn (`WORK` a turn).
     turn_left: usize,
+    /// Relay mode (`upstream` set): Thunder's Controller speaks for itself, so a `statechange`
+    /// registration here replays only Messenger's state.
+    relay: bool,
 }
 
 impl<S: Socket> Engine<S> {
@@ -202,6 +209,7 @@ impl<S: Socket> Engine<S> {
             default_room: config.default_room.clone(),
             server_json: wire::json_string(&config.server_name),
             turn_left: WORK,
+            relay: !config.upstream.is_empty(),
         }
     }
 
@@ -229,6 +237,7 @@ impl<S: Socket> Engine<S> {
             }
             Command::Refused { conn, rejection } => self.refused(conn, &rejection),
             Command::Raw { conn, bytes } => self.out.raw(conn, &bytes),
+            Command::Relayed { conn, text } => self.out.send(conn, &[&text]),
             Command::Close { conn, code, reason } => self.out.close(conn, code, &reason),
             Command::Gone { conn } => self.gone(conn),
             Command::Http {

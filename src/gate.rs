@@ -39,8 +39,8 @@ fn presented(head: &Head) -> Option<&str> {
 }
 
 /// The connection's origin. A presented token must be valid (else the request is refused,
-/// whatever `require_token` says); without one the `Origin` header counts, unless the server
-/// requires a token.
+/// whatever `require_token` says, except in relay mode, where it may be Thunder's); without
+/// one the `Origin` header counts, unless the server requires a token.
 pub fn origin(head: &Head, shared: &Shared) -> Result<Option<Origin>, TokenError> {
     let Some(token) = presented(head) else {
         if shared.config.require_token {
@@ -48,11 +48,21 @@ pub fn origin(head: &Head, shared: &Shared) -> Result<Option<Origin>, TokenError
         }
         return Ok(head.header("origin").and_then(Origin::parse));
     };
-    let key = shared.key.as_ref().ok_or(TokenError::NoKey)?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    key.verify(token, now).map(|claims| Some(claims.origin))
+    let verified = match shared.key.as_ref() {
+        Some(key) => key.verify(token, now).map(|claims| Some(claims.origin)),
+        None => Err(TokenError::NoKey),
+    };
+    match verified {
+        // Relay mode: a token this server did not sign is Thunder's SecurityAgent token,
+        // passed on for Thunder to judge; here the `Origin` header counts.
+        Err(_) if shared.config.upstream_addr().is_some() && !shared.config.require_token => {
+            Ok(head.header("origin").and_then(Origin::parse))
+        }
+        other => other,
+    }
 }
 
 /// The refusal of an `Origin` header longer than `max_origin_bytes`, if it is one (400, before
@@ -117,6 +127,11 @@ pub fn decide(
         Command::Kurento { call, .. } => call.id?,
         _ => return None,
     };
+    over_rate(conn, id, shared)
+}
+
+/// The answer (error 2) to the request `id` over the connection's rate.
+pub fn over_rate(conn: ConnId, id: String, shared: &Shared) -> Option<Cmd> {
     let config = &shared.config;
     let error = RpcError::Unavailable(format!(
         "rate limit: at most {} requests a second (burst {}) on one connection; slow down",

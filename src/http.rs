@@ -157,7 +157,7 @@ pub fn read_body(
 }
 
 /// One read of at most `max - buf.len()` bytes, waiting no later than `deadline`.
-fn read_more(
+pub fn read_more(
     stream: &mut impl Source,
     buf: &mut Vec<u8>,
     max: usize,

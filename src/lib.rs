@@ -23,5 +23,6 @@ pub mod ratelimit;
 pub mod request;
 pub mod room_token;
 pub mod rooms;
+pub mod upstream;
 pub mod wildcard;
 pub mod wire;

@@ -33,6 +33,13 @@
 //!   once (a gone connection's, expired HTTP ones) leave `WORK` (8,000) deliveries per turn,
 //!   between batches, so no one command holds the loop. Every `SWEEP` (1 s) it ticks the
 //!   engine's clock, which ends unused HTTP memberships.
+//! - **relay** (`relay`), relay mode only (`upstream` set): one per client connection that
+//!   has called a plugin other than Messenger. Its reader writes such frames on the
+//!   connection's one upstream WebSocket to Thunder; this thread owns that WebSocket's read
+//!   side and hands each frame from Thunder to the dispatcher (`Command::Relayed`), which
+//!   queues it in the client's outbox in order with everything else; it also answers relayed
+//!   requests left unanswered past `upstream_timeout`. Plain HTTP for Thunder is forwarded by
+//!   the connection thread (`proxy`).
 //! - **signals**: SIGTERM / SIGINT stop accepting and tell the dispatcher to close every
 //!   client with 1001; the process exits 0 once that is written (at most `SHUTDOWN_GRACE`,
 //!   half a second).
@@ -75,7 +82,9 @@ mod http;
 mod keyfile;
 mod logger;
 mod notify;
+mod proxy;
 mod reader;
+mod relay;
 mod routes;
 mod server;
 mod socket;
@@ -87,7 +96,7 @@ mod web_origins;
 
 use messenger::{
     access_token, acl, caps, config, engine, error, logline, outbox, ratelimit, request, rooms,
-    wire,
+    upstream, wire,
 };
 
 use std::net::TcpListener;

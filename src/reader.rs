@@ -20,6 +20,7 @@ use crate::engine::{self, Command};
 use crate::error::RpcError;
 use crate::gate;
 use crate::logline::Ended;
+use crate::relay::{self, Taken};
 use crate::request::Rejection;
 use crate::rooms::ConnId;
 use crate::upgrade::Upgrade;
@@ -86,6 +87,8 @@ pub fn read_frames<R: Read>(
     let mut pinged = false;
     let mut client_code = None;
     let mut bucket = gate::bucket(shared);
+    // Relay mode: this connection's upstream WebSocket, opened on first need (`relay`).
+    let mut link: Option<Box<relay::Link>> = None;
     loop {
         let message = match ws.read() {
             Ok(message) => message,
@@ -115,10 +118,27 @@ pub fn read_frames<R: Read>(
         }
         let cmd = match message {
             Message::Text(text) => {
-                let parsed = engine::text_command(conn, text.as_str(), &upgrade.dialect);
-                match gate::decide(allowed, conn, parsed, shared) {
-                    Some(cmd) => cmd,
-                    None => continue,
+                if let Some(head) = upgrade.relay.as_deref() {
+                    let dialect = &upgrade.dialect;
+                    let taken = relay::text(&mut link, head, &text, allowed, conn, dialect, shared);
+                    if let Taken::Handled(cmd) = taken {
+                        match cmd {
+                            Some(cmd) => cmd,
+                            None => continue,
+                        }
+                    } else {
+                        let parsed = engine::text_command(conn, text.as_str(), dialect);
+                        match gate::decide(allowed, conn, parsed, shared) {
+                            Some(cmd) => cmd,
+                            None => continue,
+                        }
+                    }
+                } else {
+                    let parsed = engine::text_command(conn, text.as_str(), &upgrade.dialect);
+                    match gate::decide(allowed, conn, parsed, shared) {
+                        Some(cmd) => cmd,
+                        None => continue,
+                    }
                 }
             }
             Message::Binary(_) if allowed => binary_refused(conn),

@@ -15,8 +15,11 @@ use crate::error::RpcError;
 use crate::gate;
 use crate::host;
 use crate::http::{self, Head, HeadError, Source};
+use crate::proxy;
+use crate::relay::RelayHead;
 use crate::request::{self, Designators};
 use crate::upgrade::{self, Upgrade};
+use crate::upstream::{self, Route};
 use crate::wire;
 use messenger::controller;
 
@@ -51,6 +54,9 @@ pub fn route<S: Source + Write>(
     };
     // `/jsonrpc/` is LinkType's default path; `/jsonrpc/Controller` is Thunder's Controller,
     // which on this server answers what `/jsonrpc` does.
+    let relay = config.upstream_addr().is_some();
+    // Relay mode: a path naming another callsign is Thunder's (`directed`).
+    let mut directed = false;
     let jsonrpc = match head.path.as_str() {
         "/jsonrpc" | "/jsonrpc/" => Some(false),
         // As Thunder, the callsign is the path's next segment (`/jsonrpc/Messenger/x`).
@@ -60,6 +66,10 @@ pub fn route<S: Source + Write>(
         {
             Some(callsign) if callsign == config.callsign => Some(true),
             Some(controller::CALLSIGN) => Some(false),
+            Some(_) if relay => {
+                directed = true;
+                Some(false)
+            }
             Some(_) => {
                 http::refuse(stream, 404, "Not Found", "no such callsign")?;
                 return Ok(Next::Close);
@@ -75,9 +85,11 @@ pub fn route<S: Source + Write>(
     match (head.method.as_str(), head.path.as_str(), jsonrpc) {
         ("GET", _, Some(implicit)) if wants_upgrade => {
             let dialect = Dialect::Messenger(designators(config, implicit));
-            Ok(upgraded(upgrade::handshake(
-                stream, &head, shared, peer, dialect, admin,
-            )?))
+            let mut upgrade = upgrade::handshake(stream, &head, shared, peer, dialect, admin)?;
+            if let Some(upgrade) = &mut upgrade {
+                upgrade.relay = RelayHead::new(&head, config, directed);
+            }
+            Ok(upgraded(upgrade))
         }
         ("GET", "/room", None) if wants_upgrade => {
             let dialect = Dialect::Kurento(Caps::from(config));
@@ -90,6 +102,7 @@ pub fn route<S: Source + Write>(
                 implicit,
                 admin,
                 peer,
+                directed,
             };
             post(stream, buf, &head, shared, caller, deadline)?;
             Ok(next)
@@ -133,6 +146,19 @@ pub fn route<S: Source + Write>(
             )?;
             Ok(next)
         }
+        _ if relay && wants_upgrade => {
+            let why = "relay mode relays WebSockets on /jsonrpc and /jsonrpc/<callsign> only";
+            http::refuse(stream, 501, "Not Implemented", why)?;
+            Ok(Next::Close)
+        }
+        _ if relay => {
+            if gate::admit_http(shared) {
+                proxy::forward(stream, buf, &head, None, false, shared, deadline)?;
+            } else {
+                over_http_rate(stream, &head, shared)?;
+            }
+            Ok(Next::Close)
+        }
         _ => {
             http::refuse(stream, 404, "Not Found", "no such path")?;
             Ok(Next::Close)
@@ -156,6 +182,8 @@ struct Caller {
     implicit: bool,
     admin: bool,
     peer: Option<SocketAddr>,
+    /// Relay mode: the path names another callsign.
+    directed: bool,
 }
 
 /// Whether the request comes from a trusted local caller: `admin_token` is set, the peer is
@@ -217,6 +245,21 @@ fn post<S: Source + Write>(
         return Err(HeadError::Closed);
     }
     let body = http::read_body(stream, buf, len, deadline)?;
+    if config.upstream_addr().is_some() {
+        let text = std::str::from_utf8(&body).unwrap_or("");
+        let names = designators(config, caller.implicit);
+        let route = upstream::route(text, &names, caller.directed);
+        if route != Route::Local {
+            // Thunder's calls take a token from the same bucket as this server's.
+            if !gate::admit_http(shared) {
+                over_http_rate(stream, head, shared)?;
+            } else {
+                let merge = route == Route::MergeStatus;
+                proxy::forward(stream, buf, head, Some(body), merge, shared, deadline)?;
+            }
+            return Err(HeadError::Closed);
+        }
+    }
     let call = match std::str::from_utf8(&body) {
         Ok(text) => request::parse(text, &designators(config, caller.implicit)),
         Err(_) => Err(request::Rejection {
@@ -252,6 +295,18 @@ fn post<S: Source + Write>(
         _ => http::refuse(stream, 503, "Service Unavailable", "server is stopping")?,
     }
     Ok(())
+}
+
+/// Refuses a request for Thunder over the HTTP rate (429), as `POST /jsonrpc` is refused.
+fn over_http_rate(stream: &mut impl Write, head: &Head, shared: &Shared) -> io::Result<()> {
+    let mut headers = shared.web.cors(head.header("origin"));
+    let body = wire::error(
+        "null",
+        &gate::http_over_rate(&shared.config),
+        shared.config.compat,
+    );
+    headers.extend([("Content-Type", "application/json"), ("Retry-After", "1")]);
+    http::respond(stream, 429, "Too Many Requests", &headers, body.as_bytes())
 }
 
 /// Answers a CORS preflight (`OPTIONS` on a JSON-RPC path): the methods and headers a

@@ -31,6 +31,8 @@ pub struct Upgrade {
     /// Frames the client did not mask are read (a loopback peer, unless `require_masking`):
     /// Thunder's C++ client never masks. Set when the WebSocket opens (`connection::open`).
     pub unmasked_ok: bool,
+    /// Relay mode: what the upstream WebSocket repeats of the upgrade (set by the route).
+    pub relay: Option<Box<crate::relay::RelayHead>>,
 }
 
 impl Upgrade {
@@ -113,6 +115,7 @@ pub fn handshake(
         origin,
         admin,
         unmasked_ok: false,
+        relay: None,
     }))
 }
 

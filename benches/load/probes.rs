@@ -69,12 +69,32 @@ impl Idle {
     }
 }
 
-pub fn idle(target: &Target, pid: u32, n: usize, settle: Duration) -> io::Result<Idle> {
+/// With `relay`, each client also calls that method (relay mode: another plugin's, so its
+/// connection opens its upstream link) and waits for the answer.
+pub fn idle(
+    target: &Target,
+    pid: u32,
+    n: usize,
+    settle: Duration,
+    relay: Option<&str>,
+) -> io::Result<Idle> {
     let before = proc_status(pid)?;
     let mut clients = Vec::with_capacity(n);
     for i in 0..n {
         let room = format!("idle-{}", i % 10);
-        clients.push(Client::connect(target, &format!("idle{i}"), Some(&room))?);
+        let mut client = Client::connect(target, &format!("idle{i}"), Some(&room))?;
+        if let Some(method) = relay {
+            let call = json!({"jsonrpc": "2.0", "id": 0, "method": method, "params": {}});
+            let send = client.ws.send(tungstenite::Message::text(call.to_string()));
+            send.map_err(io::Error::other)?;
+            loop {
+                let message = client.ws.read().map_err(io::Error::other)?;
+                if message.to_text().is_ok_and(|t| t.contains("\"id\":0")) {
+                    break;
+                }
+            }
+        }
+        clients.push(client);
     }
     thread::sleep(settle);
     let after = proc_status(pid)?;

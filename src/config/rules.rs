@@ -53,6 +53,32 @@ impl Config {
         Ok(())
     }
 
+    /// `upstream` is empty or an IP address and port (host names are not looked up), and not
+    /// the address this server listens on (it would relay to itself).
+    pub(super) fn check_upstream(&self) -> Result<(), ConfigError> {
+        if self.upstream.is_empty() {
+            return Ok(());
+        }
+        match self.upstream_addr() {
+            Some(addr) if addr == self.listen => Err(ConfigError::Invalid(format!(
+                "{} {}: is the listen address; give Thunder's moved address (such as 127.0.0.1:9997)",
+                named("upstream"),
+                self.upstream
+            ))),
+            Some(_) => Ok(()),
+            None => Err(ConfigError::Invalid(format!(
+                "{} {:?}: allowed empty (no relay) or an IP address and port, such as 127.0.0.1:9997",
+                named("upstream"),
+                self.upstream
+            ))),
+        }
+    }
+
+    /// The relay's upstream address; `None` when relay mode is off.
+    pub fn upstream_addr(&self) -> Option<std::net::SocketAddr> {
+        self.upstream.parse().ok()
+    }
+
     /// Sizes that cannot work together.
     pub(super) fn check_sizes(&self) -> Result<(), ConfigError> {
         let least = self.max_message_size.saturating_mul(2);

@@ -293,6 +293,21 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::Secret,
         help: "secret for announce and evict (X-Messenger-Admin or ?admin=, from loopback); 16+ chars",
     },
+    Setting {
+        key: "upstream",
+        kind: Kind::Text,
+        help: "relay mode: Thunder's moved IP:PORT; other callsigns and paths go there; empty: off",
+    },
+    Setting {
+        key: "upstream_timeout",
+        kind: Kind::Seconds { min: 0.05, max: 600.0 },
+        help: "longest wait for the upstream to connect or answer a relayed request (then error 2 / 504)",
+    },
+    Setting {
+        key: "max_upstream_pending",
+        kind: Kind::Count { min: 1, max: 100_000 },
+        help: "relayed requests one connection may have waiting for an answer; beyond it, error 2",
+    },
 ];
 
 /// The row for a key, if there is one.

@@ -96,6 +96,9 @@ impl<S: Socket> Engine<S> {
         self.rooms.hold_registration(conn, registration.cost())?;
         if registration.event == controller::STATECHANGE {
             for (callsign, _) in controller::plugins(&self.callsign) {
+                if self.relay && callsign == controller::CALLSIGN {
+                    continue; // Thunder's Controller replays its own state
+                }
                 let method = match &registration.index {
                     None => format!("{}.{}", registration.id, controller::STATECHANGE),
                     Some(index) if index == callsign => {

@@ -43,6 +43,7 @@ fn messenger() -> Upgrade {
         origin: None,
         admin: false,
         unmasked_ok: true,
+        relay: None,
     }
 }
 
