@@ -109,12 +109,26 @@ fn request_body<S: Source>(
 ) -> Result<Vec<u8>, BodyError> {
     let length = head.header("content-length");
     let coding = head.header("transfer-encoding");
+    let body = framed_body(stream, buf, length, coding, max, deadline)?;
+    Ok(body.unwrap_or_default())
+}
+
+/// A body framed by `Content-Length` or chunked, never both, of at most `max` bytes, on both
+/// legs; `None` when the head names neither.
+fn framed_body<S: Source>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    length: Option<&str>,
+    coding: Option<&str>,
+    max: usize,
+    deadline: Instant,
+) -> Result<Option<Vec<u8>>, BodyError> {
     match (length, coding) {
         (Some(_), Some(_)) => Err(BodyError::Bad(
-            "both Content-Length and Transfer-Encoding: send one".into(),
+            "both Content-Length and Transfer-Encoding: one only".into(),
         )),
         (None, Some(coding)) if coding.trim().eq_ignore_ascii_case("chunked") => {
-            dechunk(stream, buf, max, deadline)
+            dechunk(stream, buf, max, deadline).map(Some)
         }
         (None, Some(coding)) => Err(BodyError::Bad(format!(
             "Transfer-Encoding {coding:?}: only chunked is read"
@@ -127,9 +141,9 @@ fn request_body<S: Source>(
             if len > max {
                 return Err(BodyError::TooLarge);
             }
-            Ok(http::read_body(stream, buf, len, deadline)?)
+            Ok(Some(http::read_body(stream, buf, len, deadline)?))
         }
-        (None, None) => Ok(Vec::new()),
+        (None, None) => Ok(None),
     }
 }
 
@@ -273,41 +287,33 @@ fn response(
     };
     let find = |name: &str| {
         let mut named = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
-        named.next().map(|(_, v)| v.clone())
+        named.next().map(|(_, v)| v.as_str())
     };
     let max = config.max_outbound_bytes;
     let no_body = head_only || code == 204 || code == 304;
-    let body = match (find("content-length"), find("transfer-encoding")) {
-        _ if no_body => Vec::new(),
-        (Some(_), Some(_)) => return Err(bad("both Content-Length and Transfer-Encoding".into())),
-        (None, Some(coding)) if coding.trim().eq_ignore_ascii_case("chunked") => {
-            match dechunk(up, &mut buf, max, deadline) {
-                Ok(body) => body,
-                Err(BodyError::Bad(why)) => return Err(bad(why)),
-                Err(BodyError::TooLarge) => return Err(bad("body too large".into())),
-                Err(BodyError::Head(e)) => return Err(failed(e)),
+    let (length, coding) = (find("content-length"), find("transfer-encoding"));
+    let framed = if no_body {
+        Ok(Some(Vec::new()))
+    } else {
+        framed_body(up, &mut buf, length, coding, max, deadline)
+    };
+    let framed = match framed {
+        Ok(framed) => framed,
+        Err(BodyError::Bad(why)) => return Err(bad(why)),
+        Err(BodyError::TooLarge) => return Err(bad("body too large".into())),
+        Err(BodyError::Head(e)) => return Err(failed(e)),
+    };
+    let body = match framed {
+        Some(body) => body,
+        // Until Thunder closes (the request asked it to).
+        None => loop {
+            match http::read_more(up, &mut buf, max + 1, deadline) {
+                Ok(0) => break std::mem::take(&mut buf),
+                Ok(_) if buf.len() > max => return Err(bad("body too large".into())),
+                Ok(_) => {}
+                Err(e) => return Err(failed(e)),
             }
-        }
-        (None, Some(coding)) => return Err(bad(format!("Transfer-Encoding {coding:?}"))),
-        (Some(length), None) => {
-            let len = length.trim().parse::<usize>();
-            let len = len.map_err(|_| bad(format!("Content-Length {length:?}")))?;
-            if len > max {
-                return Err(bad("body too large".into()));
-            }
-            http::read_body(up, &mut buf, len, deadline).map_err(failed)?
-        }
-        (None, None) => {
-            // Until Thunder closes (the request asked it to).
-            loop {
-                match http::read_more(up, &mut buf, max + 1, deadline) {
-                    Ok(0) => break std::mem::take(&mut buf),
-                    Ok(_) if buf.len() > max => return Err(bad("body too large".into())),
-                    Ok(_) => {}
-                    Err(e) => return Err(failed(e)),
-                }
-            }
-        }
+        },
     };
     let headers = headers
         .into_iter()

@@ -118,27 +118,23 @@ pub fn read_frames<R: Read>(
         }
         let cmd = match message {
             Message::Text(text) => {
-                if let Some(head) = upgrade.relay.as_deref() {
-                    let dialect = &upgrade.dialect;
-                    let taken = relay::text(&mut link, head, &text, allowed, conn, dialect, shared);
-                    if let Taken::Handled(cmd) = taken {
-                        match cmd {
-                            Some(cmd) => cmd,
-                            None => continue,
-                        }
-                    } else {
+                let dialect = &upgrade.dialect;
+                let taken = match upgrade.relay.as_deref() {
+                    Some(head) => {
+                        relay::text(&mut link, head, &text, allowed, conn, dialect, shared)
+                    }
+                    None => Taken::Local,
+                };
+                let cmd = match taken {
+                    Taken::Handled(cmd) => cmd,
+                    Taken::Local => {
                         let parsed = engine::text_command(conn, text.as_str(), dialect);
-                        match gate::decide(allowed, conn, parsed, shared) {
-                            Some(cmd) => cmd,
-                            None => continue,
-                        }
+                        gate::decide(allowed, conn, parsed, shared)
                     }
-                } else {
-                    let parsed = engine::text_command(conn, text.as_str(), &upgrade.dialect);
-                    match gate::decide(allowed, conn, parsed, shared) {
-                        Some(cmd) => cmd,
-                        None => continue,
-                    }
+                };
+                match cmd {
+                    Some(cmd) => cmd,
+                    None => continue,
                 }
             }
             Message::Binary(_) if allowed => binary_refused(conn),

@@ -114,19 +114,9 @@ impl Write for Writer {
 
 /// A client's text frame: masked, as RFC 6455 asks of a client (Thunder reads either).
 fn client_frame(text: &[u8], mask: [u8; 4]) -> Vec<u8> {
-    let mut frame = Vec::with_capacity(text.len() + 14);
-    frame.push(0x81);
-    match text.len() {
-        n if n < 126 => frame.push(0x80 | n as u8),
-        n if n <= 0xffff => {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
+    let mut frame = Vec::with_capacity(wire::header_len(text.len()) + 4 + text.len());
+    wire::frame_header(&mut frame, wire::TEXT, text.len());
+    frame[1] |= 0x80; // the mask bit
     frame.extend_from_slice(&mask);
     frame.extend(text.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
     frame
@@ -265,7 +255,8 @@ fn relay(
 /// Opens the link: connects (within `upstream_timeout`), repeats the client's upgrade
 /// request, and starts the thread that reads Thunder's frames. The error's text says why not.
 /// The handshake is written and checked here rather than by tungstenite's client, whose
-/// request builder and random masks would add about 100 KiB to the binary; Thunder's frames
+/// request builder and random masks cost 54,144 bytes of the x86_64 release binary (measured at
+/// commit 3067c52: 1,111,328 with them, 1,057,184 without); Thunder's frames
 /// are then read by tungstenite in the server role with unmasked frames accepted (a server
 /// never masks), and its pongs and close replies go out unmasked, as Thunder accepts from
 /// its own C++ client.
@@ -424,7 +415,14 @@ impl Pump {
 
     /// Passes one frame from Thunder on; false once the dispatcher has stopped.
     fn pass(&self, text: &str) -> bool {
-        let text = match upstream::reply_id(text) {
+        // Nothing waits for an answer: the frame goes on unread (events, mostly).
+        let expecting = self.pending(|p| !p.idle()).unwrap_or(true);
+        let id = if expecting {
+            upstream::reply_id(text)
+        } else {
+            None
+        };
+        let text = match id {
             None => text.to_owned(),
             Some(id) => match self.pending(|p| p.answered(&id)) {
                 Some(Err(Late)) => return true,

@@ -155,7 +155,7 @@ pub fn route<S: Source + Write>(
             if gate::admit_http(shared) {
                 proxy::forward(stream, buf, &head, None, false, shared, deadline)?;
             } else {
-                over_http_rate(stream, &head, shared)?;
+                over_http_rate(stream, &head, shared, "null")?;
             }
             Ok(Next::Close)
         }
@@ -252,7 +252,7 @@ fn post<S: Source + Write>(
         if route != Route::Local {
             // Thunder's calls take a token from the same bucket as this server's.
             if !gate::admit_http(shared) {
-                over_http_rate(stream, head, shared)?;
+                over_http_rate(stream, head, shared, "null")?;
             } else {
                 let merge = route == Route::MergeStatus;
                 proxy::forward(stream, buf, head, Some(body), merge, shared, deadline)?;
@@ -268,18 +268,15 @@ fn post<S: Source + Write>(
             answer: true,
         }),
     };
-    let mut headers = shared.web.cors(head.header("origin"));
     if !gate::admit_http(shared) {
         let id = match &call {
             Ok(call) => call.id.as_deref(),
             Err(rejection) => Some(rejection.id.as_str()),
         };
-        let error = gate::http_over_rate(&shared.config);
-        let body = wire::error(id.unwrap_or("null"), &error, shared.config.compat);
-        headers.extend([("Content-Type", "application/json"), ("Retry-After", "1")]);
-        http::respond(stream, 429, "Too Many Requests", &headers, body.as_bytes())?;
+        over_http_rate(stream, head, shared, id.unwrap_or("null"))?;
         return Ok(());
     }
+    let mut headers = shared.web.cors(head.header("origin"));
     let asked = ask(shared, |reply| Command::Http {
         call: Box::new(call),
         origin: origin.map(Box::new),
@@ -297,14 +294,17 @@ fn post<S: Source + Write>(
     Ok(())
 }
 
-/// Refuses a request for Thunder over the HTTP rate (429), as `POST /jsonrpc` is refused.
-fn over_http_rate(stream: &mut impl Write, head: &Head, shared: &Shared) -> io::Result<()> {
+/// Refuses an HTTP request over the rate all HTTP callers share (429, error 2 answering
+/// `id`): `POST /jsonrpc` here, and requests for Thunder in relay mode.
+fn over_http_rate(
+    stream: &mut impl Write,
+    head: &Head,
+    shared: &Shared,
+    id: &str,
+) -> io::Result<()> {
     let mut headers = shared.web.cors(head.header("origin"));
-    let body = wire::error(
-        "null",
-        &gate::http_over_rate(&shared.config),
-        shared.config.compat,
-    );
+    let error = gate::http_over_rate(&shared.config);
+    let body = wire::error(id, &error, shared.config.compat);
     headers.extend([("Content-Type", "application/json"), ("Retry-After", "1")]);
     http::respond(stream, 429, "Too Many Requests", &headers, body.as_bytes())
 }

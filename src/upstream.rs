@@ -5,7 +5,7 @@
 //! when Thunder cannot answer. The sockets and threads that use it are the binary's
 //! (`relay.rs`, `proxy.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use serde::Deserialize;
@@ -90,7 +90,7 @@ pub struct Waiting {
 #[derive(Debug, Default)]
 pub struct Pending {
     waiting: HashMap<String, Waiting>,
-    given_up: HashMap<String, ()>,
+    given_up: HashSet<String>,
     limit: usize,
 }
 
@@ -119,9 +119,10 @@ impl Pending {
         if let Some(waiting) = self.waiting.remove(id) {
             return Ok(Some(waiting));
         }
-        match self.given_up.remove(id) {
-            Some(()) => Err(Late),
-            None => Ok(None),
+        if self.given_up.remove(id) {
+            Err(Late)
+        } else {
+            Ok(None)
         }
     }
 
@@ -143,7 +144,7 @@ impl Pending {
             if self.given_up.len() >= self.limit {
                 self.given_up.clear();
             }
-            self.given_up.insert(id.clone(), ());
+            self.given_up.insert(id.clone());
         }
         late
     }
@@ -158,14 +159,10 @@ impl Pending {
         self.waiting.values().map(|w| w.deadline).min()
     }
 
-    /// How many requests wait.
-    pub fn len(&self) -> usize {
-        self.waiting.len()
-    }
-
-    /// Whether none waits.
-    pub fn is_empty(&self) -> bool {
-        self.waiting.is_empty()
+    /// Whether no request waits and no late answer is expected: a frame from Thunder then
+    /// needs no reading before it is passed on.
+    pub fn idle(&self) -> bool {
+        self.waiting.is_empty() && self.given_up.is_empty()
     }
 }
 

@@ -13,33 +13,15 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::probe::threads;
 use support::{Client, Server};
 use thunder::{Seen, Upstream};
 use tungstenite::Message;
-
-/// messenger in front of `up`, with extra flags.
-fn relay(up: &Upstream, extra: &[&str]) -> Server {
-    let addr = up.addr();
-    let mut args = vec!["--upstream", addr.as_str()];
-    args.extend_from_slice(extra);
-    Server::start(&args)
-}
 
 /// Sends `method` with `id` without waiting.
 fn send(client: &mut Client, id: u64, method: &str, params: Value) {
     let text = json!({"jsonrpc":"2.0","id":id,"method":method,"params":params}).to_string();
     client.ws.send(Message::text(text)).unwrap();
-}
-
-/// The next response (notifications are set aside).
-fn answer(client: &mut Client) -> Value {
-    client.reply()
-}
-
-fn threads(server: &Server) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
-    let line = status.lines().find(|l| l.starts_with("Threads:")).unwrap();
-    line[8..].trim().parse().unwrap()
 }
 
 fn wait_threads(server: &Server, want: usize) -> usize {
@@ -56,7 +38,7 @@ fn wait_threads(server: &Server, want: usize) -> usize {
 #[test]
 fn messenger_and_relayed_calls_share_one_connection_in_order() {
     let up = Upstream::start();
-    let server = relay(&up, &[]);
+    let server = Server::start_relaying(&up.addr(), &[]);
     let mut client = server.client();
     let mut relayed = vec![];
     let mut local = vec![];
@@ -71,7 +53,7 @@ fn messenger_and_relayed_calls_share_one_connection_in_order() {
     }
     let (mut got_relayed, mut got_local) = (vec![], vec![]);
     for _ in 0..20 {
-        let reply = answer(&mut client);
+        let reply = client.reply();
         let id = reply["id"].as_u64().unwrap();
         if id % 2 == 0 {
             assert_eq!(reply["result"], json!({"n": id}), "{reply}");
@@ -96,7 +78,7 @@ fn messenger_and_relayed_calls_share_one_connection_in_order() {
 #[test]
 fn events_from_thunder_and_messenger_arrive_in_one_stream() {
     let up = Upstream::start();
-    let server = relay(&up, &[]);
+    let server = Server::start_relaying(&up.addr(), &[]);
     let mut client = server.client();
     let reply = client.rpc("Echo.1.register", json!({"event": "ping", "id": "app"}));
     assert_eq!(reply["result"], Value::Null, "{reply}");
@@ -115,7 +97,7 @@ fn events_from_thunder_and_messenger_arrive_in_one_stream() {
 #[test]
 fn token_subprotocol_and_origin_reach_thunder() {
     let up = Upstream::start_with_token("thunder-secret");
-    let server = relay(&up, &[]);
+    let server = Server::start_relaying(&up.addr(), &[]);
     let headers = [
         ("Sec-WebSocket-Protocol", "notification"),
         ("Origin", "http://app.local"),
@@ -143,7 +125,7 @@ fn token_subprotocol_and_origin_reach_thunder() {
 #[test]
 fn a_directed_path_relays_everything_on_it() {
     let up = Upstream::start();
-    let server = relay(&up, &[]);
+    let server = Server::start_relaying(&up.addr(), &[]);
     let url = server.url("/jsonrpc/DeviceInfo");
     let mut client = server.client_with(&url, &[("Sec-WebSocket-Protocol", "notification")]);
     let reply = client.rpc("systeminfo", json!({}));
@@ -178,7 +160,7 @@ fn thunder_down_answers_at_once_and_messenger_keeps_working() {
 #[test]
 fn a_slow_thunder_times_out_and_nobody_else_waits() {
     let up = Upstream::start();
-    let server = relay(&up, &["--upstream-timeout", "0.3"]);
+    let server = Server::start_relaying(&up.addr(), &["--upstream-timeout", "0.3"]);
     let mut client = server.client();
     let reply = client.rpc("Echo.1.echo", json!({"n": 1}));
     assert_eq!(reply["result"]["n"], 1, "the link is open: {reply}");
@@ -191,7 +173,7 @@ fn a_slow_thunder_times_out_and_nobody_else_waits() {
         started.elapsed() < Duration::from_secs(1),
         "bystander served meanwhile"
     );
-    let reply = answer(&mut client);
+    let reply = client.reply();
     assert_eq!(reply["id"], 2);
     assert_eq!(reply["error"]["code"], 2, "{reply}");
     let waited = started.elapsed();
@@ -210,7 +192,7 @@ fn a_slow_thunder_times_out_and_nobody_else_waits() {
 fn a_thunder_slow_to_upgrade_times_out_too() {
     let up = Upstream::start();
     up.slow(Duration::from_millis(1500));
-    let server = relay(&up, &["--upstream-timeout", "0.3"]);
+    let server = Server::start_relaying(&up.addr(), &["--upstream-timeout", "0.3"]);
     let mut client = server.client();
     let started = Instant::now();
     let reply = client.rpc("Echo.1.echo", json!({}));
@@ -224,7 +206,7 @@ fn a_thunder_slow_to_upgrade_times_out_too() {
 #[test]
 fn thunder_closing_closes_the_client() {
     let up = Upstream::start();
-    let server = relay(&up, &[]);
+    let server = Server::start_relaying(&up.addr(), &[]);
     let mut client = server.client();
     client.rpc("Echo.1.echo", json!({}));
     up.close_all();
@@ -234,7 +216,7 @@ fn thunder_closing_closes_the_client() {
 #[test]
 fn the_client_closing_closes_its_upstream_connection() {
     let up = Upstream::start();
-    let server = relay(&up, &[]);
+    let server = Server::start_relaying(&up.addr(), &[]);
     let before = threads(&server);
     let mut client = server.client();
     client.rpc("Echo.1.echo", json!({}));
@@ -252,7 +234,7 @@ fn the_client_closing_closes_its_upstream_connection() {
 #[test]
 fn a_connection_that_never_relays_costs_no_socket_and_no_thread() {
     let up = Upstream::start();
-    let server = relay(&up, &[]);
+    let server = Server::start_relaying(&up.addr(), &[]);
     let before = threads(&server);
     let mut client = server.client();
     client.enter("alice", "lounge");
@@ -272,7 +254,7 @@ fn a_connection_that_never_relays_costs_no_socket_and_no_thread() {
 #[test]
 fn the_controller_stays_truthful_about_messenger() {
     let up = Upstream::start();
-    let server = relay(&up, &[]);
+    let server = Server::start_relaying(&up.addr(), &[]);
     let mut client = server.client();
     let reply = client.rpc("Controller.1.status@Messenger", json!({}));
     assert_eq!(reply["result"][0]["state"], "Activated", "{reply}");
@@ -327,14 +309,14 @@ fn the_controller_stays_truthful_about_messenger() {
 fn a_relayed_flood_stops_at_the_edge() {
     let up = Upstream::start();
     let flags = ["--max-messages-per-second", "1", "--message-burst", "5"];
-    let server = relay(&up, &flags);
+    let server = Server::start_relaying(&up.addr(), &flags);
     let mut client = server.client();
     for id in 1..=20 {
         send(&mut client, id, "Echo.1.echo", json!({}));
     }
     let mut refused = 0;
     for _ in 0..20 {
-        let reply = answer(&mut client);
+        let reply = client.reply();
         if reply["error"]["code"] == 2 {
             let data = reply["error"]["data"].as_str().unwrap_or("");
             assert!(data.contains("rate limit"), "{reply}");
@@ -348,7 +330,7 @@ fn a_relayed_flood_stops_at_the_edge() {
 #[test]
 fn relayed_requests_waiting_are_bounded() {
     let up = Upstream::start();
-    let server = relay(&up, &["--max-upstream-pending", "2"]);
+    let server = Server::start_relaying(&up.addr(), &["--max-upstream-pending", "2"]);
     let mut client = server.client();
     client.rpc("Echo.1.echo", json!({}));
     up.slow(Duration::from_millis(500));
@@ -358,7 +340,7 @@ fn relayed_requests_waiting_are_bounded() {
     let mut refused = vec![];
     let mut answered = vec![];
     for _ in 0..4 {
-        let reply = answer(&mut client);
+        let reply = client.reply();
         let id = reply["id"].as_u64().unwrap();
         if reply["error"]["code"] == 2 {
             let data = reply["error"]["data"].as_str().unwrap_or("");

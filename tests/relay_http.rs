@@ -16,20 +16,15 @@ use serde_json::{json, Value};
 use support::Server;
 use thunder::Upstream;
 
-fn relay(up: &Upstream, extra: &[&str]) -> Server {
-    let addr = up.addr();
-    let mut args = vec!["--upstream", addr.as_str()];
-    args.extend_from_slice(extra);
-    Server::start(&args)
-}
-
 /// Sends `request` as written (the Host header added) and reads the whole response.
 fn exchange(server: &Server, request: &str) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     stream.set_read_timeout(Some(support::WAIT)).unwrap();
     let (line, rest) = request.split_once("\r\n").unwrap();
     let host = format!("Host: 127.0.0.1:{}", server.port);
-    write!(stream, "{line}\r\n{host}\r\n{rest}").unwrap();
+    // One write: a refusal after the head must not race the rest into a reset.
+    let text = format!("{line}\r\n{host}\r\n{rest}");
+    stream.write_all(text.as_bytes()).unwrap();
     let mut text = String::new();
     let _ = stream.read_to_string(&mut text);
     text
@@ -50,7 +45,7 @@ fn post(server: &Server, path: &str, method: &str, headers: &str) -> String {
 #[test]
 fn post_for_other_callsigns_is_thunders_and_messengers_stays_here() {
     let up = Upstream::start();
-    let server = relay(&up, &[]);
+    let server = Server::start_relaying(&up.addr(), &[]);
     let response = post(&server, "/jsonrpc", "DeviceInfo.1.systeminfo", "");
     assert!(
         response.starts_with("HTTP/1.1 200 JSONRPC executed succesfully\r\n"),
@@ -87,7 +82,7 @@ fn post_for_other_callsigns_is_thunders_and_messengers_stays_here() {
 #[test]
 fn a_bearer_token_is_thunders_to_judge() {
     let up = Upstream::start_with_token("thunder-secret");
-    let server = relay(&up, &[]);
+    let server = Server::start_relaying(&up.addr(), &[]);
     let response = post(&server, "/jsonrpc", "DeviceInfo.1.systeminfo", "");
     assert!(response.starts_with("HTTP/1.1 401 "), "{response}");
     let bearer = "Authorization: Bearer thunder-secret\r\n";
@@ -106,7 +101,7 @@ fn a_bearer_token_is_thunders_to_judge() {
 #[test]
 fn service_paths_are_proxied() {
     let up = Upstream::start();
-    let server = relay(&up, &[]);
+    let server = Server::start_relaying(&up.addr(), &[]);
     let response = exchange(&server, "GET /Service/Echo/state?x=1 HTTP/1.1\r\n\r\n");
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
     let answer = body(&response);
@@ -129,7 +124,7 @@ fn service_paths_are_proxied() {
 #[test]
 fn a_chunked_body_is_read_strictly_and_forwarded_with_its_length() {
     let up = Upstream::start();
-    let server = relay(&up, &[]);
+    let server = Server::start_relaying(&up.addr(), &[]);
     let request = "PUT /Service/Echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6; x=y\r\n world\r\n0\r\n\r\n";
     let response = exchange(&server, request);
     assert_eq!(body(&response)["body"], "hello world", "{response}");
@@ -151,7 +146,7 @@ fn a_chunked_body_is_read_strictly_and_forwarded_with_its_length() {
 #[test]
 fn smuggling_attempts_are_refused_before_thunder() {
     let up = Upstream::start();
-    let server = relay(&up, &["--max-request-body", "256"]);
+    let server = Server::start_relaying(&up.addr(), &["--max-request-body", "256"]);
     let smuggle = "POST /Service/Echo HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /Service/Echo/x HTTP/1.1\r\n\r\n";
     let response = exchange(&server, smuggle);
     assert!(response.starts_with("HTTP/1.1 400 "), "{response}");
@@ -179,7 +174,7 @@ fn thunder_down_is_502_and_too_slow_is_504() {
     assert!(response.starts_with("HTTP/1.1 502 "), "{response}");
     let up = Upstream::start();
     up.slow(Duration::from_millis(1500));
-    let server = relay(&up, &["--upstream-timeout", "0.3"]);
+    let server = Server::start_relaying(&up.addr(), &["--upstream-timeout", "0.3"]);
     let response = exchange(&server, "GET /Service/Echo HTTP/1.1\r\n\r\n");
     assert!(response.starts_with("HTTP/1.1 504 "), "{response}");
 }
@@ -193,7 +188,7 @@ fn requests_for_thunder_share_the_http_rate_limit() {
         "--http-request-burst",
         "3",
     ];
-    let server = relay(&up, &flags);
+    let server = Server::start_relaying(&up.addr(), &flags);
     let statuses: Vec<u16> = (0..6)
         .map(|i| {
             let response = if i % 2 == 0 {

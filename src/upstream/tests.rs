@@ -79,7 +79,7 @@ fn pending_is_bounded_expires_and_drops_late_answers() {
         pending.answered("\"a\"").unwrap().map(|w| w.merge),
         Some(false)
     );
-    assert!(pending.is_empty());
+    assert!(pending.idle());
     assert_eq!(pending.answered("7"), Ok(None));
 }
 

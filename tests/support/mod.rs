@@ -30,6 +30,14 @@ impl Server {
         Server::start_with(args, |_| {})
     }
 
+    /// Starts the binary in relay mode in front of `upstream` (a stand-in Thunder's address),
+    /// with extra flags.
+    pub fn start_relaying(upstream: &str, extra: &[&str]) -> Server {
+        let mut args = vec!["--upstream", upstream];
+        args.extend_from_slice(extra);
+        Server::start(&args)
+    }
+
     /// Like `start`, with the server's stderr (its log) going to `stderr`.
     pub fn start_logging_to(args: &[&str], stderr: Stdio) -> Server {
         Server::start_with(args, |command| {

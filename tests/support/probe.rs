@@ -13,15 +13,25 @@ use serde_json::json;
 
 use super::{parse_response, Server, WAIT};
 
-/// The server's resident memory, in KiB (`VmRSS` in `/proc/PID/status`).
-pub fn vmrss_kib(server: &Server) -> u64 {
+/// A number field of the server's `/proc/PID/status` (`VmRSS:`, `Threads:`), units dropped.
+fn status_field(server: &Server, name: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
         .expect("the server is running");
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(name))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/PID/status")
+        .unwrap_or_else(|| panic!("{name} in /proc/PID/status"))
+}
+
+/// The server's resident memory, in KiB (`VmRSS` in `/proc/PID/status`).
+pub fn vmrss_kib(server: &Server) -> u64 {
+    status_field(server, "VmRSS:")
+}
+
+/// The server's threads (`Threads` in `/proc/PID/status`).
+pub fn threads(server: &Server) -> usize {
+    status_field(server, "Threads:") as usize
 }
 
 /// CPU time the server has used so far (user + system), in milliseconds. `/proc/PID/stat`
