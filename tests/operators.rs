@@ -235,7 +235,11 @@ fn token_as_another_user_than_the_key_owner_says_whose_key_it_is() {
         eprintln!("needs root and util-linux setpriv; skipped");
         return;
     }
-    let dir = scratch("owner");
+    // Under the system's temporary directory, not the checkout: the other user must reach
+    // the key whatever the modes of the directories the checkout lies in.
+    let dir = std::env::temp_dir().join(format!("messenger-owner-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
     fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let key = dir.join("key");
     let key_arg = key.to_str().unwrap();
@@ -264,6 +268,7 @@ fn token_as_another_user_than_the_key_owner_says_whose_key_it_is() {
         .args(["token", "--url", "https://a.example", "--key-file", key_arg])
         .output()
         .unwrap();
+    let _ = fs::remove_dir_all(&dir);
     assert!(
         out.status.success(),
         "{}",
