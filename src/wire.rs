@@ -35,12 +35,32 @@ pub fn error(id: &str, err: &RpcError, compat: Compat) -> String {
 /// where `method` is a JSON string literal. Joined by the caller straight into a frame.
 pub fn notification<'a>(method: &'a str, params: &'a str) -> [&'a str; 5] {
     [
-        r#"{"jsonrpc":"2.0","method":"#,
+        NOTIFICATION_HEAD,
         method,
         r#","params":"#,
         params,
         "}",
     ]
+}
+
+/// The start of every notification, up to its method.
+pub const NOTIFICATION_HEAD: &str = r#"{"jsonrpc":"2.0","method":"#;
+
+/// What follows a notification's method, `,"params":<params>}`: built once for an event that
+/// goes to many recipients, each of whose frames is then `NOTIFICATION_HEAD`, its method and
+/// this tail (`notification_to`).
+pub fn notification_tail(params: &str) -> String {
+    const PARAMS: &str = r#","params":"#;
+    let mut tail = String::with_capacity(PARAMS.len() + params.len() + 1);
+    tail.push_str(PARAMS);
+    tail.push_str(params);
+    tail.push('}');
+    tail
+}
+
+/// The pieces of the notification of `method` whose tail is `tail` (`notification_tail`).
+pub fn notification_to<'a>(method: &'a str, tail: &'a str) -> [&'a str; 3] {
+    [NOTIFICATION_HEAD, method, tail]
 }
 
 /// WebSocket opcode for a text frame.
@@ -141,6 +161,16 @@ mod tests {
             assert_eq!(frame_len(&out[..1]), None);
         }
         assert_eq!(frame_len(&[0x81, 126, 1]), None, "a cut length");
+    }
+
+    #[test]
+    fn a_notification_from_its_tail_is_the_whole_one() {
+        let params = r#"{"user":"u","message":"m"}"#;
+        let tail = notification_tail(params);
+        assert_eq!(
+            notification_to(r#""a.message""#, &tail).concat(),
+            notification(r#""a.message""#, params).concat()
+        );
     }
 
     #[test]

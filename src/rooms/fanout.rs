@@ -1,9 +1,10 @@
 //! The fan-out of one room event to its recipients, each in its dialect: Thunder members
 //! through their registrations, Kurento members straight to their connection, listeners under
 //! their listen id, connections with a connection-wide registration once each with `"room"`
-//! added. The Thunder params are built once by the caller; the Kurento frame and the params
-//! with `"room"` at most once each, on their first recipient. Per recipient only bytes are
-//! copied.
+//! added. The Thunder params are built once by the caller, and the notification's text after
+//! the method once here (`wire::notification_tail`); the Kurento frame and the params with
+//! `"room"` at most once each, on their first recipient. Per recipient only bytes are copied:
+//! the frame header, the method and that tail.
 
 use std::cell::OnceCell;
 
@@ -18,6 +19,8 @@ use crate::wire;
 pub(super) struct Notice<'a> {
     event: Event,
     params: &'a str,
+    /// `,"params":<params>}`, what every Thunder recipient's frame ends with.
+    tail: String,
     kurento: &'a dyn Fn() -> String,
     kurento_text: OnceCell<String>,
     /// `params` with `"room"` added, for connection-wide registrations.
@@ -33,6 +36,7 @@ impl<'a> Notice<'a> {
         Notice {
             event,
             params,
+            tail: wire::notification_tail(params),
             kurento,
             kurento_text: OnceCell::new(),
             with_room: OnceCell::new(),
@@ -50,10 +54,8 @@ impl<'a> Notice<'a> {
     ) {
         self.to_members(members, room.members.iter(), sink);
         for l in &room.listeners {
-            sink.send(
-                l.conn,
-                &wire::notification(l.method_json(self.event), self.params),
-            );
+            let method = l.method_json(self.event);
+            sink.send(l.conn, &wire::notification_to(method, &self.tail));
         }
         self.to_wide(conns, room, room.wide.iter().copied(), sink);
     }
@@ -92,7 +94,7 @@ impl<'a> Notice<'a> {
             match &member.kind {
                 Kind::Thunder { watchers } => {
                     for w in watchers.iter().filter(|w| w.event == self.event) {
-                        sink.send(w.conn, &wire::notification(&w.method_json, self.params));
+                        sink.send(w.conn, &wire::notification_to(&w.method_json, &self.tail));
                     }
                 }
                 Kind::Kurento => {
