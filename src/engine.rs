@@ -225,11 +225,7 @@ impl<S: Socket> Engine<S> {
                 kurento,
                 admin,
             } => self.open(conn, socket, origin, kurento, admin),
-            Command::Call { conn, call } => {
-                if let Some(text) = self.call(conn, *call) {
-                    self.out.send(conn, &[&text]);
-                }
-            }
+            Command::Call { conn, call } => self.call(conn, *call),
             Command::Kurento { conn, call } => {
                 if let Some(text) = self.kurento(conn, *call) {
                     self.out.send(conn, &[&text]);

@@ -389,9 +389,9 @@ impl Rooms {
             return;
         };
         let room = &self.rooms[&member.room];
-        let message_json = wire::json_string(message);
-        let params = history::message_params(&member.user_json, &message_json);
-        let kurento = || kurento::send_message(&room.name_json, &member.user_json, &message_json);
+        let (params, at) = history::message_params(&member.user_json, message);
+        let message_json = &params[at];
+        let kurento = || kurento::send_message(&room.name_json, &member.user_json, message_json);
         Notice::new(Event::Message, &params, &kurento).to_room(
             &self.members,
             &self.conns,

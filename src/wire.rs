@@ -12,7 +12,12 @@ pub fn json_string(text: &str) -> String {
 
 /// `{"jsonrpc":"2.0","id":<id>,"result":<result>}`; `id` and `result` are JSON text.
 pub fn result(id: &str, result: &str) -> String {
-    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#)
+    result_parts(id, result).concat()
+}
+
+/// The pieces of `result(id, result)`, joined by the caller straight into a frame.
+pub fn result_parts<'a>(id: &'a str, result: &'a str) -> [&'a str; 5] {
+    [r#"{"jsonrpc":"2.0","id":"#, id, r#","result":"#, result, "}"]
 }
 
 /// `{"jsonrpc":"2.0","id":<id>,"error":{"code":..,"message":..,"data":..}}`. In the `r5`

@@ -12,7 +12,7 @@ use crate::logline;
 use crate::outbox::Socket;
 use crate::request::{Call, Method, METHODS};
 use crate::room_token::RoomToken;
-use crate::rooms::{ConnId, Join, Owner};
+use crate::rooms::{ConnId, Join, Owner, Sink};
 use crate::wire;
 
 /// Who makes a call: a WebSocket connection or the HTTP caller, its origin, whether it is
@@ -51,8 +51,9 @@ pub(super) enum Done {
 }
 
 impl<S: Socket> Engine<S> {
-    /// Carries out a WebSocket client's call; the response text if the call has an id.
-    pub(super) fn call(&mut self, conn: ConnId, call: Call) -> Option<String> {
+    /// Carries out a WebSocket client's call and queues its response if it has an id. The
+    /// common answer (`send`'s `null`) goes into the frame in pieces, with no text of its own.
+    pub(super) fn call(&mut self, conn: ConnId, call: Call) {
         // Only joins, listens and room status look at the origin; copy it for those alone.
         let origin = match call.method {
             Method::Join { .. } | Method::Listen { .. } | Method::RoomStatus { .. } => {
@@ -66,7 +67,16 @@ impl<S: Socket> Engine<S> {
             admin: self.trusted.contains(&conn),
         };
         let outcome = self.execute(caller, &call.method);
-        self.answer(call.id, outcome)
+        match (call.id, outcome) {
+            (Some(id), Ok(Done::Json(result))) => {
+                self.out.send(conn, &wire::result_parts(&id, result));
+            }
+            (id, outcome) => {
+                if let Some(text) = self.answer(id, outcome) {
+                    self.out.send(conn, &[&text]);
+                }
+            }
+        }
     }
 
     /// Carries out a call made over HTTP at `now`: memberships belong to no connection and

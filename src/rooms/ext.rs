@@ -208,9 +208,9 @@ impl Rooms {
         sink: &mut impl Sink,
     ) -> Result<(), RpcError> {
         let room = self.rooms.get(name).ok_or(RpcError::UnknownKey)?;
-        let message_json = wire::json_string(message);
-        let params = history::message_params(server, &message_json);
-        let kurento = || kurento::send_message(&room.name_json, server, &message_json);
+        let (params, at) = history::message_params(server, message);
+        let message_json = &params[at];
+        let kurento = || kurento::send_message(&room.name_json, server, message_json);
         Notice::new(Event::Message, &params, &kurento).to_room(
             &self.members,
             &self.conns,

@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::mem::size_of;
+use std::ops::Range;
 
 use super::{ConnId, Sink};
 use crate::wire;
@@ -190,16 +191,37 @@ impl History {
     }
 }
 
-/// A `message` event's params `{"user":<user_json>,"message":<message_json>}` (both JSON
-/// string literals) in a block of exactly their size, so history keeps them as they are.
-pub(super) fn message_params(user_json: &str, message_json: &str) -> String {
+/// A `message` event's params `{"user":<user_json>,"message":<message as JSON>}` (`user_json`
+/// a JSON string literal) in a block of exactly their size, so history keeps them as they are;
+/// and where in them the message's JSON string literal lies. The message is escaped straight
+/// into the block.
+pub(super) fn message_params(user_json: &str, message: &str) -> (String, Range<usize>) {
     const PIECES: [&str; 3] = [r#"{"user":"#, r#","message":"#, "}"];
-    let len = PIECES.iter().map(|p| p.len()).sum::<usize>() + user_json.len() + message_json.len();
+    let escapes = message.bytes().filter(|b| needs_escape(*b)).count();
+    // A byte that needs escaping takes at most six (`\u00XX`); exact size in the common case.
+    let quoted = message.len() + 2 + 5 * escapes;
+    let len = PIECES.iter().map(|p| p.len()).sum::<usize>() + user_json.len() + quoted;
     let mut params = String::with_capacity(len);
-    for piece in [PIECES[0], user_json, PIECES[1], message_json, PIECES[2]] {
-        params.push_str(piece);
+    params.push_str(PIECES[0]);
+    params.push_str(user_json);
+    params.push_str(PIECES[1]);
+    let start = params.len();
+    if escapes == 0 {
+        params.push('"');
+        params.push_str(message);
+        params.push('"');
+    } else {
+        params.push_str(&wire::json_string(message));
     }
-    params
+    let at = start..params.len();
+    params.push_str(PIECES[2]);
+    params.shrink_to_fit();
+    (params, at)
+}
+
+/// Whether JSON escapes this byte in a string (a quote, a backslash or a control character).
+fn needs_escape(b: u8) -> bool {
+    b == b'"' || b == b'\\' || b < 0x20
 }
 
 impl Log {
@@ -257,6 +279,17 @@ mod tests {
             .iter()
             .map(|(name, log)| log.cost() + name_cost(name))
             .sum()
+    }
+
+    #[test]
+    fn message_params_escape_as_serde_does_in_a_block_of_their_size() {
+        for message in ["", "hi", "a\"b", "back\\slash", "tab\tnl\n\u{1}", "é✓ \u{7f}", "\"\"\""] {
+            let (params, at) = message_params(r#""u""#, message);
+            assert_eq!(&params[at], wire::json_string(message), "{message:?}");
+            assert_eq!(params.capacity(), params.len(), "{message:?}");
+            let v: serde_json::Value = serde_json::from_str(&params).unwrap();
+            assert_eq!(v, serde_json::json!({"user": "u", "message": message}));
+        }
     }
 
     #[test]
