@@ -74,6 +74,7 @@ pub const TEXT: u8 = 0x1;
 pub const CLOSE: u8 = 0x8;
 
 /// Appends an unmasked, final frame header for a payload of `len` bytes.
+#[inline(always)]
 pub fn frame_header(out: &mut Vec<u8>, opcode: u8, len: usize) {
     out.push(0x80 | opcode);
     if len < 126 {
@@ -114,6 +115,7 @@ pub fn frame_len(bytes: &[u8]) -> Option<usize> {
 }
 
 /// Appends a text frame whose payload is the concatenation of `parts`.
+#[inline(always)]
 pub fn text_frame(out: &mut Vec<u8>, parts: &[&str]) {
     let len = parts.iter().map(|p| p.len()).sum();
     out.reserve(header_len(len) + len);
