@@ -26,6 +26,7 @@ mod leaving;
 mod register;
 mod wide;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -389,16 +390,16 @@ impl Rooms {
             return;
         };
         let room = &self.rooms[&member.room];
-        let (params, at) = history::message_params(&member.user_json, message);
-        let message_json = &params[at];
+        let (tail, at) = history::message_tail(&member.user_json, message);
+        let message_json = &tail[at];
         let kurento = || kurento::send_message(&room.name_json, &member.user_json, message_json);
-        Notice::new(Event::Message, &params, &kurento).to_room(
+        Notice::with_tail(Event::Message, Cow::Borrowed(&tail), &kurento).to_room(
             &self.members,
             &self.conns,
             room,
             sink,
         );
-        self.history.keep(&member.room, params);
+        self.history.keep(&member.room, wire::tail_params(&tail));
     }
 
     /// A connection ended: all its registrations and listens end now, and its memberships

@@ -55,12 +55,20 @@ pub const NOTIFICATION_HEAD: &str = r#"{"jsonrpc":"2.0","method":"#;
 /// goes to many recipients, each of whose frames is then `NOTIFICATION_HEAD`, its method and
 /// this tail (`notification_to`).
 pub fn notification_tail(params: &str) -> String {
-    const PARAMS: &str = r#","params":"#;
     let mut tail = String::with_capacity(PARAMS.len() + params.len() + 1);
     tail.push_str(PARAMS);
     tail.push_str(params);
     tail.push('}');
     tail
+}
+
+/// What a notification's tail starts with: its params follow.
+pub const PARAMS: &str = r#","params":"#;
+
+/// The params in a notification's `tail`.
+pub fn tail_params(tail: &str) -> &str {
+    tail.get(PARAMS.len()..tail.len().saturating_sub(1))
+        .unwrap_or_default()
 }
 
 /// The pieces of the notification of `method` whose tail is `tail` (`notification_tail`).
@@ -178,6 +186,7 @@ mod tests {
             notification_to(r#""a.message""#, &tail).concat(),
             notification(r#""a.message""#, params).concat()
         );
+        assert_eq!(tail_params(&tail), params);
     }
 
     #[test]

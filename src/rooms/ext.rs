@@ -208,16 +208,16 @@ impl Rooms {
         sink: &mut impl Sink,
     ) -> Result<(), RpcError> {
         let room = self.rooms.get(name).ok_or(RpcError::UnknownKey)?;
-        let (params, at) = history::message_params(server, message);
-        let message_json = &params[at];
+        let (tail, at) = history::message_tail(server, message);
+        let message_json = &tail[at];
         let kurento = || kurento::send_message(&room.name_json, server, message_json);
-        Notice::new(Event::Message, &params, &kurento).to_room(
+        Notice::with_tail(Event::Message, Cow::Borrowed(&tail), &kurento).to_room(
             &self.members,
             &self.conns,
             room,
             sink,
         );
-        self.history.keep(name, params);
+        self.history.keep(name, wire::tail_params(&tail));
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 //! `"room"` at most once each, on their first recipient. Per recipient only bytes are copied:
 //! the frame header, the method and that tail.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use super::{ConnId, ConnIndex, Kind, Member, Owner, Room, Sink};
@@ -18,9 +19,8 @@ use crate::wire;
 /// Kurento frame, built on first use by a Kurento recipient and then reused.
 pub(super) struct Notice<'a> {
     event: Event,
-    params: &'a str,
     /// `,"params":<params>}`, what every Thunder recipient's frame ends with.
-    tail: String,
+    tail: Cow<'a, str>,
     kurento: &'a dyn Fn() -> String,
     kurento_text: OnceCell<String>,
     /// `params` with `"room"` added, for connection-wide registrations.
@@ -33,14 +33,26 @@ impl<'a> Notice<'a> {
         params: &'a str,
         kurento: &'a dyn Fn() -> String,
     ) -> Notice<'a> {
+        Notice::with_tail(event, Cow::Owned(wire::notification_tail(params)), kurento)
+    }
+
+    /// The event whose notification tail (`wire::notification_tail`) the caller has built.
+    pub(super) fn with_tail(
+        event: Event,
+        tail: Cow<'a, str>,
+        kurento: &'a dyn Fn() -> String,
+    ) -> Notice<'a> {
         Notice {
             event,
-            params,
-            tail: wire::notification_tail(params),
+            tail,
             kurento,
             kurento_text: OnceCell::new(),
             with_room: OnceCell::new(),
         }
+    }
+
+    fn params(&self) -> &str {
+        wire::tail_params(&self.tail)
     }
 
     /// To every member of `room`, to its listeners and to the connections registered for the
@@ -76,7 +88,7 @@ impl<'a> Notice<'a> {
             for w in index.wide.iter().filter(|w| w.event == self.event) {
                 let params = self
                     .with_room
-                    .get_or_init(|| with_room(self.params, &room.name_json));
+                    .get_or_init(|| with_room(self.params(), &room.name_json));
                 sink.send(conn, &wire::notification(&w.method_json, params));
             }
         }

@@ -83,8 +83,8 @@ impl History {
 
     /// Keeps `params` (a `message` event's params, a JSON object) as `room`'s newest message,
     /// dropping the room's oldest beyond `per_room` and the globally oldest beyond the budget.
-    pub(super) fn keep(&mut self, room: &str, params: String) {
-        if self.per_room == 0 || cost_of_first(room, &params) > self.budget {
+    pub(super) fn keep(&mut self, room: &str, params: &str) {
+        if self.per_room == 0 || cost_of_first(room, params) > self.budget {
             return;
         }
         let seq = self.next_seq;
@@ -99,7 +99,7 @@ impl History {
         log.text += params.len() + ALLOC_OVERHEAD;
         log.kept.push_back(Kept {
             seq,
-            params: params.into_boxed_str(),
+            params: params.into(),
         });
         self.used = self.used + log.cost() - before;
         if log.kept.len() > self.per_room {
@@ -191,32 +191,32 @@ impl History {
     }
 }
 
-/// A `message` event's params `{"user":<user_json>,"message":<message as JSON>}` (`user_json`
-/// a JSON string literal) in a block of exactly their size, so history keeps them as they are;
-/// and where in them the message's JSON string literal lies. The message is escaped straight
-/// into the block.
-pub(super) fn message_params(user_json: &str, message: &str) -> (String, Range<usize>) {
-    const PIECES: [&str; 3] = [r#"{"user":"#, r#","message":"#, "}"];
+/// The tail of a `message` notification (`wire::notification_tail`), whose params are
+/// `{"user":<user_json>,"message":<message as JSON>}` (`user_json` a JSON string literal),
+/// and where in it the message's JSON string literal lies. Built in one block of its size,
+/// the message escaped straight into it.
+pub(super) fn message_tail(user_json: &str, message: &str) -> (String, Range<usize>) {
+    const PIECES: [&str; 4] = [wire::PARAMS, r#"{"user":"#, r#","message":"#, "}}"];
     let escapes = message.bytes().filter(|b| needs_escape(*b)).count();
     // A byte that needs escaping takes at most six (`\u00XX`); exact size in the common case.
     let quoted = message.len() + 2 + 5 * escapes;
     let len = PIECES.iter().map(|p| p.len()).sum::<usize>() + user_json.len() + quoted;
-    let mut params = String::with_capacity(len);
-    params.push_str(PIECES[0]);
-    params.push_str(user_json);
-    params.push_str(PIECES[1]);
-    let start = params.len();
+    let mut tail = String::with_capacity(len);
+    tail.push_str(PIECES[0]);
+    tail.push_str(PIECES[1]);
+    tail.push_str(user_json);
+    tail.push_str(PIECES[2]);
+    let start = tail.len();
     if escapes == 0 {
-        params.push('"');
-        params.push_str(message);
-        params.push('"');
+        tail.push('"');
+        tail.push_str(message);
+        tail.push('"');
     } else {
-        params.push_str(&wire::json_string(message));
+        tail.push_str(&wire::json_string(message));
     }
-    let at = start..params.len();
-    params.push_str(PIECES[2]);
-    params.shrink_to_fit();
-    (params, at)
+    let at = start..tail.len();
+    tail.push_str(PIECES[3]);
+    (tail, at)
 }
 
 /// Whether JSON escapes this byte in a string (a quote, a backslash or a control character).
@@ -282,12 +282,12 @@ mod tests {
     }
 
     #[test]
-    fn message_params_escape_as_serde_does_in_a_block_of_their_size() {
+    fn a_message_tail_escapes_as_serde_does() {
         for message in ["", "hi", "a\"b", "back\\slash", "tab\tnl\n\u{1}", "é✓ \u{7f}", "\"\"\""] {
-            let (params, at) = message_params(r#""u""#, message);
-            assert_eq!(&params[at], wire::json_string(message), "{message:?}");
-            assert_eq!(params.capacity(), params.len(), "{message:?}");
-            let v: serde_json::Value = serde_json::from_str(&params).unwrap();
+            let (tail, at) = message_tail(r#""u""#, message);
+            assert_eq!(&tail[at], wire::json_string(message), "{message:?}");
+            let params = wire::tail_params(&tail);
+            let v: serde_json::Value = serde_json::from_str(params).unwrap();
             assert_eq!(v, serde_json::json!({"user": "u", "message": message}));
         }
     }
@@ -296,9 +296,9 @@ mod tests {
     fn keeps_the_last_messages_of_each_room_oldest_first() {
         let mut h = History::new(3, 1 << 20);
         for n in 0..5 {
-            h.keep("Lounge", message(n));
+            h.keep("Lounge", &message(n));
         }
-        h.keep("Den", message(9));
+        h.keep("Den", &message(9));
         let got = replayed(&h, "Lounge");
         let want: Vec<_> = (2..5)
             .map(|n| serde_json::json!({"user":"u","message":format!("m{n}"),"history":true}))
@@ -312,7 +312,7 @@ mod tests {
     #[test]
     fn a_wide_replay_names_the_room() {
         let mut h = History::new(3, 1 << 20);
-        h.keep("Lounge", message(1));
+        h.keep("Lounge", &message(1));
         let mut out = Texts::default();
         h.replay(
             "Lounge",
@@ -333,7 +333,7 @@ mod tests {
     fn the_budget_drops_the_globally_oldest() {
         let mut h = History::new(1000, 4096);
         for n in 0..200 {
-            h.keep(if n % 2 == 0 { "A" } else { "B" }, message(n));
+            h.keep(if n % 2 == 0 { "A" } else { "B" }, &message(n));
             assert!(h.used() <= 4096, "{} after {n}", h.used());
             assert_eq!(h.used(), recount(&h));
         }
@@ -350,15 +350,15 @@ mod tests {
         );
         // A message that could never fit is not kept and drops nothing.
         let before = h.len("A");
-        h.keep("A", "x".repeat(5000));
+        h.keep("A", &"x".repeat(5000));
         assert_eq!(h.len("A"), before);
     }
 
     #[test]
     fn forget_and_off() {
         let mut h = History::new(10, 1 << 20);
-        h.keep("A", message(1));
-        h.keep("B", message(2));
+        h.keep("A", &message(1));
+        h.keep("B", &message(2));
         h.forget("A");
         h.forget("A");
         assert_eq!(h.len("A"), 0);
@@ -366,14 +366,14 @@ mod tests {
         h.forget("B");
         assert_eq!(h.used(), 0);
         assert!(h.oldest.is_empty());
-        h.keep("B", message(3));
+        h.keep("B", &message(3));
         assert_eq!(
             replayed(&h, "B").len(),
             1,
             "a new room of the same name starts anew"
         );
         let mut off = History::new(0, 1 << 20);
-        off.keep("A", message(1));
+        off.keep("A", &message(1));
         assert_eq!(off.used(), 0);
         assert!(replayed(&off, "A").is_empty());
     }
@@ -382,11 +382,11 @@ mod tests {
     fn logs_give_back_their_slots() {
         let mut h = History::new(1_000_000, 1 << 20);
         for n in 0..4000 {
-            h.keep("Big", message(n));
+            h.keep("Big", &message(n));
         }
         // Another room's messages push Big's out; its slots shrink as it empties.
         for n in 0..100_000 {
-            h.keep("Other", message(n));
+            h.keep("Other", &message(n));
             if h.len("Big") < 40 {
                 break;
             }
