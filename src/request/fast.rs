@@ -105,13 +105,9 @@ impl<'a> Scan<'a> {
     fn plain(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.at;
-        loop {
-            match self.next()? {
-                b'"' => return Some(&self.text[start..self.at - 1]),
-                b'\\' | 0..=0x1f => return None,
-                _ => {}
-            }
-        }
+        self.at = plain_run(self.bytes, start);
+        self.eat(b'"')?;
+        Some(&self.text[start..self.at - 1])
     }
 
     /// The id as JSON text: an integer (`-?(0|[1-9][0-9]*)`) or a string with no escape.
@@ -165,34 +161,29 @@ impl<'a> Scan<'a> {
     fn string(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let start = self.at;
-        loop {
-            match self.next()? {
-                b'"' => return Some(Cow::Borrowed(&self.text[start..self.at - 1])),
-                b'\\' => break,
-                0..=0x1f => return None,
-                _ => {}
-            }
-        }
-        self.at -= 1;
-        let mut out = String::with_capacity(self.bytes.len() - start);
+        self.at = plain_run(self.bytes, start);
+        let mut out = match self.next()? {
+            b'"' => return Some(Cow::Borrowed(&self.text[start..self.at - 1])),
+            b'\\' => String::with_capacity(self.bytes.len() - start),
+            _ => return None,
+        };
         let mut run = start;
         loop {
+            // Just past a backslash.
+            out.push_str(&self.text[run..self.at - 1]);
+            out.push(self.escape()?);
+            run = self.at;
+            self.at = plain_run(self.bytes, run);
             match self.next()? {
-                b'"' => {
-                    out.push_str(&self.text[run..self.at - 1]);
-                    // As serde_json's own copy: no spare capacity kept with the message.
-                    out.shrink_to_fit();
-                    return Some(Cow::Owned(out));
-                }
-                b'\\' => {
-                    out.push_str(&self.text[run..self.at - 1]);
-                    out.push(self.escape()?);
-                    run = self.at;
-                }
-                0..=0x1f => return None,
-                _ => {}
+                b'"' => break,
+                b'\\' => {}
+                _ => return None,
             }
         }
+        out.push_str(&self.text[run..self.at - 1]);
+        // As serde_json's own copy: no spare capacity kept with the message.
+        out.shrink_to_fit();
+        Some(Cow::Owned(out))
     }
 
     /// The character of an escape, after its backslash.
@@ -234,6 +225,36 @@ impl<'a> Scan<'a> {
         self.at += 4;
         u32::from_str_radix(hex, 16).ok()
     }
+}
+
+/// Where the run of plain string bytes from `at` ends: the index of the first quote, backslash
+/// or control character (`bytes.len()` if none), an ASCII byte. Eight bytes at a time: in each
+/// word the lowest flagged byte is exact (a borrow only runs up from a byte that is flagged).
+fn plain_run(bytes: &[u8], mut at: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    while let Some(word) = bytes.get(at..at + 8) {
+        let Ok(word) = <[u8; 8]>::try_from(word) else {
+            break;
+        };
+        let v = u64::from_le_bytes(word);
+        let quote = zero(v ^ (ONES * u64::from(b'"')));
+        let backslash = zero(v ^ (ONES * u64::from(b'\\')));
+        let control = v.wrapping_sub(ONES * 0x20) & !v & HIGH;
+        let hits = quote | backslash | control;
+        if hits != 0 {
+            return at + (hits.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while let Some(&b) = bytes.get(at) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            break;
+        }
+        at += 1;
+    }
+    at
 }
 
 #[cfg(test)]
