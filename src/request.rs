@@ -4,6 +4,7 @@
 //! are skipped by serde_json's iterative `IgnoredAny`). The engine never sees unchecked
 //! JSON. Pure: no I/O, no state.
 
+mod fast;
 mod fields;
 
 use std::borrow::Cow;
@@ -219,8 +220,17 @@ pub fn envelope(text: &str) -> Result<Raw<'_>, Rejection> {
     Ok(Raw { id, method, params })
 }
 
-/// Reads one JSON-RPC request from frame or body text.
+/// Reads one JSON-RPC request from frame or body text: a `send` of the usual shape by the
+/// fast path (`fast.rs`), anything else by the full parser, with the same result either way.
 pub fn parse(text: &str, names: &Designators) -> Result<Call, Rejection> {
+    match fast::send(text, names) {
+        Some(call) => Ok(call),
+        None => full(text, names),
+    }
+}
+
+/// The full parser: every request, every refusal.
+fn full(text: &str, names: &Designators) -> Result<Call, Rejection> {
     let raw = envelope(text)?;
     let method = match messenger_part(&raw.method, names) {
         Ok(Some(rest)) => designator(rest)
@@ -322,10 +332,7 @@ fn method_params(
         "leave" => Ok(Method::Leave {
             roomid: fields.roomid.string("roomid", caps.id())?,
         }),
-        "send" => Ok(Method::Send {
-            roomid: fields.roomid.string("roomid", caps.id())?,
-            message: fields.message.string("message", caps.message())?,
-        }),
+        "send" => send_method(fields.roomid, fields.message, caps),
         "register" | "unregister" => {
             let event = match fields.event {
                 Field::Str(e) if e == "roomupdate" => Event::RoomUpdate,
@@ -366,6 +373,14 @@ fn method_params(
         "versions" => Ok(Method::Versions),
         _ => extension(name, fields, caps),
     }
+}
+
+/// A `send` with its params, each a string within its cap (the fast path's too).
+fn send_method(roomid: Field, message: Field, caps: &Caps) -> Result<Method, RpcError> {
+    Ok(Method::Send {
+        roomid: roomid.string("roomid", caps.id())?,
+        message: message.string("message", caps.message())?,
+    })
 }
 
 /// The extension methods (SPEC §5): every parameter is a required string within its cap,

@@ -1,0 +1,261 @@
+//! The fast path for the commonest request, `send`: a hand-written scanner for its usual shape
+//! (`{"jsonrpc":"2.0","id":<integer or plain string>,"method":"<designator>","params":
+//! {"roomid":"..","message":".."}}`, members in any order, JSON whitespace anywhere between
+//! tokens, the common escapes in `roomid` and `message`) that makes the very `Call` the full
+//! parser would. Anything else (another member or method, a duplicate key, another type, an
+//! escape in a key, the id, the method or `jsonrpc`, a lone `\u` surrogate, a control character,
+//! a string over its cap, `"jsonrpc"` absent) is "not mine" (`None`), and the full parser
+//! reads the text and finds its answer, or its error. The designator is read by the full
+//! parser's own functions (`messenger_part`, `designator`) and the params checked by its own
+//! `send_method`, so those rules live in one place. `tests.rs` holds both parsers to the same
+//! result on mutated requests.
+
+use std::borrow::Cow;
+
+use super::fields::Field;
+use super::{designator, messenger_part, send_method, Call, Designators};
+
+/// The `Call` `request::parse` makes of `text` when it is a `send` of the usual shape; `None`
+/// for anything else. Out of line: its frame is not on the reader loop's (`connection.rs`).
+#[inline(never)]
+pub(super) fn send(text: &str, names: &Designators) -> Option<Call> {
+    let mut s = Scan {
+        bytes: text.as_bytes(),
+        text,
+        at: 0,
+    };
+    let (mut jsonrpc, mut id, mut method, mut params) = (false, None, None, None);
+    s.ws();
+    s.eat(b'{')?;
+    loop {
+        s.ws();
+        let key = s.plain()?;
+        s.ws();
+        s.eat(b':')?;
+        s.ws();
+        match key {
+            "jsonrpc" if !jsonrpc => {
+                jsonrpc = true;
+                (s.plain()? == "2.0").then_some(())?;
+            }
+            "id" if id.is_none() => id = Some(s.id()?),
+            "method" if method.is_none() => method = Some(s.plain()?),
+            "params" if params.is_none() => params = Some(s.params()?),
+            _ => return None,
+        }
+        if s.after_member()? {
+            break;
+        }
+    }
+    s.ws();
+    if s.at != s.bytes.len() || !jsonrpc {
+        return None;
+    }
+    let (roomid, message) = params?;
+    let rest = messenger_part(method?, names).ok()??;
+    match designator(rest).ok()? {
+        ("send", None) => {}
+        _ => return None,
+    }
+    let method = send_method(Field::Str(roomid), Field::Str(message), &names.caps).ok()?;
+    Some(Call {
+        id: id.map(str::to_owned),
+        method,
+    })
+}
+
+/// A cursor over the request's bytes. It moves only past ASCII bytes or to the end of a
+/// string, so every slice it takes is on a character boundary.
+struct Scan<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Scan<'a> {
+    /// Skips JSON whitespace (exactly serde_json's set).
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.bytes.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let b = *self.bytes.get(self.at)?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn eat(&mut self, want: u8) -> Option<()> {
+        (self.next()? == want).then_some(())
+    }
+
+    /// After a member's value: `true` at the object's `}`, `false` at a `,`.
+    fn after_member(&mut self) -> Option<bool> {
+        self.ws();
+        match self.next()? {
+            b'}' => Some(true),
+            b',' => Some(false),
+            _ => None,
+        }
+    }
+
+    /// The body of a string with no escape (`None` for any escape or control character),
+    /// borrowed from the text.
+    fn plain(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.at;
+        self.at = plain_run(self.bytes, start);
+        self.eat(b'"')?;
+        Some(&self.text[start..self.at - 1])
+    }
+
+    /// The id as JSON text: an integer (`-?(0|[1-9][0-9]*)`) or a string with no escape.
+    fn id(&mut self) -> Option<&'a str> {
+        let start = self.at;
+        match self.bytes.get(self.at)? {
+            b'"' => {
+                self.plain()?;
+            }
+            _ => {
+                if self.bytes.get(self.at) == Some(&b'-') {
+                    self.at += 1;
+                }
+                match self.next()? {
+                    b'0' => {}
+                    b'1'..=b'9' => {
+                        while let Some(b'0'..=b'9') = self.bytes.get(self.at) {
+                            self.at += 1;
+                        }
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        Some(&self.text[start..self.at])
+    }
+
+    /// `{"roomid":..,"message":..}` in either order, each once, nothing else.
+    fn params(&mut self) -> Option<(Cow<'a, str>, Cow<'a, str>)> {
+        let (mut roomid, mut message) = (None, None);
+        self.eat(b'{')?;
+        loop {
+            self.ws();
+            let key = self.plain()?;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            match key {
+                "roomid" if roomid.is_none() => roomid = Some(self.string()?),
+                "message" if message.is_none() => message = Some(self.string()?),
+                _ => return None,
+            }
+            if self.after_member()? {
+                return Some((roomid?, message?));
+            }
+        }
+    }
+
+    /// A string's value: borrowed when it has no escape, else decoded as serde_json decodes
+    /// it. `None` for a control character or a lone surrogate (which the full parser judges).
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.eat(b'"')?;
+        let start = self.at;
+        self.at = plain_run(self.bytes, start);
+        let mut out = match self.next()? {
+            b'"' => return Some(Cow::Borrowed(&self.text[start..self.at - 1])),
+            b'\\' => String::with_capacity(self.bytes.len() - start),
+            _ => return None,
+        };
+        let mut run = start;
+        loop {
+            // Just past a backslash.
+            out.push_str(&self.text[run..self.at - 1]);
+            out.push(self.escape()?);
+            run = self.at;
+            self.at = plain_run(self.bytes, run);
+            match self.next()? {
+                b'"' => break,
+                b'\\' => {}
+                _ => return None,
+            }
+        }
+        out.push_str(&self.text[run..self.at - 1]);
+        // As serde_json's own copy: no spare capacity kept with the message.
+        out.shrink_to_fit();
+        Some(Cow::Owned(out))
+    }
+
+    /// The character of an escape, after its backslash.
+    fn escape(&mut self) -> Option<char> {
+        Some(match self.next()? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => match self.hex()? {
+                // A pair of surrogates (`\ud83d\ude00`), as some encoders write what is
+                // outside the BMP.
+                high @ 0xd800..=0xdbff => {
+                    self.eat(b'\\')?;
+                    self.eat(b'u')?;
+                    let low = self.hex()?;
+                    if !(0xdc00..=0xdfff).contains(&low) {
+                        return None;
+                    }
+                    char::from_u32(0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00))?
+                }
+                // A lone surrogate is `None` here: `char::from_u32` has none.
+                unit => char::from_u32(unit)?,
+            },
+            _ => return None,
+        })
+    }
+
+    /// The four hex digits of a `\u` escape.
+    fn hex(&mut self) -> Option<u32> {
+        let hex = self.text.get(self.at..self.at + 4)?;
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        self.at += 4;
+        u32::from_str_radix(hex, 16).ok()
+    }
+}
+
+/// Where the run of plain string bytes from `at` ends: the index of the first quote, backslash
+/// or control character (`bytes.len()` if none), an ASCII byte. Eight bytes at a time: in each
+/// word the lowest flagged byte is exact (a borrow only runs up from a byte that is flagged).
+fn plain_run(bytes: &[u8], mut at: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    while let Some(word) = bytes.get(at..at + 8) {
+        let Ok(word) = <[u8; 8]>::try_from(word) else {
+            break;
+        };
+        let v = u64::from_le_bytes(word);
+        let quote = zero(v ^ (ONES * u64::from(b'"')));
+        let backslash = zero(v ^ (ONES * u64::from(b'\\')));
+        let control = v.wrapping_sub(ONES * 0x20) & !v & HIGH;
+        let hits = quote | backslash | control;
+        if hits != 0 {
+            return at + (hits.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while let Some(&b) = bytes.get(at) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            break;
+        }
+        at += 1;
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests;
