@@ -18,25 +18,37 @@ impl RoomToken {
     /// Parses the 20-hex-digit form. Anything else (wrong length, upper case, other
     /// characters) is not a token.
     pub fn parse(text: &str) -> Option<RoomToken> {
-        let text = text.as_bytes();
-        if text.len() != 20 {
-            return None;
-        }
+        let text: &[u8; 20] = text.as_bytes().try_into().ok()?;
         let mut bytes = [0u8; 10];
-        for (i, pair) in text.chunks_exact(2).enumerate() {
-            bytes[i] = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+        let mut bad = 0;
+        for (byte, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
+            let (high, low) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
+            bad |= high | low;
+            *byte = (high << 4) | (low & 0x0f);
         }
-        Some(RoomToken(bytes))
+        (bad & NOT_HEX == 0).then_some(RoomToken(bytes))
     }
 }
 
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+/// Marks a byte that is not a lowercase hex digit in `HEX`.
+const NOT_HEX: u8 = 0x10;
+
+/// Each byte's value as a lowercase hex digit, or `NOT_HEX`: one lookup per digit on the path
+/// of every request that names a membership.
+const HEX: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 impl fmt::Display for RoomToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -76,6 +88,27 @@ mod tests {
         assert_eq!(RoomToken::parse("0000000000deadbeefzz"), None);
         assert_eq!(RoomToken::parse("0000000000deadbeef000"), None);
         assert!(RoomToken::parse("0000000000deadbeef00").is_some());
+    }
+
+    #[test]
+    fn every_byte_in_every_place_is_judged_as_a_hex_digit_would_be() {
+        let token = RoomToken::generate().unwrap().to_string();
+        for place in 0..20 {
+            for byte in 0..=255u8 {
+                let mut text = token.clone().into_bytes();
+                text[place] = byte;
+                let Ok(text) = String::from_utf8(text) else {
+                    continue;
+                };
+                let hex = byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte);
+                let parsed = RoomToken::parse(&text);
+                assert_eq!(parsed.is_some(), hex, "{byte:#x} at {place}");
+                if let Some(parsed) = parsed {
+                    assert_eq!(parsed.to_string(), text);
+                }
+            }
+        }
+        assert_eq!(RoomToken::parse(&"é".repeat(10)), None, "20 bytes, not hex");
     }
 
     #[test]
