@@ -17,7 +17,13 @@ pub fn result(id: &str, result: &str) -> String {
 
 /// The pieces of `result(id, result)`, joined by the caller straight into a frame.
 pub fn result_parts<'a>(id: &'a str, result: &'a str) -> [&'a str; 5] {
-    [r#"{"jsonrpc":"2.0","id":"#, id, r#","result":"#, result, "}"]
+    [
+        r#"{"jsonrpc":"2.0","id":"#,
+        id,
+        r#","result":"#,
+        result,
+        "}",
+    ]
 }
 
 /// `{"jsonrpc":"2.0","id":<id>,"error":{"code":..,"message":..,"data":..}}`. In the `r5`
@@ -39,13 +45,7 @@ pub fn error(id: &str, err: &RpcError, compat: Compat) -> String {
 /// The pieces of a notification `{"jsonrpc":"2.0","method":<method>,"params":<params>}`,
 /// where `method` is a JSON string literal. Joined by the caller straight into a frame.
 pub fn notification<'a>(method: &'a str, params: &'a str) -> [&'a str; 5] {
-    [
-        NOTIFICATION_HEAD,
-        method,
-        r#","params":"#,
-        params,
-        "}",
-    ]
+    [NOTIFICATION_HEAD, method, r#","params":"#, params, "}"]
 }
 
 /// The start of every notification, up to its method.

@@ -283,7 +283,15 @@ mod tests {
 
     #[test]
     fn a_message_tail_escapes_as_serde_does() {
-        for message in ["", "hi", "a\"b", "back\\slash", "tab\tnl\n\u{1}", "é✓ \u{7f}", "\"\"\""] {
+        for message in [
+            "",
+            "hi",
+            "a\"b",
+            "back\\slash",
+            "tab\tnl\n\u{1}",
+            "é✓ \u{7f}",
+            "\"\"\"",
+        ] {
             let (tail, at) = message_tail(r#""u""#, message);
             assert_eq!(&tail[at], wire::json_string(message), "{message:?}");
             let params = wire::tail_params(&tail);
