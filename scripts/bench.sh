@@ -66,12 +66,13 @@ stop() {
     wait "$SERVER_PID" 2>/dev/null || true
 }
 
-# load TITLE ARGS...: one load-tool invocation; prints its RESULT line.
+# load TITLE ARGS...: one load-tool invocation (run by WRAP... if set); prints its RESULT line.
+WRAP=()
 load() {
     local title=$1
     shift
     echo "== $title: load $*" >>"$LOG"
-    ${NICE[@]+"${NICE[@]}"} "$LOAD" "$@" 2>>"$LOG" | tee -a "$LOG" | grep '^RESULT'
+    ${NICE[@]+"${NICE[@]}"} ${WRAP[@]+"${WRAP[@]}"} "$LOAD" "$@" 2>>"$LOG" | tee -a "$LOG" | grep '^RESULT'
 }
 
 # get KEY LINE: the value of KEY=VALUE in a RESULT line.
@@ -89,15 +90,14 @@ if command -v perf >/dev/null 2>&1 &&
     perf stat -x, -e instructions true 2>&1 >/dev/null | grep -q '^[0-9]'; then
     PERF=yes
 fi
-# counted TITLE ARGS...: `load` with perf counting the server's instructions meanwhile; the
-# RESULT line gains instructions=N.
+# counted TITLE ARGS...: `load` run by `perf stat -p SERVER_PID`, which counts the server's
+# instructions while the load tool runs; the RESULT line gains instructions=N.
 counted() {
     [ "$PERF" = yes ] || { load "$@"; return; }
-    perf stat -x, -e instructions -p "$SERVER_PID" -o "$TMP/perf" &
-    local perf_pid=$! result
+    local result
+    WRAP=(perf stat -x, -e instructions -p "$SERVER_PID" -o "$TMP/perf" --)
     result=$(load "$@")
-    kill -INT "$perf_pid"
-    wait "$perf_pid" || true
+    WRAP=()
     echo "$result instructions=$(sed -n 's/^\([0-9][0-9]*\),.*instructions.*/\1/p' "$TMP/perf")"
 }
 # per_delivery RESULT: instructions per delivery over all runs (n/a without perf).
