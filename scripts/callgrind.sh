@@ -6,16 +6,21 @@
 #
 # Each server runs under `valgrind --tool=callgrind` and gets a fixed fan-out load (10 clients
 # in one room, one sender, 64 in flight, MESSAGES messages, so 10 x MESSAGES deliveries); its
-# total instruction count (Ir, start-up and shutdown included) divided by the deliveries is
-# the figure. Only the server's own instructions are counted, not the kernel's work in its
+# total instruction count (Ir, start-up, the clients' connections and shutdown included)
+# divided by the deliveries is the figure. Those fixed costs are small beside 20,000 messages
+# (MESSAGES=10 gives them: about 1.9 M Ir for messenger, 0.9 M for the baseline). Only the server's own instructions are counted, not the kernel's work in its
 # system calls (which `perf stat` and the CPU time in `make bench` include). The count is
 # repeatable to a few per cent, not exactly: how many frames one batch carries depends on
-# thread timing. RUNS=N runs each server N times (default 2).
-# BASELINE=0 skips the baseline. Details go to artifacts/callgrind.log.
+# thread timing. RUNS=N runs each server N times (default 2); BASELINE=0 skips the baseline;
+# MESSAGES=N changes the load. Details go to artifacts/callgrind.log.
+#
+# The baseline may lose the first few messages for a client it has not yet listed when they
+# are broadcast (under valgrind the list lags the handshake); the figure divides by the
+# deliveries made, and the lost column shows how many.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MESSAGES=${MESSAGES:-5000}
+MESSAGES=${MESSAGES:-20000}
 RUNS=${RUNS:-2}
 BASELINE=${BASELINE:-1}
 BIN=target/release/messenger
@@ -64,13 +69,13 @@ measure() {
     delivered=$(sed -n 's/.* delivered=\([0-9]*\).*/\1/p' <<<"$result")
     lost=$(sed -n 's/.* lost=\([0-9]*\).*/\1/p' <<<"$result")
     ir=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$TMP/callgrind.out")
-    [ -n "$ir" ] && [ "${delivered:-0}" -gt 0 ] && [ "$lost" = 0 ] ||
-        { echo "callgrind: $name: no count (delivered ${delivered:-?}, lost ${lost:-?})" >&2; exit 1; }
-    printf '%-10s %14s %12s %14s\n' "$name" "$ir" "$delivered" "$((ir / delivered))"
+    [ -n "$ir" ] && [ "${delivered:-0}" -gt 0 ] ||
+        { echo "callgrind: $name: no count (delivered ${delivered:-?})" >&2; exit 1; }
+    printf '%-10s %14s %12s %6s %12s\n' "$name" "$ir" "$delivered" "$lost" "$((ir / delivered))"
 }
 
 echo "fan-out 1 -> 10, 64 in flight, $MESSAGES messages, each server under callgrind..." >&2
-printf '%-10s %14s %12s %14s\n' server Ir deliveries Ir/delivery
+printf '%-10s %14s %12s %6s %12s\n' server Ir deliveries lost Ir/delivery
 for _ in $(seq "$RUNS"); do
     BASELINE_FLAG=()
     measure messenger /jsonrpc "$BIN" --key-file "$TMP/key" --max-messages-per-second 1e9
