@@ -8,10 +8,10 @@
 # in one room, one sender, 64 in flight, MESSAGES messages, so 10 x MESSAGES deliveries); its
 # total instruction count (Ir, start-up, the clients' connections and shutdown included)
 # divided by the deliveries is the figure. Those fixed costs are small beside 20,000 messages
-# (MESSAGES=10 gives them: about 1.9 M Ir for messenger, 0.9 M for the baseline). Only the server's own instructions are counted, not the kernel's work in its
-# system calls (which `perf stat` and the CPU time in `make bench` include). The count is
-# repeatable to a few per cent, not exactly: how many frames one batch carries depends on
-# thread timing. RUNS=N runs each server N times (default 2); BASELINE=0 skips the baseline;
+# (MESSAGES=10 gives them: about 1.9 M Ir for messenger, 0.9 M for the baseline). Only the
+# server's own instructions are counted, not the kernel's work in its system calls (which
+# `perf stat` and the CPU time in `make bench` include). The count is repeatable to a few
+# per cent, not exactly: how many frames one batch carries depends on thread timing. RUNS=N runs each server N times (default 2); BASELINE=0 skips the baseline;
 # MESSAGES=N changes the load. Details go to artifacts/callgrind.log.
 #
 # The baseline may lose the first few messages for a client it has not yet listed when they
