@@ -147,7 +147,8 @@ fn main() -> ExitCode {
 }
 
 /// Run without a mode (as `cargo test --all-targets` does): drives an in-process baseline
-/// with a short burst and checks that the tool counts every delivery, in order.
+/// with a short burst and checks that the tool counts every delivery, in order, and that it
+/// reads its own memory figures from `/proc`.
 fn self_check() -> Result<(), String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -182,7 +183,17 @@ fn self_check() -> Result<(), String> {
         out.sent, out.delivered, out.expected, out.reorder, out.unacked
     );
     ok.then_some(())
-        .ok_or_else(|| "counts do not add up".to_owned())
+        .ok_or_else(|| "counts do not add up".to_owned())?;
+    // `idle` reads these for (c): a field it cannot find would read as 0 KiB.
+    let own = probes::proc_status(std::process::id()).map_err(|e| e.to_string())?;
+    let memory = own.private_dirty_kib > 0 && own.private_dirty_kib <= own.rss_kib;
+    println!(
+        "self-check of /proc: RSS {} KiB, private dirty {} KiB, {} threads",
+        own.rss_kib, own.private_dirty_kib, own.threads
+    );
+    (memory && own.threads > 1)
+        .then_some(())
+        .ok_or_else(|| "cannot read the memory figures from /proc".to_owned())
 }
 
 fn run_traffic(o: &Opts) -> Result<(), String> {

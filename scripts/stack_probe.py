@@ -21,11 +21,14 @@ sends the same inputs (and a message of the longest text, delivered back to its
 sender), and prints how many KiB of each such stack are resident, read from
 `/proc/PID/smaps` while the connections are still open: the deepest a
 connection thread went, to a page. Under `qemu-arm` the PID is the emulator's,
-which holds the guest's memory as its own, so this works for armv7 too.
+which holds the guest's memory as its own, so this works for armv7 too. It
+exits 1 if that is more than half the smallest stack the settings accept
+(`scripts/armv7.sh stack`, run by CI, checks the armv7 build this way).
 """
 
 import json
 import socket
+import subprocess
 import sys
 import time
 
@@ -182,7 +185,25 @@ def touched(cmd):
         print("note: 16 KiB or more: a POST thread's pages below the top 16 KiB are returned "
               "when it ends, so its part of this figure is a lower bound")
     del sockets
-    return 0
+    least = smallest_stack(cmd)
+    if least is None:
+        print("could not learn the smallest thread_stack_size the server accepts")
+        return 1
+    margin_ok = max(after) * 1024 * 2 <= least
+    print("smallest accepted stack %d KiB: %d KiB unused on the deepest path (%s: at most half "
+          "may be used)" % (least // 1024, least // 1024 - max(after), "ok" if margin_ok else "FAIL"))
+    return 0 if margin_ok else 1
+
+
+def smallest_stack(cmd):
+    """The least `thread_stack_size` the server accepts, from its refusal of 1 byte."""
+    out = subprocess.run(cmd + ["--thread-stack-size", "1"], capture_output=True, text=True,
+                         timeout=60)
+    words = (out.stdout + out.stderr).split()
+    for i, word in enumerate(words[:-1]):
+        if word == "allowed" and words[i + 1].isdigit():
+            return int(words[i + 1])
+    return None
 
 
 def main(argv):
