@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: run test docs check fmt clippy build release armv7 armv7-smoke package bench fuzz soak e2e clean
+.PHONY: run test docs check fmt clippy build release armv7 armv7-smoke package bench callgrind fuzz soak e2e clean
 
 ## Start the server on 127.0.0.1:9998 with built-in defaults (no config file needed). Its
 ## signing key lives in target/, so nothing is written outside the checkout.
@@ -48,6 +48,10 @@ package:
 ## Benchmarks: the load tool against the release binary and an in-bench baseline.
 bench:
 	bash scripts/bench.sh
+
+## Instructions per delivery under valgrind (messenger and the baseline), where perf cannot count them.
+callgrind:
+	bash scripts/callgrind.sh
 
 ## Fuzz targets, each for a bounded time (nightly + cargo-fuzz).
 fuzz:

@@ -38,7 +38,7 @@ modes:
            --pid PID (also report the server's CPU time per delivery)
            --rate MSGS/S (0: flat out) --inflight 64 (0: flood, no waiting for acks)
            --duration SECS (3) | --messages N (all senders)  --drain SECS (5) --pad BYTES (0)
-  idle     server RSS and threads, then with N idle clients   --pid PID --clients 1000
+  idle     server RSS, private dirty memory and threads, then with N idle clients   --pid PID --clients 1000
            --relay METHOD (relay mode: each client first calls METHOD, another plugin's)
   churn    join+leave cycles per second             --clients 4 --duration 2
   upstream run a stand-in upstream (answers requests with their params)  --listen ADDR
@@ -147,7 +147,8 @@ fn main() -> ExitCode {
 }
 
 /// Run without a mode (as `cargo test --all-targets` does): drives an in-process baseline
-/// with a short burst and checks that the tool counts every delivery, in order.
+/// with a short burst and checks that the tool counts every delivery, in order, and that it
+/// reads its own memory figures from `/proc`.
 fn self_check() -> Result<(), String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -182,7 +183,17 @@ fn self_check() -> Result<(), String> {
         out.sent, out.delivered, out.expected, out.reorder, out.unacked
     );
     ok.then_some(())
-        .ok_or_else(|| "counts do not add up".to_owned())
+        .ok_or_else(|| "counts do not add up".to_owned())?;
+    // `idle` reads these for (c): a field it cannot find would read as 0 KiB.
+    let own = probes::proc_status(std::process::id()).map_err(|e| e.to_string())?;
+    let memory = own.private_dirty_kib > 0 && own.private_dirty_kib <= own.rss_kib;
+    println!(
+        "self-check of /proc: RSS {} KiB, private dirty {} KiB, {} threads",
+        own.rss_kib, own.private_dirty_kib, own.threads
+    );
+    (memory && own.threads > 1)
+        .then_some(())
+        .ok_or_else(|| "cannot read the memory figures from /proc".to_owned())
 }
 
 fn run_traffic(o: &Opts) -> Result<(), String> {
@@ -232,7 +243,7 @@ fn run_traffic(o: &Opts) -> Result<(), String> {
     println!(
         "RESULT mode=traffic runs={} sent={:.0} delivered={:.0} lost={} reorder={} errors={} \
          unacked={} elapsed={:.3} rate={:.0} p50_us={:.0} p99_us={:.0} max_us={:.0} \
-         cpu_ns_per_delivery={:.0}",
+         cpu_ns_per_delivery={:.0} delivered_total={}",
         outcomes.len(),
         med(&|o| o.sent as f64),
         med(&|o| o.delivered as f64),
@@ -246,6 +257,7 @@ fn run_traffic(o: &Opts) -> Result<(), String> {
         med(&|o| us(o.latency.quantile(0.99))),
         med(&|o| us(o.latency.max())),
         med(&cpu_per_delivery),
+        sum(&|o| o.delivered),
     );
     Ok(())
 }
@@ -273,15 +285,19 @@ fn run_idle(o: &Opts) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!(
         "RESULT mode=idle clients={} rss_before_kib={} rss_after_kib={} anon_before_kib={} \
-         anon_after_kib={} threads_before={} threads_after={} per_conn_bytes={:.0}",
+         anon_after_kib={} private_before_kib={} private_after_kib={} threads_before={} \
+         threads_after={} per_conn_bytes={:.0} private_per_conn_bytes={:.0}",
         idle.clients,
         idle.before.rss_kib,
         idle.after.rss_kib,
         idle.before.anon_kib,
         idle.after.anon_kib,
+        idle.before.private_dirty_kib,
+        idle.after.private_dirty_kib,
         idle.before.threads,
         idle.after.threads,
-        idle.per_connection_bytes()
+        idle.per_connection_bytes(),
+        idle.private_per_connection_bytes()
     );
     Ok(())
 }

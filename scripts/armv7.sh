@@ -4,6 +4,8 @@
 #   scripts/armv7.sh build        stripped release binary for armv7-unknown-linux-gnueabihf
 #   scripts/armv7.sh check-glibc  fail if the binary needs a glibc symbol newer than $ARMV7_GLIBC
 #   scripts/armv7.sh smoke        run it under qemu-arm: join, send, receive, SIGTERM
+#   scripts/armv7.sh stack        under qemu-arm: the deepest stack a connection thread touches
+#                                 (scripts/stack_probe.py --touched); fails over half the minimum
 #   scripts/armv7.sh deps         install every tool the steps above need (CI does this first)
 #   scripts/armv7.sh path         print where the binary is
 #
@@ -123,6 +125,19 @@ cmd_smoke() {
         qemu-arm -L "$SYSROOT" "$BIN" --listen 127.0.0.1:0
 }
 
+cmd_stack() {
+    cmd_build
+    apt_install qemu-user libc6-armhf-cross
+    local dir status=0
+    dir=$(mktemp -d)
+    log "stack: scripts/stack_probe.py --touched -- qemu-arm -L $SYSROOT $BIN"
+    python3 scripts/stack_probe.py --touched -- \
+        qemu-arm -L "$SYSROOT" "$BIN" --key-file "$dir/key" --listen 127.0.0.1:0 |
+        grep -v '^server: ' || status=$?
+    rm -rf "$dir"
+    return "$status"
+}
+
 cmd_deps() {
     apt_install qemu-user libc6-armhf-cross binutils-arm-linux-gnueabihf file
     if ! have_docker; then
@@ -137,6 +152,7 @@ case ${1:-build} in
     build) cmd_build ;;
     check-glibc) cmd_check_glibc ;;
     smoke) cmd_smoke ;;
+    stack) cmd_stack ;;
     path) echo "$BIN" ;;
-    *) echo "usage: $0 deps|build|check-glibc|smoke|path" >&2; exit 2 ;;
+    *) echo "usage: $0 deps|build|check-glibc|smoke|stack|path" >&2; exit 2 ;;
 esac

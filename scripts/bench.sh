@@ -66,12 +66,13 @@ stop() {
     wait "$SERVER_PID" 2>/dev/null || true
 }
 
-# load TITLE ARGS...: one load-tool invocation; prints its RESULT line.
+# load TITLE ARGS...: one load-tool invocation (run by WRAP... if set); prints its RESULT line.
+WRAP=()
 load() {
     local title=$1
     shift
     echo "== $title: load $*" >>"$LOG"
-    ${NICE[@]+"${NICE[@]}"} "$LOAD" "$@" 2>>"$LOG" | tee -a "$LOG" | grep '^RESULT'
+    ${NICE[@]+"${NICE[@]}"} ${WRAP[@]+"${WRAP[@]}"} "$LOAD" "$@" 2>>"$LOG" | tee -a "$LOG" | grep '^RESULT'
 }
 
 # get KEY LINE: the value of KEY=VALUE in a RESULT line.
@@ -81,9 +82,35 @@ median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+
 
 fanout=(--clients 10 --rooms 1 --senders 1 --inflight 64 --duration 3 --runs "$RUNS")
 
+# Instructions the server executes per delivery in (a), counted by `perf stat -e instructions`
+# over its PID, where the machine lets perf count them (most virtual machines say
+# `<not supported>`; there `make callgrind` counts them under valgrind).
+PERF=no
+if command -v perf >/dev/null 2>&1 &&
+    perf stat -x, -e instructions true 2>&1 >/dev/null | grep -q '^[0-9]'; then
+    PERF=yes
+fi
+# counted TITLE ARGS...: `load` run by `perf stat -p SERVER_PID`, which counts the server's
+# instructions while the load tool runs; the RESULT line gains instructions=N.
+counted() {
+    [ "$PERF" = yes ] || { load "$@"; return; }
+    local result
+    WRAP=(perf stat -x, -e instructions -p "$SERVER_PID" -o "$TMP/perf" --)
+    result=$(load "$@")
+    WRAP=()
+    echo "$result instructions=$(sed -n 's/^\([0-9][0-9]*\),.*instructions.*/\1/p' "$TMP/perf")"
+}
+# per_delivery RESULT: instructions per delivery over all runs (n/a without perf).
+per_delivery() {
+    local i d
+    i=$(get instructions "$1")
+    d=$(get delivered_total "$1")
+    if [ -n "$i" ] && [ "${d:-0}" -gt 0 ]; then echo $((i / d)); else echo n/a; fi
+}
+
 echo "(a) fan-out against the baseline..." >&2
 start baseline "$LOAD" serve
-base=$(load "baseline fan-out" traffic --baseline --url "ws://$SERVER_ADDR/" --pid "$SERVER_PID" "${fanout[@]}")
+base=$(counted "baseline fan-out" traffic --baseline --url "ws://$SERVER_ADDR/" --pid "$SERVER_PID" "${fanout[@]}")
 stop
 
 echo "(a) fan-out, flood, (b) latency, (d) churn against messenger..." >&2
@@ -91,7 +118,7 @@ echo "(a) fan-out, flood, (b) latency, (d) churn against messenger..." >&2
 # lifted here: these scenarios measure capacity, and one sender goes flat out.
 start messenger "$BIN" "${SERVER_ARGS[@]}" --max-messages-per-second 1e9
 URL="ws://$SERVER_ADDR/jsonrpc"
-fan=$(load "fan-out" traffic --url "$URL" --pid "$SERVER_PID" "${fanout[@]}")
+fan=$(counted "fan-out" traffic --url "$URL" --pid "$SERVER_PID" "${fanout[@]}")
 flood=$(load "flood" traffic --url "$URL" --pid "$SERVER_PID" --clients 10 --senders 1 --inflight 0 --messages 10000 --runs 5)
 lat=$(load "latency" traffic --url "$URL" --clients 100 --rooms 10 --senders 10 --rate 1000 --duration 3 --runs "$RUNS")
 churn=$(load "churn" churn --url "$URL" --clients 4 --duration 2 --runs "$RUNS")
@@ -136,6 +163,8 @@ awk -v base="$(get rate "$base")" -v fan="$(get rate "$fan")" -v flood="$(get ra
     -v anon0="$(idle_med anon_before_kib)" -v anon1="$(idle_med anon_after_kib)" \
     -v th0="$(idle_med threads_before)" -v th1="$(idle_med threads_after)" \
     -v perconn="$(idle_med per_conn_bytes)" -v churn="$(get cycles_per_s "$churn")" \
+    -v priv0="$(idle_med private_before_kib)" -v privconn="$(idle_med private_per_conn_bytes)" \
+    -v ins_fan="$(per_delivery "$fan")" -v ins_base="$(per_delivery "$base")" \
     -v startup="$(get ms "$startup")" -v size="$size" -v armv7="$armv7" \
     -v lost="$(($(get lost "$base") + $(get lost "$fan") + $(get lost "$flood") + $(get lost "$lat")))" \
     -v rel1="$(get p50_us "$rel1") / $(get p99_us "$rel1")" -v loc1="$(get p50_us "$loc1") / $(get p99_us "$loc1")" \
@@ -155,6 +184,8 @@ BEGIN {
     row("(a) baseline: plain tungstenite broadcast", "deliveries/s", n(base), "", "")
     row("(a) messenger / baseline", "ratio", sprintf("%.2f", fan / base), ">= 0.70", ok(fan >= 0.7 * base))
     row("(a) server CPU per delivery", "ns, messenger / baseline", cpu_fan " / " cpu_base, "", "")
+    row("(a) CPU per delivery, messenger / baseline", "ratio", cpu_base > 0 ? sprintf("%.2f", cpu_fan / cpu_base) : "n/a", "<= 1.30", ok(cpu_base > 0 && cpu_fan <= 1.3 * cpu_base))
+    row("(a) instructions per delivery", "messenger / baseline", ins_fan == "n/a" ? "n/a (make callgrind)" : n(ins_fan) " / " n(ins_base), "", "")
     row("(a) fan-out latency", "p50 / p99 / max us", fan_lat, "", "")
     row("(a) flood: 10,000 sends at once", "deliveries/s", n(flood), "", "")
     row("(a) flood / 64 in flight", "ratio", sprintf("%.2f", flood / fan), ">= 0.80", ok(flood >= 0.8 * fan))
@@ -162,6 +193,8 @@ BEGIN {
     row("(c) server with no connections", "RSS (anonymous)", sprintf("%.2f MiB (%.2f)", rss0 / 1024, anon0 / 1024), "< 2 MiB", ok(rss0 < 2048))
     row("(c) 1,000 idle connections", "RSS (anonymous)", sprintf("%.2f MiB (%.2f)", rss1 / 1024, anon1 / 1024), "", "")
     row("(c) 1,000 idle connections", "RSS per connection", sprintf("%.1f KiB", perconn / 1024), "< 16 KiB", ok(perconn < 16384))
+    row("(c) server with no connections", "private dirty", sprintf("%d KiB", priv0), "<= 256 KiB", ok(priv0 <= 256))
+    row("(c) 1,000 idle connections", "private dirty / connection", sprintf("%.1f KiB", privconn / 1024), "<= 12 KiB", ok(privconn <= 12 * 1024))
     row("(c) 1,000 idle connections", "threads before / after", th0 " / " th1, "", "")
     row("(d) join + leave churn, 4 clients", "cycles/s", n(churn), "", "")
     row("(g) relayed call, 1 in flight", "round trip p50 / p99 us", rel1, "", "")
@@ -175,4 +208,8 @@ BEGIN {
     row("clients cut off as too slow (server log)", "count", cutoff, "0", ok(cutoff == 0))
 }'
 echo
+if [ "$PERF" != yes ]; then
+    echo "instructions per delivery: perf cannot count instructions here (\`perf stat -e instructions true\`);"
+    echo "\`make callgrind\` counts them for messenger and the baseline under valgrind."
+fi
 echo "details: $LOG" >&2

@@ -14,14 +14,25 @@ settings refuse).
 The smallest `thread_stack_size` the settings accept is set from what this
 measured (debug, release and armv7 under qemu-arm); see `Config::validate`.
 For a bisection below that minimum, lower the minimum in a local build.
+
+`stack_probe.py --touched -- SERVER_COMMAND...` measures instead of bisecting:
+it gives connection threads a stack of a size nothing else in the process has,
+sends the same inputs (and a message of the longest text, delivered back to its
+sender), and prints how many KiB of each such stack are resident, read from
+`/proc/PID/smaps` while the connections are still open: the deepest a
+connection thread went, to a page. Under `qemu-arm` the PID is the emulator's,
+which holds the guest's memory as its own, so this works for armv7 too. It
+exits 1 if that is more than half the smallest stack the settings accept
+(`scripts/armv7.sh stack`, run by CI, checks the armv7 build this way).
 """
 
 import json
 import socket
+import subprocess
 import sys
 import time
 
-from wsclient import WebSocket, start_server
+from wsclient import Rpc, WebSocket, start_server
 
 
 def deep_inputs():
@@ -103,7 +114,21 @@ def post(port, body):
         raise IOError("no HTTP answer")
 
 
+def largest_message(port):
+    """On a new connection, join a room, register for its messages and send a message of
+    the longest text allowed (64 KiB), so the connection also receives it."""
+    ws = WebSocket("127.0.0.1", port, protocol="jsonrpc", timeout=30)
+    rpc = Rpc(ws)
+    roomid = rpc.call("join", {"user": "deep", "room": "deep"})
+    roomid = roomid["roomid"] if isinstance(roomid, dict) else roomid
+    rpc.call("register", {"event": "message", "id": "deep"})
+    rpc.call("send", {"roomid": roomid, "message": "x" * 65536})
+    return ws
+
+
 def probe(port):
+    """Every input on a Messenger and a Kurento WebSocket and over POST, then the largest
+    message; returns the WebSockets still open, so their threads (and stacks) are there."""
     messenger = WebSocket("127.0.0.1", port, protocol="jsonrpc", timeout=30)
     kurento = WebSocket("127.0.0.1", port, path="/room", protocol=None, timeout=30)
     for text in deep_inputs() + long_inputs() + every_method() + controller_calls():
@@ -111,11 +136,81 @@ def probe(port):
             ws.send_text(text)
             ws.recv_text()
         post(port, text)
+    return messenger, kurento, largest_message(port)
+
+
+# The stack size `--touched` gives connection threads: one no other mapping of the process has.
+TOUCHED_STACK = 960 * 1024
+
+
+def stack_pages(pid):
+    """Resident KiB of every mapping of TOUCHED_STACK bytes in /proc/PID/smaps (under qemu-arm
+    PID is the emulator's, which maps the guest's memory as its own)."""
+    found, size = [], None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5:
+                start, end = (int(x, 16) for x in fields[0].split("-"))
+                size = end - start if fields[1].startswith("rw") else None
+            elif fields[0] == "Rss:" and size == TOUCHED_STACK:
+                found.append(int(fields[1]))
+    return found
+
+
+def touched(cmd):
+    """The deepest stack a connection thread touches: every input of `probe`, then the
+    resident pages of the connection threads' stacks. A page once touched stays resident
+    while its thread lives (and after, on a stack glibc caches for reuse, the top 16 KiB:
+    the `POST` threads' stacks), so the largest figure is the deepest path, to a page,
+    with the thread's control block and TLS at the top of the stack counted in."""
+    proc, port = start_server(cmd + ["--thread-stack-size", str(TOUCHED_STACK)], 60)
+    try:
+        idle = WebSocket("127.0.0.1", port, protocol="jsonrpc", timeout=30)
+        Rpc(idle).call("versions", {})
+        before = stack_pages(proc.pid)
+        sockets = probe(port)
+        time.sleep(0.2)
+        after = stack_pages(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    if not after:
+        print("no mapping of %d bytes found: cannot tell" % TOUCHED_STACK)
+        return 1
+    print("stack touched by a connection thread: %d KiB after one request, %d KiB deepest "
+          "(stacks of %d KiB, touched KiB: %s)"
+          % (max(before), max(after), TOUCHED_STACK // 1024, " ".join(map(str, sorted(after)))))
+    if max(after) >= 16:
+        print("note: 16 KiB or more: a POST thread's pages below the top 16 KiB are returned "
+              "when it ends, so its part of this figure is a lower bound")
+    del sockets
+    least = smallest_stack(cmd)
+    if least is None:
+        print("could not learn the smallest thread_stack_size the server accepts")
+        return 1
+    margin_ok = max(after) * 1024 * 2 <= least
+    print("smallest accepted stack %d KiB: %d KiB unused on the deepest path (%s: at most half "
+          "may be used)" % (least // 1024, least // 1024 - max(after), "ok" if margin_ok else "FAIL"))
+    return 0 if margin_ok else 1
+
+
+def smallest_stack(cmd):
+    """The least `thread_stack_size` the server accepts, from its refusal of 1 byte."""
+    out = subprocess.run(cmd + ["--thread-stack-size", "1"], capture_output=True, text=True,
+                         timeout=60)
+    words = (out.stdout + out.stderr).split()
+    for i, word in enumerate(words[:-1]):
+        if word == "allowed" and words[i + 1].isdigit():
+            return int(words[i + 1])
+    return None
 
 
 def main(argv):
+    if len(argv) >= 3 and argv[1:3] == ["--touched", "--"]:
+        return touched(argv[3:])
     if len(argv) < 4 or argv[2] != "--":
-        print("usage: stack_probe.py STACK -- SERVER_COMMAND...", file=sys.stderr)
+        print("usage: stack_probe.py STACK|--touched -- SERVER_COMMAND...", file=sys.stderr)
         return 2
     stack, cmd = argv[1], argv[3:] + ["--thread-stack-size", argv[1]]
     try:

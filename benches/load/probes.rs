@@ -14,29 +14,39 @@ use serde_json::json;
 
 use crate::client::{Client, Target};
 
-/// A process's resident memory (KiB) and thread count, from `/proc/PID/status`.
+/// A process's resident memory (KiB) and thread count, from `/proc/PID/status` and
+/// `/proc/PID/smaps_rollup`.
 pub struct ProcStatus {
     /// All resident pages, shared library pages included.
     pub rss_kib: u64,
     /// Resident anonymous memory: what the process itself allocated (heap, stacks).
     pub anon_kib: u64,
+    /// Pages only this process maps and has written (`Private_Dirty`): heap, touched stacks
+    /// and its relocated copies of the libraries' data. Unlike RSS it leaves out the pages of
+    /// libc and the binary that are read from the file and shared with other processes, so
+    /// it is the memory the process costs the box.
+    pub private_dirty_kib: u64,
     pub threads: u64,
 }
 
 pub fn proc_status(pid: u32) -> io::Result<ProcStatus> {
-    let text = fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let rollup = fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
     Ok(ProcStatus {
-        rss_kib: field("VmRSS:"),
-        anon_kib: field("RssAnon:"),
-        threads: field("Threads:"),
+        rss_kib: number_field(&status, "VmRSS:"),
+        anon_kib: number_field(&status, "RssAnon:"),
+        private_dirty_kib: number_field(&rollup, "Private_Dirty:"),
+        threads: number_field(&status, "Threads:"),
     })
+}
+
+/// The first number after `name` on its line of a `/proc` file (0 if absent).
+fn number_field(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// CPU time a process has used (user + system, its ended threads included), in seconds.
@@ -66,6 +76,12 @@ pub struct Idle {
 impl Idle {
     pub fn per_connection_bytes(&self) -> f64 {
         (self.after.rss_kib as f64 - self.before.rss_kib as f64) * 1024.0 / self.clients as f64
+    }
+
+    /// Private dirty memory per connection (see `ProcStatus::private_dirty_kib`).
+    pub fn private_per_connection_bytes(&self) -> f64 {
+        let grown = self.after.private_dirty_kib as f64 - self.before.private_dirty_kib as f64;
+        grown * 1024.0 / self.clients as f64
     }
 }
 
