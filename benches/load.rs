@@ -243,7 +243,7 @@ fn run_traffic(o: &Opts) -> Result<(), String> {
     println!(
         "RESULT mode=traffic runs={} sent={:.0} delivered={:.0} lost={} reorder={} errors={} \
          unacked={} elapsed={:.3} rate={:.0} p50_us={:.0} p99_us={:.0} max_us={:.0} \
-         cpu_ns_per_delivery={:.0} delivered_total={}",
+         cpu_ns_per_delivery={:.0} sys_ns_per_delivery={:.0} delivered_total={}",
         outcomes.len(),
         med(&|o| o.sent as f64),
         med(&|o| o.delivered as f64),
@@ -257,6 +257,7 @@ fn run_traffic(o: &Opts) -> Result<(), String> {
         med(&|o| us(o.latency.quantile(0.99))),
         med(&|o| us(o.latency.max())),
         med(&cpu_per_delivery),
+        med(&sys_per_delivery),
         sum(&|o| o.delivered),
     );
     Ok(())
@@ -266,6 +267,14 @@ fn run_traffic(o: &Opts) -> Result<(), String> {
 fn cpu_per_delivery(o: &traffic::Outcome) -> f64 {
     match o.server_cpu {
         Some(cpu) if o.delivered > 0 => cpu * 1e9 / o.delivered as f64,
+        _ => 0.0,
+    }
+}
+
+/// The system (kernel) part of `cpu_per_delivery`.
+fn sys_per_delivery(o: &traffic::Outcome) -> f64 {
+    match o.server_sys {
+        Some(sys) if o.delivered > 0 => sys * 1e9 / o.delivered as f64,
         _ => 0.0,
     }
 }

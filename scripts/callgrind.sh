@@ -11,8 +11,10 @@
 # (MESSAGES=10 gives them: about 1.9 M Ir for messenger, 0.9 M for the baseline). Only the
 # server's own instructions are counted, not the kernel's work in its system calls (which
 # `perf stat` and the CPU time in `make bench` include). The count is repeatable to a few
-# per cent, not exactly: how many frames one batch carries depends on thread timing. RUNS=N runs each server N times (default 2); BASELINE=0 skips the baseline;
-# MESSAGES=N changes the load. Details go to artifacts/callgrind.log.
+# per cent, not exactly: how many frames one batch carries depends on thread timing.
+# RUNS=N runs each server N times (default 2); BASELINE=0 skips the baseline; MESSAGES=N
+# changes the load; BIN=PATH counts another build of the server (an earlier commit's, say).
+# Details go to artifacts/callgrind.log.
 #
 # The baseline may lose the first few messages for a client it has not yet listed when they
 # are broadcast (under valgrind the list lags the handshake); the figure divides by the
@@ -23,7 +25,7 @@ cd "$(dirname "$0")/.."
 MESSAGES=${MESSAGES:-20000}
 RUNS=${RUNS:-2}
 BASELINE=${BASELINE:-1}
-BIN=target/release/messenger
+BIN=${BIN:-target/release/messenger}
 command -v valgrind >/dev/null 2>&1 || { echo "callgrind: valgrind is not installed" >&2; exit 1; }
 mkdir -p artifacts
 LOG=artifacts/callgrind.log

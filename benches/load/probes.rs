@@ -49,8 +49,8 @@ fn number_field(text: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// CPU time a process has used (user + system, its ended threads included), in seconds.
-pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
+/// CPU time a process has used (its ended threads included), in seconds: user and system.
+pub fn cpu_seconds(pid: u32) -> io::Result<(f64, f64)> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command name (which may hold spaces): state is field 3, utime 14.
     let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
@@ -62,7 +62,7 @@ pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
             .unwrap_or(0)
     };
     // USER_HZ is 100 on Linux.
-    Ok((ticks(11) + ticks(12)) as f64 / 100.0)
+    Ok((ticks(11) as f64 / 100.0, ticks(12) as f64 / 100.0))
 }
 
 /// Server memory and threads with no clients, then with `n` idle clients (each joined to one

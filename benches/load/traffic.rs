@@ -48,6 +48,8 @@ pub struct Outcome {
     pub latency: Histogram,
     /// CPU seconds the server used from the first send to the end of the drain (with `pid`).
     pub server_cpu: Option<f64>,
+    /// The part of `server_cpu` spent in the kernel (system time).
+    pub server_sys: Option<f64>,
 }
 
 impl Outcome {
@@ -97,7 +99,9 @@ pub fn run(target: &Target, t: &Traffic, tag: &str, pid: Option<u32>) -> io::Res
     drain(&members, expected, Duration::from_secs_f64(t.drain));
     let cpu_after = pid.map(probes::cpu_seconds).transpose()?;
     let mut outcome = finish(members, &reports, expected);
-    outcome.server_cpu = cpu_before.zip(cpu_after).map(|(a, b)| b - a);
+    let used = cpu_before.zip(cpu_after);
+    outcome.server_cpu = used.map(|(a, b)| (b.0 + b.1) - (a.0 + a.1));
+    outcome.server_sys = used.map(|(a, b)| b.1 - a.1);
     Ok(outcome)
 }
 
@@ -232,5 +236,6 @@ fn finish(members: Vec<Member>, reports: &[SenderReport], expected: u64) -> Outc
         elapsed: last.saturating_sub(first) as f64 / 1e9,
         latency,
         server_cpu: None,
+        server_sys: None,
     }
 }
