@@ -1,7 +1,7 @@
 //! The frame reader driven from memory: client frames (masked, as a browser sends them) fed in
 //! small pieces, and the commands it sends the dispatcher read back.
 
-use crossbeam_channel::Receiver;
+use crate::inbox::Receiver;
 
 use super::*;
 use crate::caps::Caps;
