@@ -170,9 +170,10 @@ fn unreadable<S: std::io::Write>(stream: &mut S, error: HeadError, visit: &mut V
 /// the connection ends, and reports it gone. With info lines on, one line when it opens and
 /// one when it closes, saying why (written where the reader ends).
 #[inline(never)]
-fn websocket(stream: TcpStream, mut leftover: Vec<u8>, mut upgrade: Box<Upgrade>, shared: &Shared) {
-    // Usually empty: give back the head buffer's capacity before the connection settles.
-    leftover.shrink_to_fit();
+fn websocket(stream: TcpStream, leftover: Vec<u8>, mut upgrade: Box<Upgrade>, shared: &Shared) {
+    // The head buffer (usually empty now, `http::READ_CHUNK` bytes of capacity) becomes
+    // tungstenite's read buffer (`reader::server_side`): freed, it would stay in this thread's
+    // malloc cache (glibc's tcache) for the connection's life anyway.
     let mut log = upgrade.log.take();
     if let Some(log) = &log {
         connlog::ws_opened(upgrade.conn, log, upgrade.origin.as_ref()); // log: open
