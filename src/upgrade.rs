@@ -55,9 +55,13 @@ pub fn choose<'a>(offered: &[&'a str]) -> Option<&'a str> {
 /// Answers a WebSocket handshake from `peer`: 101 and the accepted upgrade, or a refusal
 /// (`None`: the connection closes). Frames must be masked until the connection opens
 /// (`Upgrade::allow_unmasked`, called by `connection::open`): code here is on every
-/// connection's deepest stack path (see `connection.rs`).
+/// connection's deepest stack path (see `connection.rs`). The 101 is put together in the
+/// spare capacity of `buf`, the connection's head buffer (after whatever the client sent
+/// after its request, which stays): a block allocated and freed here would stay in the
+/// thread's malloc cache for the connection's life.
 pub fn handshake(
     out: &mut impl Write,
+    buf: &mut Vec<u8>,
     head: &Head,
     shared: &Shared,
     peer: Option<SocketAddr>,
@@ -102,12 +106,17 @@ pub fn handshake(
         return Ok(None);
     }
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let mut response = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n");
+    let kept = buf.len();
+    buf.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
+    buf.extend_from_slice(accept.as_bytes());
     if let Some(p) = protocol {
-        response.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+        buf.extend_from_slice(b"\r\nSec-WebSocket-Protocol: ");
+        buf.extend_from_slice(p.as_bytes());
     }
-    response.push_str("\r\n");
-    out.write_all(response.as_bytes())?;
+    buf.extend_from_slice(b"\r\n\r\n");
+    let written = out.write_all(&buf[kept..]);
+    buf.truncate(kept);
+    written?;
     Ok(Some(Upgrade {
         conn: shared.next_conn.fetch_add(1, Ordering::Relaxed),
         log: WsLog::new(peer, head),
@@ -129,7 +138,17 @@ mod tests {
         let (shared, _rx) = shared();
         let mut out = Vec::new();
         let dialect = Dialect::Kurento(Caps::default());
-        let upgrade = handshake(&mut out, &head(request), &shared, None, dialect, false);
+        let mut buf = b"after".to_vec();
+        let upgrade = handshake(
+            &mut out,
+            &mut buf,
+            &head(request),
+            &shared,
+            None,
+            dialect,
+            false,
+        );
+        assert_eq!(buf, b"after", "what came after the request stays");
         (String::from_utf8(out).unwrap(), upgrade.unwrap())
     }
 
