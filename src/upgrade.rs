@@ -45,10 +45,9 @@ impl Upgrade {
 
 /// The subprotocol to echo: the first offered that the server speaks, compared without case
 /// and echoed as offered (LinkType offers `JSON`; Thunder echoes the first it accepts).
-pub fn choose<'a>(offered: &[&'a str]) -> Option<&'a str> {
+pub fn choose<'a>(offered: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     offered
-        .iter()
-        .copied()
+        .into_iter()
         .find(|p| PROTOCOLS.iter().any(|known| known.eq_ignore_ascii_case(p)))
 }
 
@@ -96,9 +95,10 @@ pub fn handshake(
         http::refuse(out, 400, "Bad Request", "missing Sec-WebSocket-Key")?;
         return Ok(None);
     };
-    let offered: Vec<&str> = head.tokens("sec-websocket-protocol").collect();
-    let protocol = choose(&offered);
-    if !offered.is_empty() && protocol.is_none() {
+    // Read off the head again rather than collected into a Vec (see `buf` above).
+    let protocol = choose(head.tokens("sec-websocket-protocol"));
+    if protocol.is_none() && head.tokens("sec-websocket-protocol").next().is_some() {
+        let offered: Vec<&str> = head.tokens("sec-websocket-protocol").collect();
         let why = format!(
             "unsupported subprotocol {offered:?}; this server speaks notification, json, jsonrpc"
         );
@@ -177,13 +177,13 @@ mod tests {
 
     #[test]
     fn subprotocols_match_without_case_and_echo_as_offered() {
-        assert_eq!(choose(&["JSON"]), Some("JSON"));
+        assert_eq!(choose(["JSON"]), Some("JSON"));
         assert_eq!(
-            choose(&["chat", "Notification", "json"]),
+            choose(["chat", "Notification", "json"]),
             Some("Notification")
         );
-        assert_eq!(choose(&["text", "raw"]), None);
-        assert_eq!(choose(&[]), None);
+        assert_eq!(choose(["text", "raw"]), None);
+        assert_eq!(choose([]), None);
         let (text, upgrade) = answer(&format!(
             "GET /room HTTP/1.1\r\n{KEY}Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: JSON\r\n\r\n"
         ));
