@@ -176,7 +176,7 @@ fn websocket(stream: TcpStream, leftover: Vec<u8>, mut upgrade: Box<Upgrade>, sh
     // malloc cache (glibc's tcache) for the connection's life anyway.
     let mut log = upgrade.log.take();
     if let Some(log) = &log {
-        connlog::ws_opened(upgrade.conn, log, upgrade.origin.as_ref()); // log: open
+        connlog::ws_opened(upgrade.conn, log, upgrade.origin.as_deref()); // log: open
     }
     match open(&stream, &mut upgrade, shared) {
         // Each way the reader ends writes the close line (`log: close` in `reader`).
@@ -199,7 +199,7 @@ fn open(stream: &TcpStream, upgrade: &mut Upgrade, shared: &Shared) -> Option<Re
     let open = Command::Open {
         conn,
         socket: TcpSocket(writer),
-        origin: upgrade.origin.take().map(Box::new),
+        origin: upgrade.origin.take(),
         kurento: upgrade.dialect.is_kurento(),
         admin: upgrade.admin,
     };

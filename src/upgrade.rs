@@ -24,8 +24,10 @@ pub struct Upgrade {
     pub log: Option<Box<WsLog>>,
     /// What the connection speaks: Messenger (`/jsonrpc`) or Kurento (`/room`).
     pub dialect: Dialect,
-    /// From a verified access token, else from the `Origin` header.
-    pub origin: Option<Origin>,
+    /// From a verified access token, else from the `Origin` header. Boxed as the dispatcher
+    /// keeps it (`Command::Open`): taken when the WebSocket opens, it would otherwise leave
+    /// its room empty in this struct, which lives as long as the connection.
+    pub origin: Option<Box<Origin>>,
     /// The client presented the `admin_token` from a loopback address.
     pub admin: bool,
     /// Frames the client did not mask are read (a loopback peer, unless `require_masking`):
@@ -121,7 +123,7 @@ pub fn handshake(
         conn: shared.next_conn.fetch_add(1, Ordering::Relaxed),
         log: WsLog::new(peer, head),
         dialect,
-        origin,
+        origin: origin.map(Box::new),
         admin,
         unmasked_ok: false,
         relay: None,
