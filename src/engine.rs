@@ -258,6 +258,7 @@ impl<S: Socket> Engine<S> {
             Command::Tick => {
                 self.rooms.expire(now);
                 self.leave_some();
+                self.out.release();
             }
             Command::Shutdown => self.out.close_all("server shutting down"),
         }
