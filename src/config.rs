@@ -114,8 +114,8 @@ pub struct Config {
     /// accounting is in `engine::memory`). Rooms and registrations may take half of it; beyond
     /// that a join, register or listen gets error 2. When the total passes it, the largest
     /// queues are cut off first. Default 16 MiB: with the fixed part measured (`make bench`:
-    /// an idle server 2.7 MiB resident, 1,000 idle connections 17.6 MiB, 15.3 KiB each) the
-    /// process stays near 34 MiB, about half the systemd unit's `MemoryMax=64M`. At least 4 x
+    /// an idle server 2.7 MiB resident, 1,000 idle connections 15.0 MiB, 12.6 KiB each) the
+    /// process stays near 31 MiB, about half the systemd unit's `MemoryMax=64M`. At least 4 x
     /// `max_outbound_bytes`, so one client's queue at its ceiling (twice that) fits in half.
     pub max_memory_bytes: usize,
     /// A membership joined over HTTP that goes unused this long counts as left. Default 600 s.

@@ -23,7 +23,7 @@
 //!
 //! Measured on x86-64 (release): a connection that has joined and registered touches 8,080
 //! bytes of its stack, two pages, about 4 KiB of which std's thread start takes before
-//! `serve`; 1,000 such idle connections cost 15.6 KiB each in all. About 100 bytes more on
+//! `serve`; 1,000 such idle connections cost 12.7 KiB each in all (private dirty memory). About 100 bytes more on
 //! that path makes it three pages (12 KiB). Measure after changing any of it: `cargo bench
 //! --bench load -- idle` against a release build (see docs/performance.md).
 
