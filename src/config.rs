@@ -114,8 +114,8 @@ pub struct Config {
     /// accounting is in `engine::memory`). Rooms and registrations may take half of it; beyond
     /// that a join, register or listen gets error 2. When the total passes it, the largest
     /// queues are cut off first. Default 16 MiB: with the fixed part measured (`make bench`:
-    /// an idle server 2.7 MiB resident, 1,000 idle connections 17.6 MiB, 15.3 KiB each) the
-    /// process stays near 34 MiB, about half the systemd unit's `MemoryMax=64M`. At least 4 x
+    /// an idle server 2.7 MiB resident, 1,000 idle connections 15.0 MiB, 12.6 KiB each) the
+    /// process stays near 31 MiB, about half the systemd unit's `MemoryMax=64M`. At least 4 x
     /// `max_outbound_bytes`, so one client's queue at its ceiling (twice that) fits in half.
     pub max_memory_bytes: usize,
     /// A membership joined over HTTP that goes unused this long counts as left. Default 600 s.
@@ -140,9 +140,11 @@ pub struct Config {
     /// worst inputs: see `MIN_STACK`).
     pub thread_stack_size: usize,
     /// tungstenite's read buffer per connection, in bytes: it is zero-filled on first read, so
-    /// it is resident on every connection. Default 2 KiB: a request is a few hundred bytes, a
-    /// larger message is read in several calls, and an idle connection costs about 15 KiB
-    /// (4 KiB: 17 KiB, measured with 1,000 idle connections).
+    /// it is resident on every connection. Default 1 KiB, the size of the buffer the request
+    /// head was read into (`http::READ_CHUNK`), which becomes this one rather than being freed
+    /// into the thread's malloc cache; a request is a few hundred bytes, and a larger message
+    /// is read in several calls. With 1,000 idle connections that joined and registered, 2 KiB
+    /// (and a buffer of its own) cost 15.6 KiB of private memory each, 1 KiB 13.6 KiB.
     pub read_buffer_size: usize,
 
     /// Longest user name, in bytes (`join`, Kurento `joinRoom`, and the names and patterns
@@ -250,7 +252,7 @@ impl Default for Config {
             max_http_requests_per_second: 1000.0,
             http_request_burst: 2000,
             thread_stack_size: 64 * 1024,
-            read_buffer_size: 2 * 1024,
+            read_buffer_size: 1024,
             max_user_bytes: 256,
             max_room_bytes: 256,
             max_id_bytes: 256,

@@ -25,7 +25,7 @@
 //!
 //! Measured on x86-64 (release): a connection that has joined and registered touches 8,080
 //! bytes of its stack, two pages, about 4 KiB of which std's thread start takes before
-//! `serve`; 1,000 such idle connections cost 15.6 KiB each in all. About 100 bytes more on
+//! `serve`; 1,000 such idle connections cost 12.7 KiB each in all (private dirty memory). About 100 bytes more on
 //! that path makes it three pages (12 KiB). Measure after changing any of it: `cargo bench
 //! --bench load -- idle` against a release build (see docs/performance.md).
 
@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crossbeam_channel::Sender;
+use crate::inbox::Sender;
 
 use crate::access_token::Key;
 use crate::config::Config;
@@ -172,12 +172,13 @@ fn unreadable<S: std::io::Write>(stream: &mut S, error: HeadError, visit: &mut V
 /// the connection ends, and reports it gone. With info lines on, one line when it opens and
 /// one when it closes, saying why (written where the reader ends).
 #[inline(never)]
-fn websocket(stream: TcpStream, mut leftover: Vec<u8>, mut upgrade: Box<Upgrade>, shared: &Shared) {
-    // Usually empty: give back the head buffer's capacity before the connection settles.
-    leftover.shrink_to_fit();
+fn websocket(stream: TcpStream, leftover: Vec<u8>, mut upgrade: Box<Upgrade>, shared: &Shared) {
+    // The head buffer (usually empty now, `http::READ_CHUNK` bytes of capacity) becomes
+    // tungstenite's read buffer (`reader::server_side`): freed, it would stay in this thread's
+    // malloc cache (glibc's tcache) for the connection's life anyway.
     let mut log = upgrade.log.take();
     if let Some(log) = &log {
-        connlog::ws_opened(upgrade.conn, log, upgrade.origin.as_ref()); // log: open
+        connlog::ws_opened(upgrade.conn, log, upgrade.origin.as_deref()); // log: open
     }
     match open(&stream, &mut upgrade, shared) {
         // Each way the reader ends writes the close line (`log: close` in `reader`).
@@ -200,7 +201,7 @@ fn open(stream: &TcpStream, upgrade: &mut Upgrade, shared: &Shared) -> Option<Re
     let open = Command::Open {
         conn,
         socket: TcpSocket(writer),
-        origin: upgrade.origin.take().map(Box::new),
+        origin: upgrade.origin.take(),
         kurento: upgrade.dialect.is_kurento(),
         admin: upgrade.admin,
     };

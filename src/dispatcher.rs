@@ -10,7 +10,9 @@
 
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{RecvTimeoutError, Sender};
+
+use crate::inbox::Receiver;
 
 use crate::engine::{Answer, Command, Engine, BATCH, SHUTDOWN_GRACE, SWEEP};
 use crate::socket::TcpSocket;

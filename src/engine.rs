@@ -34,8 +34,8 @@ use crate::request::{Call, Rejection};
 use crate::rooms::{self, ConnId, Join, Limits, Owner, Rooms, Sink};
 use crate::wire;
 
-/// Commands the dispatcher's inbox (one bounded channel, its slots allocated up front) holds
-/// before connection threads wait: the back-pressure on a flooding client.
+/// Commands the dispatcher's inbox (one bounded channel, its memory allocated as commands
+/// queue) holds before connection threads wait: the back-pressure on a flooding client.
 pub const INBOX: usize = 1024;
 /// Commands applied at most per wake-up before the outboxes are written: large enough that a
 /// flood is written in few syscalls, small enough to keep replies prompt.
@@ -254,6 +254,7 @@ impl<S: Socket> Engine<S> {
             Command::Tick => {
                 self.rooms.expire(now);
                 self.leave_some();
+                self.out.release();
             }
             Command::Shutdown => self.out.close_all("server shutting down"),
         }

@@ -39,7 +39,7 @@ pub fn admits(
 
 /// Whether every `Host` header of the request names this server (true without one).
 fn names_this_server(head: &Head, config: &Config) -> bool {
-    let mut hosts = head.headers.iter().filter(|(name, _)| name == "host");
+    let mut hosts = head.headers().filter(|(name, _)| *name == "host");
     hosts.all(|(_, value)| is_ours(value.trim(), config))
 }
 

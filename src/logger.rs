@@ -9,15 +9,17 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use log::{LevelFilter, Log, Metadata, Record};
 
-/// Lines waiting for the logger thread before new ones are dropped (about 100 bytes each).
+/// Lines waiting for the logger thread (or being written) before new ones are dropped (about
+/// 100 bytes each). The queue is an unbounded channel held to this by `PENDING`: its memory
+/// grows with the lines queued, where a `bounded` one would allocate every slot at start.
 const QUEUE: usize = 1024;
 
 /// Lines dropped since start: the queue was full, or stderr failed.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
-/// Lines queued or being written, for `flush`.
+/// Lines queued or being written, for `flush` and the bound (`QUEUE`).
 static PENDING: AtomicUsize = AtomicUsize::new(0);
 
 struct Logger {
@@ -47,10 +49,9 @@ impl Log for Logger {
                 record.args()
             )
         };
-        PENDING.fetch_add(1, Ordering::Relaxed);
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            self.lines.try_send(line)
-        {
+        // The channel is unbounded; `PENDING` holds it to `QUEUE` lines.
+        let full = PENDING.fetch_add(1, Ordering::Relaxed) >= QUEUE;
+        if full || self.lines.send(line).is_err() {
             PENDING.fetch_sub(1, Ordering::Relaxed);
             DROPPED.fetch_add(1, Ordering::Relaxed);
         }
@@ -61,7 +62,7 @@ impl Log for Logger {
 
 /// Installs the logger at `level` and starts its thread.
 pub fn init(level: LevelFilter) -> std::io::Result<()> {
-    let (lines, queue) = crossbeam_channel::bounded(QUEUE);
+    let (lines, queue) = crossbeam_channel::unbounded();
     std::thread::Builder::new()
         .name("logger".into())
         .stack_size(64 * 1024)

@@ -56,8 +56,8 @@
 //!
 //! # Channels
 //!
-//! One bounded crossbeam channel of `dispatcher::Cmd` (`INBOX`: 1,024 slots of 40 bytes,
-//! allocated up front) from all connection threads (and the signal thread) to the
+//! One bounded channel (`inbox`) of `dispatcher::Cmd` (`INBOX`: 1,024 commands of 40 bytes,
+//! allocated as they queue) from all connection threads (and the signal thread) to the
 //! dispatcher. Its bound is back-pressure: a flooding client's reader blocks instead of
 //! growing memory. HTTP calls and health checks carry a one-shot reply channel. Before a frame
 //! is sent on, the connection thread charges it to its own rate limit (`gate`), so one
@@ -79,6 +79,7 @@ mod dispatcher;
 mod gate;
 mod host;
 mod http;
+mod inbox;
 mod keyfile;
 mod logger;
 mod notify;
@@ -196,7 +197,7 @@ fn run(config: Config) -> i32 {
         }
     };
     let notifier = Notifier::from_env().map(Arc::new);
-    let (tx, rx) = crossbeam_channel::bounded(INBOX);
+    let (tx, rx) = inbox::bounded(INBOX);
     let engine = Engine::new(&config, Instant::now());
     let heartbeat = watchdog(notifier.clone());
     let changed = config::differences(&config);
@@ -311,7 +312,7 @@ mod tests {
         let comment = include_str!("main.rs");
         let quotes = [
             format!(
-                "(`INBOX`: {} slots of {} bytes,",
+                "(`INBOX`: {} commands of {} bytes,",
                 thousands(INBOX),
                 std::mem::size_of::<dispatcher::Cmd>()
             ),

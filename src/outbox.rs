@@ -43,8 +43,9 @@
 //! it grows (the growth known before it happens, for the budget), drops its written front when
 //! that is large (`outbox/queue.rs`), and gives a buffer larger than `KEEP_CAPACITY` back once
 //! written. What an empty queue keeps for
-//! the next batch (at most `KEEP_CAPACITY`) is part of the connection's fixed cost, bounded by
-//! `max_connections` like its stack and read buffer, not of the budget.
+//! the next batch (at most `KEEP_CAPACITY`, and only until the engine's next sweep: `release`)
+//! is part of the connection's fixed cost, bounded by `max_connections` like its stack and
+//! read buffer, not of the budget.
 
 mod queue;
 mod retry;
@@ -265,6 +266,14 @@ impl<S: Socket> Outboxes<S> {
     /// The heap bytes all queues hold, as kept up to date (counted against the budget).
     pub fn held(&self) -> usize {
         self.held
+    }
+
+    /// Gives back the buffers of the queues with nothing to write (every `SWEEP`), so an idle
+    /// connection keeps none. Costs nothing to the budget: an empty queue counts 0.
+    pub fn release(&mut self) {
+        for outbox in self.boxes.values_mut() {
+            outbox.queue.release();
+        }
     }
 
     /// `held` summed again from every queue (for tests: it must equal `held`).

@@ -224,8 +224,8 @@ fn exchange(head: &Head, body: &[u8], shared: &Shared) -> Result<Response, Failu
         Some(query) => format!("{} {}?{query} HTTP/1.1\r\n", head.method, head.path),
         None => format!("{} {} HTTP/1.1\r\n", head.method, head.path),
     };
-    for (name, value) in &head.headers {
-        if !HOP.contains(&name.as_str()) {
+    for (name, value) in head.headers() {
+        if !HOP.contains(&name) {
             text.push_str(&format!("{}: {value}\r\n", canonical(name)));
         }
     }

@@ -8,7 +8,7 @@
 use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
 
-use crossbeam_channel::Sender;
+use crate::inbox::Sender;
 use tungstenite::error::ProtocolError;
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message, WebSocket};

@@ -262,6 +262,19 @@ impl ConnIndex {
     }
 }
 
+/// Lists that hold one or two items per member or connection grow one at a time up to
+/// `FEW`, then as usual: a `Vec`'s first push makes room for four, three of them usually
+/// never used, on every idle connection.
+const FEW: usize = 4;
+
+/// Pushes `item` onto a list that usually stays short (`FEW`).
+fn push_few<T>(list: &mut Vec<T>, item: T) {
+    if list.len() < FEW {
+        list.reserve_exact(1);
+    }
+    list.push(item);
+}
+
 fn secure_name(secure: bool) -> &'static str {
     if secure {
         r#""secure""#

@@ -85,7 +85,7 @@ pub fn route<S: Source + Write>(
     match (head.method.as_str(), head.path.as_str(), jsonrpc) {
         ("GET", _, Some(implicit)) if wants_upgrade => {
             let dialect = Dialect::Messenger(designators(config, implicit));
-            let mut upgrade = upgrade::handshake(stream, &head, shared, peer, dialect, admin)?;
+            let mut upgrade = upgrade::handshake(stream, buf, &head, shared, peer, dialect, admin)?;
             if let Some(upgrade) = &mut upgrade {
                 upgrade.relay = RelayHead::new(&head, config, directed);
             }
@@ -94,7 +94,7 @@ pub fn route<S: Source + Write>(
         ("GET", "/room", None) if wants_upgrade => {
             let dialect = Dialect::Kurento(Caps::from(config));
             Ok(upgraded(upgrade::handshake(
-                stream, &head, shared, peer, dialect, admin,
+                stream, buf, &head, shared, peer, dialect, admin,
             )?))
         }
         ("POST", _, Some(implicit)) => {

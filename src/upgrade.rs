@@ -24,8 +24,10 @@ pub struct Upgrade {
     pub log: Option<Box<WsLog>>,
     /// What the connection speaks: Messenger (`/jsonrpc`) or Kurento (`/room`).
     pub dialect: Dialect,
-    /// From a verified access token, else from the `Origin` header.
-    pub origin: Option<Origin>,
+    /// From a verified access token, else from the `Origin` header. Boxed as the dispatcher
+    /// keeps it (`Command::Open`): taken when the WebSocket opens, it would otherwise leave
+    /// its room empty in this struct, which lives as long as the connection.
+    pub origin: Option<Box<Origin>>,
     /// The client presented the `admin_token` from a loopback address.
     pub admin: bool,
     /// Frames the client did not mask are read (a loopback peer, unless `require_masking`):
@@ -45,19 +47,22 @@ impl Upgrade {
 
 /// The subprotocol to echo: the first offered that the server speaks, compared without case
 /// and echoed as offered (LinkType offers `JSON`; Thunder echoes the first it accepts).
-pub fn choose<'a>(offered: &[&'a str]) -> Option<&'a str> {
+pub fn choose<'a>(offered: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     offered
-        .iter()
-        .copied()
+        .into_iter()
         .find(|p| PROTOCOLS.iter().any(|known| known.eq_ignore_ascii_case(p)))
 }
 
 /// Answers a WebSocket handshake from `peer`: 101 and the accepted upgrade, or a refusal
 /// (`None`: the connection closes). Frames must be masked until the connection opens
 /// (`Upgrade::allow_unmasked`, called by `connection::open`): code here is on every
-/// connection's deepest stack path (see `connection.rs`).
+/// connection's deepest stack path (see `connection.rs`). The 101 is put together in the
+/// spare capacity of `buf`, the connection's head buffer (after whatever the client sent
+/// after its request, which stays): a block allocated and freed here would stay in the
+/// thread's malloc cache for the connection's life.
 pub fn handshake(
     out: &mut impl Write,
+    buf: &mut Vec<u8>,
     head: &Head,
     shared: &Shared,
     peer: Option<SocketAddr>,
@@ -92,9 +97,10 @@ pub fn handshake(
         http::refuse(out, 400, "Bad Request", "missing Sec-WebSocket-Key")?;
         return Ok(None);
     };
-    let offered: Vec<&str> = head.tokens("sec-websocket-protocol").collect();
-    let protocol = choose(&offered);
-    if !offered.is_empty() && protocol.is_none() {
+    // Read off the head again rather than collected into a Vec (see `buf` above).
+    let protocol = choose(head.tokens("sec-websocket-protocol"));
+    if protocol.is_none() && head.tokens("sec-websocket-protocol").next().is_some() {
+        let offered: Vec<&str> = head.tokens("sec-websocket-protocol").collect();
         let why = format!(
             "unsupported subprotocol {offered:?}; this server speaks notification, json, jsonrpc"
         );
@@ -102,17 +108,22 @@ pub fn handshake(
         return Ok(None);
     }
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let mut response = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n");
+    let kept = buf.len();
+    buf.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
+    buf.extend_from_slice(accept.as_bytes());
     if let Some(p) = protocol {
-        response.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+        buf.extend_from_slice(b"\r\nSec-WebSocket-Protocol: ");
+        buf.extend_from_slice(p.as_bytes());
     }
-    response.push_str("\r\n");
-    out.write_all(response.as_bytes())?;
+    buf.extend_from_slice(b"\r\n\r\n");
+    let written = out.write_all(&buf[kept..]);
+    buf.truncate(kept);
+    written?;
     Ok(Some(Upgrade {
         conn: shared.next_conn.fetch_add(1, Ordering::Relaxed),
         log: WsLog::new(peer, head),
         dialect,
-        origin,
+        origin: origin.map(Box::new),
         admin,
         unmasked_ok: false,
         relay: None,
@@ -129,7 +140,17 @@ mod tests {
         let (shared, _rx) = shared();
         let mut out = Vec::new();
         let dialect = Dialect::Kurento(Caps::default());
-        let upgrade = handshake(&mut out, &head(request), &shared, None, dialect, false);
+        let mut buf = b"after".to_vec();
+        let upgrade = handshake(
+            &mut out,
+            &mut buf,
+            &head(request),
+            &shared,
+            None,
+            dialect,
+            false,
+        );
+        assert_eq!(buf, b"after", "what came after the request stays");
         (String::from_utf8(out).unwrap(), upgrade.unwrap())
     }
 
@@ -158,13 +179,13 @@ mod tests {
 
     #[test]
     fn subprotocols_match_without_case_and_echo_as_offered() {
-        assert_eq!(choose(&["JSON"]), Some("JSON"));
+        assert_eq!(choose(["JSON"]), Some("JSON"));
         assert_eq!(
-            choose(&["chat", "Notification", "json"]),
+            choose(["chat", "Notification", "json"]),
             Some("Notification")
         );
-        assert_eq!(choose(&["text", "raw"]), None);
-        assert_eq!(choose(&[]), None);
+        assert_eq!(choose(["text", "raw"]), None);
+        assert_eq!(choose([]), None);
         let (text, upgrade) = answer(&format!(
             "GET /room HTTP/1.1\r\n{KEY}Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: JSON\r\n\r\n"
         ));

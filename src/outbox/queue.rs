@@ -54,8 +54,9 @@ impl Queue {
     }
 
     /// What the memory budget counts: the buffer while it holds bytes to write. An empty
-    /// queue keeps at most `KEEP_CAPACITY` for the next batch, part of what each connection
-    /// costs whatever it does (bounded by `max_connections`, like its stack and read buffer).
+    /// queue keeps at most `KEEP_CAPACITY` for the next batch until the next sweep
+    /// (`release`), part of what each connection costs whatever it does (bounded by
+    /// `max_connections`, like its stack and read buffer).
     pub fn cost(&self) -> usize {
         if self.is_empty() {
             0
@@ -120,6 +121,14 @@ impl Queue {
         self.buf.clear();
         (self.sent, self.mark, self.close_at) = (0, 0, None);
         if self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = Vec::new();
+        }
+    }
+
+    /// Gives the buffer of an empty queue back (once a `SWEEP`): a connection that has gone
+    /// quiet keeps none, a busy one allocates it again at most once a sweep.
+    pub fn release(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 0 {
             self.buf = Vec::new();
         }
     }
@@ -205,6 +214,25 @@ mod tests {
             q.push(one.len(), |buf| buf.extend_from_slice(&one));
         }
         all
+    }
+
+    #[test]
+    fn a_release_gives_back_only_an_empty_buffer() {
+        let mut q = Queue::default();
+        frames(&mut q, &[100]);
+        q.release();
+        assert!(q.capacity() > 0, "bytes to write keep their buffer");
+        let mut s = Trickle {
+            got: Vec::new(),
+            take: usize::MAX,
+        };
+        assert_eq!(q.write_to(&mut s).unwrap(), Written::All);
+        assert!(
+            q.capacity() > 0,
+            "an empty queue keeps its buffer for the next batch"
+        );
+        q.release();
+        assert_eq!(q.capacity(), 0, "until the sweep gives it back");
     }
 
     #[test]

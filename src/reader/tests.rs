@@ -1,12 +1,11 @@
 //! The frame reader driven from memory: client frames (masked, as a browser sends them) fed in
 //! small pieces, and the commands it sends the dispatcher read back.
 
-use crossbeam_channel::Receiver;
-
 use super::*;
 use crate::caps::Caps;
 use crate::config::Config;
 use crate::engine::Dialect;
+use crate::inbox::Receiver;
 use crate::request::{Designators, Method};
 use crate::routes::tests::shared_with;
 use crate::test_stream::Pipe;
@@ -261,4 +260,12 @@ fn over_the_rate_pings_get_no_pong_and_binary_frames_no_error() {
         .collect();
     assert_eq!(refused.len(), 1, "only the join is answered, with error 2");
     assert!(matches!(&refused[0].error, RpcError::Unavailable(_)));
+}
+
+/// The request head's buffer becomes tungstenite's read buffer (`connection::websocket`): a
+/// default larger than that buffer would make tungstenite allocate another one, and the head
+/// buffer would stay in the thread's malloc cache for the connection's life.
+#[test]
+fn the_default_read_buffer_is_the_head_buffer() {
+    assert_eq!(Config::default().read_buffer_size, crate::http::READ_CHUNK);
 }

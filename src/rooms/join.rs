@@ -104,7 +104,7 @@ impl Rooms {
         self.members.insert(token, member);
         match owner {
             Owner::WebSocket(conn) => {
-                self.conns.entry(conn).or_default().tokens.push(token);
+                push_few(&mut self.conns.entry(conn).or_default().tokens, token);
                 self.wide_entered(conn, req.room, sink);
             }
             Owner::Http => self.http.push(token),

@@ -60,12 +60,9 @@ impl Rooms {
             false,
             sink,
         );
-        self.members
-            .get_mut(&token)
-            .and_then(Member::watchers_mut)
-            .expect("known Thunder token")
-            .push(watcher);
-        self.conns.entry(conn).or_default().watching.push(token);
+        let watchers = self.members.get_mut(&token).and_then(Member::watchers_mut);
+        push_few(watchers.expect("known Thunder token"), watcher);
+        push_few(&mut self.conns.entry(conn).or_default().watching, token);
         Ok(())
     }
 

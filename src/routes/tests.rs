@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use crate::inbox::Receiver;
 
 use super::*;
 use crate::access_token::Key;
@@ -28,7 +28,7 @@ pub fn head(text: &str) -> Head {
 
 /// What connection threads share, with `config`, and the dispatcher's end of the inbox.
 pub fn shared_with(config: Config) -> (Shared, Receiver<Cmd>) {
-    let (tx, rx) = crossbeam_channel::bounded(64);
+    let (tx, rx) = crate::inbox::bounded(64);
     let shared = Shared {
         web: WebOrigins::new(&config),
         http_bucket: std::sync::Mutex::new(gate::http_bucket(&config)),
@@ -55,7 +55,7 @@ fn serve(config: Config, requests: &str, piece: usize) -> (String, Option<Box<Up
     let (shared, rx) = shared_with(config);
     let mut engine = Engine::<TcpSocket>::new(&shared.config, Instant::now());
     let dispatcher = std::thread::spawn(move || {
-        for cmd in rx {
+        for cmd in rx.iter() {
             if let Some((reply, answer)) = engine.apply(cmd, Instant::now()) {
                 let _ = reply.send(answer);
             }
