@@ -29,10 +29,11 @@
 //! that path makes it three pages (12 KiB). Measure after changing any of it: `cargo bench
 //! --bench load -- idle` against a release build (see docs/performance.md).
 
-use std::net::{SocketAddr, TcpStream};
+use std::io::Read;
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::inbox::Sender;
 
@@ -100,10 +101,41 @@ pub fn serve(mut stream: TcpStream, guard: Counted) {
     let peer = stream.peer_addr().ok();
     // The HTTP phase returns before the WebSocket phase starts, so its stack frames (request
     // head parsing, responses) are gone while the connection idles.
-    if let Some((leftover, upgrade)) = http_phase(&mut stream, peer, &shared) {
-        websocket(stream, leftover, upgrade, &shared);
+    match http_phase(&mut stream, peer, &shared) {
+        Some((leftover, upgrade)) => websocket(stream, leftover, upgrade, &shared),
+        None => linger(&mut stream),
     }
     drop(guard);
+}
+
+/// How long a connection that ends in its HTTP phase is still read after its last response.
+const LINGER: Duration = Duration::from_millis(500);
+/// How much of what the client still sends then is read (and thrown away).
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// Ends a connection whose last response may have come before the client finished sending (a
+/// refusal decided on the request head, the body still on its way): closing a socket with
+/// unread bytes makes the kernel reset the connection, and a reset can make the client drop
+/// the response it has not read yet. So the write side is shut (the client sees the end of
+/// the response) and what still comes is read and thrown away, until the client closes, for
+/// at most `LINGER` and `LINGER_BYTES` (a "lingering close", as HTTP servers do).
+#[cold]
+#[inline(never)]
+fn linger(stream: &mut TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let until = Instant::now() + LINGER;
+    let mut scratch = [0u8; 512];
+    let mut left = LINGER_BYTES;
+    while left > 0 {
+        let wait = until.saturating_duration_since(Instant::now());
+        if wait.is_zero() || stream.set_read_timeout(Some(wait)).is_err() {
+            return;
+        }
+        match stream.read(&mut scratch) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
 }
 
 /// Answers plain HTTP requests from `peer` until the connection closes or upgrades to a

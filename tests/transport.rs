@@ -284,6 +284,39 @@ fn a_request_fed_in_small_pieces() {
     assert!(text.contains("Sec-WebSocket-Protocol: notification"));
 }
 
+/// A POST refused on its head (a bearer token this server cannot check) with its body still
+/// unread: the client reads the refusal, not a reset. Closing a socket with bytes unread makes
+/// the kernel reset the connection, and the reset discards the response the client has not
+/// read yet.
+#[test]
+fn a_refusal_before_the_body_is_read_still_reaches_the_client() {
+    let server = Server::start_with(&["--key-file", ""], |cmd| {
+        cmd.env("STATE_DIRECTORY", "/proc/no-such-dir");
+    });
+    // Longer than what the server reads with the head, so most of it is still unread.
+    let padding = " ".repeat(16 * 1024);
+    let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"Messenger.1.rooms"}}{padding}"#);
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let request = format!(
+            "POST /jsonrpc HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer a.b\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            server.port,
+            body.len()
+        );
+        s.write_all(request.as_bytes()).unwrap();
+        // The server refuses and is done with the connection before this reads.
+        std::thread::sleep(Duration::from_millis(100));
+        let mut text = String::new();
+        s.read_to_string(&mut text)
+            .expect("the response, not a connection reset");
+        let (status, reply) = parse_response(&text);
+        assert_eq!(status, 401, "{reply}");
+        assert!(reply.contains("no signing key"), "{reply}");
+    }
+}
+
 #[test]
 fn a_client_that_stops_reading_is_cut_off_and_nobody_waits() {
     let server = Server::start(&["--max-outbound-bytes", "200000"]);
