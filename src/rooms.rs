@@ -233,6 +233,14 @@ struct ConnIndex {
     tokens: Vec<RoomToken>,
     /// Memberships on which it registered (once per registration).
     watching: Vec<RoomToken>,
+    /// The rest, which most connections never have (boxed, so an idle connection's slot in
+    /// `Rooms::conns` stays small); `None` until one is made.
+    rare: Option<Box<RareIndex>>,
+}
+
+/// The parts of a connection's index most connections never use.
+#[derive(Default)]
+struct RareIndex {
     /// Its `roomupdate` registrations.
     room_watches: usize,
     /// Rooms it listens to (once per `listen`).
@@ -244,14 +252,33 @@ struct ConnIndex {
     elsewhere: usize,
 }
 
+/// A connection's rare index while it has none.
+static NO_RARE: RareIndex = RareIndex {
+    room_watches: 0,
+    listening: Vec::new(),
+    wide: Vec::new(),
+    elsewhere: 0,
+};
+
 impl ConnIndex {
+    /// Its listens, connection-wide registrations and counts.
+    fn rare(&self) -> &RareIndex {
+        self.rare.as_deref().unwrap_or(&NO_RARE)
+    }
+
+    /// The same to change, made if there was none.
+    fn rare_mut(&mut self) -> &mut RareIndex {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
     /// Refuses one more registration (or listen) beyond the connection's limit.
     fn may_register(&self, limits: &Limits) -> Result<(), RpcError> {
+        let rare = self.rare();
         let held = self.watching.len()
-            + self.room_watches
-            + self.listening.len()
-            + self.wide.len()
-            + self.elsewhere;
+            + rare.room_watches
+            + rare.listening.len()
+            + rare.wide.len()
+            + rare.elsewhere;
         if held >= limits.max_registrations_per_connection {
             return Err(RpcError::Unavailable(format!(
                 "too many registrations on this connection (limit {})",
@@ -421,22 +448,23 @@ impl Rooms {
         let Some(mut index) = self.conns.remove(&conn) else {
             return;
         };
-        if index.room_watches > 0 {
+        let mut rare = index.rare.take().map(|r| *r).unwrap_or_default();
+        if rare.room_watches > 0 {
             let mine = |w: &Watcher| w.conn == conn;
             self.memory -= cost::remove_where(&mut self.room_watchers, mine, cost::watcher);
         }
         // Each list names a membership or room once per registration: once is enough.
         index.watching.sort_unstable();
         index.watching.dedup();
-        index.listening.sort_unstable();
-        index.listening.dedup();
+        rare.listening.sort_unstable();
+        rare.listening.dedup();
         for token in index.watching {
             if let Some(watchers) = self.members.get_mut(&token).and_then(Member::watchers_mut) {
                 let mine = |w: &Watcher| w.conn == conn;
                 self.memory -= cost::remove_where(watchers, mine, cost::member_watcher);
             }
         }
-        for name in index.listening {
+        for name in rare.listening {
             if let Some(room) = self.rooms.get_mut(&name) {
                 let mine = |l: &Listener| l.conn == conn;
                 let freed =
@@ -444,8 +472,8 @@ impl Rooms {
                 self.memory -= freed;
             }
         }
-        if !index.wide.is_empty() {
-            self.memory -= index.wide.iter().map(cost::watcher).sum::<usize>();
+        if !rare.wide.is_empty() {
+            self.memory -= rare.wide.iter().map(cost::watcher).sum::<usize>();
             self.wide_forget(conn, &index.tokens);
         }
         self.queue_leave(index.tokens);
@@ -536,8 +564,9 @@ impl Rooms {
         for l in &room.listeners {
             sink.send(l.conn, &wire::notification(&l.roomupdate_json, &params));
             if let Some(index) = self.conns.get_mut(&l.conn) {
-                if let Some(at) = index.listening.iter().position(|r| r == name) {
-                    index.listening.swap_remove(at);
+                let listening = &mut index.rare_mut().listening;
+                if let Some(at) = listening.iter().position(|r| r == name) {
+                    listening.swap_remove(at);
                 }
             }
         }
