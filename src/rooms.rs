@@ -91,6 +91,9 @@ pub struct Rooms {
     conns: IdMap<ConnId, ConnIndex>,
     /// The memberships joined over HTTP, least recently used first (`rooms/http.rs`).
     http: Vec<RoomToken>,
+    /// When each used HTTP membership counts as left unless used again (kept here, not in
+    /// `Member`, so every WebSocket member's slot is smaller; at most `max_http_memberships`).
+    http_expires: IdMap<RoomToken, Instant>,
     limits: Limits,
     /// The rooms' recent messages (`history` setting; off by default).
     history: History,
@@ -145,8 +148,6 @@ struct Member {
     user_json: Arc<str>,
     owner: Owner,
     kind: Kind,
-    /// For memberships joined over HTTP: when it counts as left unless used again.
-    expires: Option<Instant>,
 }
 
 /// How a membership hears its room.
@@ -328,6 +329,7 @@ impl Rooms {
             room_watchers: Vec::new(),
             conns: IdMap::default(),
             http: Vec::new(),
+            http_expires: IdMap::default(),
             limits,
             history: History::new(0, 0),
             memory: 0,
@@ -516,7 +518,10 @@ impl Rooms {
                     index.tokens.retain(|t| *t != token);
                 }
             }
-            Owner::Http => self.http.retain(|t| *t != token),
+            Owner::Http => {
+                self.http.retain(|t| *t != token);
+                self.http_expires.remove(&token);
+            }
         }
         let room = self
             .rooms

@@ -98,7 +98,6 @@ impl Rooms {
             user_json,
             owner,
             kind,
-            expires: None,
         };
         self.memory += cost::member(&member);
         self.members.insert(token, member);
