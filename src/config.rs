@@ -252,7 +252,7 @@ impl Default for Config {
             max_http_requests_per_second: 1000.0,
             http_request_burst: 2000,
             thread_stack_size: 64 * 1024,
-            read_buffer_size: 1024,
+            read_buffer_size: 512,
             max_user_bytes: 256,
             max_room_bytes: 256,
             max_id_bytes: 256,
