@@ -202,6 +202,14 @@ impl<S: Socket> Outboxes<S> {
         }
     }
 
+    /// Sizes the table for `connections` outboxes, so it does not grow (and leave its old,
+    /// smaller tables to the allocator) as connections arrive: the slots not yet used are not
+    /// resident.
+    pub fn with_connections(mut self, connections: usize) -> Outboxes<S> {
+        self.boxes.reserve(connections);
+        self
+    }
+
     /// The time from now on, and what room state holds (for the budget).
     pub fn set_clock(&mut self, now: Instant, state: usize) {
         self.now = self.now.max(now);

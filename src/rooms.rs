@@ -341,6 +341,15 @@ impl Rooms {
     /// Keeps each room's last `per_room` messages (`send` and `announce`), within `bytes`
     /// for all rooms together, and replays them to a new `message` registration. 0 turns
     /// history off (the default).
+    /// Sizes the per-member and per-connection tables for `connections` WebSocket connections
+    /// with a membership each, so they do not grow (and leave their old, smaller tables to the
+    /// allocator) as connections arrive: the slots not yet used are not resident.
+    pub fn with_connections(mut self, connections: usize) -> Rooms {
+        self.members.reserve(connections);
+        self.conns.reserve(connections);
+        self
+    }
+
     pub fn with_history(mut self, per_room: usize, bytes: usize) -> Rooms {
         self.history = History::new(per_room, bytes);
         self
