@@ -108,6 +108,8 @@ pub struct Rooms {
 }
 
 struct Room {
+    /// The room name (the same as its key in `Rooms::rooms`), shared by every `Member::room`.
+    name: Arc<str>,
     /// The room name as a JSON string literal, ready for notifications.
     name_json: String,
     secure: bool,
@@ -142,7 +144,8 @@ impl Room {
 }
 
 struct Member {
-    room: String,
+    /// Its room's name (`Room::name`, one copy for all the room's members).
+    room: Arc<str>,
     user: String,
     /// The user name as a JSON string literal, shared with the room's `names`.
     user_json: Arc<str>,
@@ -398,12 +401,12 @@ impl Rooms {
     pub fn member(&self, token: RoomToken) -> Option<(&str, &str)> {
         self.members
             .get(&token)
-            .map(|m| (m.user.as_str(), m.room.as_str()))
+            .map(|m| (m.user.as_str(), &*m.room))
     }
 
     /// The other members of a membership's room, as JSON string literals, in join order.
     pub fn peers(&self, token: RoomToken) -> impl Iterator<Item = &str> {
-        let room = self.members.get(&token).map(|m| &self.rooms[&m.room]);
+        let room = self.members.get(&token).map(|m| &self.rooms[&*m.room]);
         room.into_iter()
             .flat_map(|r| r.members.iter().zip(&r.names))
             .filter(move |(t, _)| **t != token)
@@ -440,7 +443,7 @@ impl Rooms {
         let Some(member) = self.members.get(&token) else {
             return;
         };
-        let room = &self.rooms[&member.room];
+        let room = &self.rooms[&*member.room];
         let (tail, at) = history::message_tail(&member.user_json, message);
         let message_json = &tail[at];
         let kurento = || kurento::send_message(&room.name_json, &member.user_json, message_json);
@@ -534,7 +537,7 @@ impl Rooms {
         }
         let room = self
             .rooms
-            .get_mut(&member.room)
+            .get_mut(&*member.room)
             .expect("a member's room exists");
         if let Some(at) = room.members.iter().position(|t| *t == token) {
             room.members.remove(at);
@@ -546,7 +549,7 @@ impl Rooms {
             }
         }
         if room.members.is_empty() {
-            let room = self.rooms.remove(&member.room).expect("room exists");
+            let room = self.rooms.remove(&*member.room).expect("room exists");
             self.destroyed(&member.room, room, sink);
         } else {
             let params = format!(r#"{{"user":{},"action":"left"}}"#, member.user_json);

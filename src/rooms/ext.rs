@@ -117,7 +117,7 @@ impl Rooms {
                 let m = &self.members[t];
                 format!(
                     r#"{{"room":{},"user":{},"roomid":"{t}"}}"#,
-                    self.rooms[&m.room].name_json, m.user_json
+                    self.rooms[&*m.room].name_json, m.user_json
                 )
             })
             .collect();
@@ -173,7 +173,7 @@ impl Rooms {
         sink: &mut impl Sink,
     ) -> usize {
         let sender = &self.members[&token];
-        let room = &self.rooms[&sender.room];
+        let room = &self.rooms[&*sender.room];
         let message_json = wire::json_string(message);
         let params = format!(
             r#"{{"user":{},"message":{message_json},"to":{}}}"#,

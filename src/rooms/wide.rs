@@ -117,7 +117,7 @@ impl Rooms {
         let mut seen = HashSet::new();
         self.held(Owner::WebSocket(conn))
             .iter()
-            .map(|t| self.members[t].room.as_str())
+            .map(|t| &*self.members[t].room)
             .filter(|name| seen.insert(*name))
             .map(str::to_owned)
             .collect()
@@ -143,7 +143,7 @@ fn forget(
 ) -> usize {
     let mut gone = 0;
     for token in tokens {
-        if let Some(room) = members.get(token).and_then(|m| rooms.get_mut(&m.room)) {
+        if let Some(room) = members.get(token).and_then(|m| rooms.get_mut(&*m.room)) {
             let before = room.wide.len();
             room.wide.retain(|c| *c != conn);
             gone += before - room.wide.len();
