@@ -55,6 +55,8 @@ use crate::web_origins::WebOrigins;
 /// What every connection thread shares: settings, the dispatcher's inbox, counters.
 pub struct Shared {
     pub config: Config,
+    /// `config.callsign`, shared by every connection's `Designators`.
+    pub callsign: Arc<str>,
     pub tx: Sender<Cmd>,
     pub started: Instant,
     /// Open connections (HTTP and WebSocket), for the limit and `/health`.

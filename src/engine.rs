@@ -190,7 +190,8 @@ impl<S: Socket> Engine<S> {
         Engine {
             rooms: Rooms::new(limits)
                 .with_history(config.history, config.history_bytes)
-                .with_compat(config.compat),
+                .with_compat(config.compat)
+                .with_connections(config.max_connections),
             out: Outboxes::new(
                 Policy {
                     limit: config.max_outbound_bytes,
@@ -198,7 +199,8 @@ impl<S: Socket> Engine<S> {
                     budget: config.max_memory_bytes,
                 },
                 now,
-            ),
+            )
+            .with_connections(config.max_connections),
             origins: IdMap::default(),
             trusted: IdSet::default(),
             sessions: IdMap::default(),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 /// Most header lines a request head may have (more: 431).
 pub const MAX_HEADERS: usize = 32;
 /// Bytes asked of the socket per read while a head or body arrives.
-pub const READ_CHUNK: usize = 1024;
+pub const READ_CHUNK: usize = 512;
 
 /// Where requests are read from: a byte stream whose reads can be given a time limit (a
 /// `TcpStream`'s read timeout; nothing for memory in a test).

@@ -210,6 +210,7 @@ fn run(config: Config) -> i32 {
     let shared = Arc::new(Shared {
         web: web_origins::WebOrigins::new(&config),
         http_bucket: std::sync::Mutex::new(gate::http_bucket(&config)),
+        callsign: config.callsign.as_str().into(),
         config,
         tx: tx.clone(),
         started: Instant::now(),

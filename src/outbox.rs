@@ -111,12 +111,62 @@ struct Outbox<S> {
     closing: bool,
     /// The reader has ended: the outbox goes once its last bytes are written or given up.
     gone: bool,
+    /// The schedules of a stalled or ending outbox; `None` while it has none (most of the
+    /// time, on most connections: boxed, so an idle connection's slot stays small).
+    trouble: Option<Box<Trouble>>,
+}
+
+/// What an outbox keeps while its socket is stalled or it is ending.
+#[derive(Default)]
+struct Trouble {
     /// Since when the queue has been over the limit.
     over_since: Option<Instant>,
     /// Set while the socket is stalled.
     retry: Option<Retry>,
     /// When to stop waiting for the last bytes (a cut-off, or a gone reader's close frame).
     give_up: Option<Instant>,
+}
+
+impl<S> Outbox<S> {
+    fn retry(&self) -> Option<Retry> {
+        self.trouble.as_ref().and_then(|t| t.retry)
+    }
+
+    fn give_up(&self) -> Option<Instant> {
+        self.trouble.as_ref().and_then(|t| t.give_up)
+    }
+
+    /// The schedules, made if there were none.
+    fn trouble(&mut self) -> &mut Trouble {
+        self.trouble.get_or_insert_with(Box::default)
+    }
+
+    /// Changes the schedules; they go once none is set.
+    fn edit(&mut self, change: impl FnOnce(&mut Trouble)) {
+        let trouble = self.trouble();
+        change(trouble);
+        if trouble.over_since.is_none() && trouble.retry.is_none() && trouble.give_up.is_none() {
+            self.trouble = None;
+        }
+    }
+
+    fn set_retry(&mut self, retry: Option<Retry>) {
+        if retry.is_some() || self.trouble.is_some() {
+            self.edit(|t| t.retry = retry);
+        }
+    }
+
+    fn set_over_since(&mut self, since: Option<Instant>) {
+        if since.is_some() || self.trouble.is_some() {
+            self.edit(|t| t.over_since = since);
+        }
+    }
+
+    fn set_give_up(&mut self, at: Option<Instant>) {
+        if at.is_some() || self.trouble.is_some() {
+            self.edit(|t| t.give_up = at);
+        }
+    }
 }
 
 /// All outboxes, and which of them have bytes to write.
@@ -152,6 +202,14 @@ impl<S: Socket> Outboxes<S> {
         }
     }
 
+    /// Sizes the table for `connections` outboxes, so it does not grow (and leave its old,
+    /// smaller tables to the allocator) as connections arrive: the slots not yet used are not
+    /// resident.
+    pub fn with_connections(mut self, connections: usize) -> Outboxes<S> {
+        self.boxes.reserve(connections);
+        self
+    }
+
     /// The time from now on, and what room state holds (for the budget).
     pub fn set_clock(&mut self, now: Instant, state: usize) {
         self.now = self.now.max(now);
@@ -165,9 +223,7 @@ impl<S: Socket> Outboxes<S> {
             queue: Queue::default(),
             closing: false,
             gone: false,
-            over_since: None,
-            retry: None,
-            give_up: None,
+            trouble: None,
         };
         self.boxes.insert(conn, outbox);
     }
@@ -182,7 +238,10 @@ impl<S: Socket> Outboxes<S> {
         // Nothing more is queued for a connection whose reader has gone.
         outbox.gone = true;
         outbox.closing = true;
-        outbox.give_up.get_or_insert(self.now + CLOSE_GRACE);
+        outbox
+            .trouble()
+            .give_up
+            .get_or_insert(self.now + CLOSE_GRACE);
         self.write(conn);
         if let Some(outbox) = self.boxes.get_mut(&conn) {
             let before = outbox.queue.cost();
@@ -232,12 +291,12 @@ impl<S: Socket> Outboxes<S> {
         let due = |conn: &ConnId| {
             boxes
                 .get(conn)
-                .and_then(|o| o.retry)
+                .and_then(|o| o.retry())
                 .is_some_and(|r| r.at <= now)
         };
         work.extend(self.stalled.iter().copied().filter(due));
         self.stalled
-            .retain(|conn| boxes.get(conn).is_some_and(|o| o.retry.is_some()));
+            .retain(|conn| boxes.get(conn).is_some_and(|o| o.retry().is_some()));
         for conn in work.drain(..) {
             self.write(conn);
         }
@@ -249,7 +308,10 @@ impl<S: Socket> Outboxes<S> {
 
     /// When the earliest stalled socket is to be tried again.
     pub fn next_retry(&self) -> Option<Instant> {
-        let retries = self.stalled.iter().filter_map(|c| self.boxes.get(c)?.retry);
+        let retries = self
+            .stalled
+            .iter()
+            .filter_map(|c| self.boxes.get(c)?.retry());
         retries.map(|r| r.at).min()
     }
 
@@ -300,7 +362,7 @@ impl<S: Socket> Outboxes<S> {
             return false;
         };
         let queued = outbox.queue.queued() + n;
-        let stalled = outbox.retry.is_some();
+        let stalled = outbox.retry().is_some();
         let ceiling = CEILING.saturating_mul(self.policy.limit);
         if queued > ceiling || (queued > self.policy.limit && !stalled) {
             self.write(conn);
@@ -325,7 +387,7 @@ impl<S: Socket> Outboxes<S> {
         let Some(outbox) = self.boxes.get_mut(&conn) else {
             return;
         };
-        if outbox.queue.is_empty() && outbox.retry.is_none() {
+        if outbox.queue.is_empty() && outbox.retry().is_none() {
             self.dirty.push(conn);
         }
         let before = outbox.queue.cost();
@@ -341,13 +403,13 @@ impl<S: Socket> Outboxes<S> {
             return;
         };
         if outbox.queue.is_empty() {
-            outbox.retry = None;
+            outbox.set_retry(None);
             if outbox.gone {
                 self.drop_box(conn);
             }
             return;
         }
-        if outbox.give_up.is_some_and(|at| now >= at) {
+        if outbox.give_up().is_some_and(|at| now >= at) {
             return self.abandon(conn);
         }
         let before = outbox.queue.cost();
@@ -359,8 +421,8 @@ impl<S: Socket> Outboxes<S> {
                 return self.abandon(conn);
             }
             Ok(Written::All) => {
-                outbox.retry = None;
-                outbox.over_since = None;
+                outbox.set_retry(None);
+                outbox.set_over_since(None);
                 if outbox.closing {
                     outbox.stream.shutdown(Shutdown::Write);
                 }
@@ -371,13 +433,13 @@ impl<S: Socket> Outboxes<S> {
             }
             Ok(Written::Stalled { progress }) => progress,
         };
-        if outbox.retry.is_none() {
+        if outbox.retry().is_none() {
             self.stalled.push(conn);
         }
-        outbox.retry = Some(Retry::after(outbox.retry, progress, now, epoch));
+        outbox.set_retry(Some(Retry::after(outbox.retry(), progress, now, epoch)));
         if outbox.closing || outbox.queue.queued() <= policy.limit {
-            outbox.over_since = None;
-        } else if now - *outbox.over_since.get_or_insert(now) >= policy.slow_after {
+            outbox.set_over_since(None);
+        } else if now - *outbox.trouble().over_since.get_or_insert(now) >= policy.slow_after {
             self.cut_off(conn, Why::Slow);
         }
     }
@@ -450,8 +512,8 @@ impl<S: Socket> Outboxes<S> {
         outbox.queue.close(1008, reason);
         self.held = self.held + outbox.queue.cost() - before;
         outbox.closing = true;
-        outbox.over_since = None;
-        outbox.give_up = Some(now + CLOSE_GRACE);
+        outbox.set_over_since(None);
+        outbox.set_give_up(Some(now + CLOSE_GRACE));
         outbox.stream.shutdown(Shutdown::Read);
         self.write(conn);
     }
@@ -465,7 +527,7 @@ impl<S: Socket> Outboxes<S> {
         self.held -= outbox.queue.cost();
         outbox.queue = Queue::default();
         outbox.closing = true;
-        outbox.retry = None;
+        outbox.set_retry(None);
         outbox.stream.shutdown(Shutdown::Both);
         if outbox.gone {
             self.boxes.remove(&conn);
@@ -494,7 +556,7 @@ impl<S: Socket> Sink for Outboxes<S> {
             && outbox.queue.queued() + n <= self.policy.limit
             && self.state + self.held + growth <= self.policy.budget;
         if fits {
-            if outbox.queue.is_empty() && outbox.retry.is_none() {
+            if outbox.queue.is_empty() && outbox.retry().is_none() {
                 self.dirty.push(conn);
             }
             outbox.queue.push(n, |buf| wire::text_frame(buf, parts));

@@ -8,6 +8,7 @@ mod fast;
 mod fields;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde::de::{self, Deserializer, IgnoredAny};
 use serde::Deserialize;
@@ -139,8 +140,9 @@ pub struct Rejection {
 /// How method designators are read on one connection, and the caps its strings are held to.
 #[derive(Debug, Clone)]
 pub struct Designators {
-    /// The configured callsign, e.g. `Messenger`.
-    pub callsign: String,
+    /// The configured callsign, e.g. `Messenger` (`Shared::callsign`, one copy for every
+    /// connection).
+    pub callsign: Arc<str>,
     /// The connection's path named the callsign (`/jsonrpc/Messenger`), so `join` and
     /// `1.join` work without it.
     pub implicit: bool,
@@ -248,7 +250,7 @@ fn full(text: &str, names: &Designators) -> Result<Call, Rejection> {
 /// Controller's (`None`: no callsign, or `Controller`), or another plugin's (the error).
 fn messenger_part<'a>(method: &'a str, names: &Designators) -> Result<Option<&'a str>, RpcError> {
     let own = method
-        .strip_prefix(names.callsign.as_str())
+        .strip_prefix(&*names.callsign)
         .and_then(|r| r.strip_prefix('.'));
     match own {
         Some(rest) => Ok(Some(rest)),

@@ -91,6 +91,9 @@ pub struct Rooms {
     conns: IdMap<ConnId, ConnIndex>,
     /// The memberships joined over HTTP, least recently used first (`rooms/http.rs`).
     http: Vec<RoomToken>,
+    /// When each used HTTP membership counts as left unless used again (kept here, not in
+    /// `Member`, so every WebSocket member's slot is smaller; at most `max_http_memberships`).
+    http_expires: IdMap<RoomToken, Instant>,
     limits: Limits,
     /// The rooms' recent messages (`history` setting; off by default).
     history: History,
@@ -105,6 +108,8 @@ pub struct Rooms {
 }
 
 struct Room {
+    /// The room name (the same as its key in `Rooms::rooms`), shared by every `Member::room`.
+    name: Arc<str>,
     /// The room name as a JSON string literal, ready for notifications.
     name_json: String,
     secure: bool,
@@ -139,14 +144,13 @@ impl Room {
 }
 
 struct Member {
-    room: String,
+    /// Its room's name (`Room::name`, one copy for all the room's members).
+    room: Arc<str>,
     user: String,
     /// The user name as a JSON string literal, shared with the room's `names`.
     user_json: Arc<str>,
     owner: Owner,
     kind: Kind,
-    /// For memberships joined over HTTP: when it counts as left unless used again.
-    expires: Option<Instant>,
 }
 
 /// How a membership hears its room.
@@ -233,6 +237,14 @@ struct ConnIndex {
     tokens: Vec<RoomToken>,
     /// Memberships on which it registered (once per registration).
     watching: Vec<RoomToken>,
+    /// The rest, which most connections never have (boxed, so an idle connection's slot in
+    /// `Rooms::conns` stays small); `None` until one is made.
+    rare: Option<Box<RareIndex>>,
+}
+
+/// The parts of a connection's index most connections never use.
+#[derive(Default)]
+struct RareIndex {
     /// Its `roomupdate` registrations.
     room_watches: usize,
     /// Rooms it listens to (once per `listen`).
@@ -244,14 +256,33 @@ struct ConnIndex {
     elsewhere: usize,
 }
 
+/// A connection's rare index while it has none.
+static NO_RARE: RareIndex = RareIndex {
+    room_watches: 0,
+    listening: Vec::new(),
+    wide: Vec::new(),
+    elsewhere: 0,
+};
+
 impl ConnIndex {
+    /// Its listens, connection-wide registrations and counts.
+    fn rare(&self) -> &RareIndex {
+        self.rare.as_deref().unwrap_or(&NO_RARE)
+    }
+
+    /// The same to change, made if there was none.
+    fn rare_mut(&mut self) -> &mut RareIndex {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
     /// Refuses one more registration (or listen) beyond the connection's limit.
     fn may_register(&self, limits: &Limits) -> Result<(), RpcError> {
+        let rare = self.rare();
         let held = self.watching.len()
-            + self.room_watches
-            + self.listening.len()
-            + self.wide.len()
-            + self.elsewhere;
+            + rare.room_watches
+            + rare.listening.len()
+            + rare.wide.len()
+            + rare.elsewhere;
         if held >= limits.max_registrations_per_connection {
             return Err(RpcError::Unavailable(format!(
                 "too many registrations on this connection (limit {})",
@@ -301,6 +332,7 @@ impl Rooms {
             room_watchers: Vec::new(),
             conns: IdMap::default(),
             http: Vec::new(),
+            http_expires: IdMap::default(),
             limits,
             history: History::new(0, 0),
             memory: 0,
@@ -312,6 +344,15 @@ impl Rooms {
     /// Keeps each room's last `per_room` messages (`send` and `announce`), within `bytes`
     /// for all rooms together, and replays them to a new `message` registration. 0 turns
     /// history off (the default).
+    /// Sizes the per-member and per-connection tables for `connections` WebSocket connections
+    /// with a membership each, so they do not grow (and leave their old, smaller tables to the
+    /// allocator) as connections arrive: the slots not yet used are not resident.
+    pub fn with_connections(mut self, connections: usize) -> Rooms {
+        self.members.reserve(connections);
+        self.conns.reserve(connections);
+        self
+    }
+
     pub fn with_history(mut self, per_room: usize, bytes: usize) -> Rooms {
         self.history = History::new(per_room, bytes);
         self
@@ -360,12 +401,12 @@ impl Rooms {
     pub fn member(&self, token: RoomToken) -> Option<(&str, &str)> {
         self.members
             .get(&token)
-            .map(|m| (m.user.as_str(), m.room.as_str()))
+            .map(|m| (m.user.as_str(), &*m.room))
     }
 
     /// The other members of a membership's room, as JSON string literals, in join order.
     pub fn peers(&self, token: RoomToken) -> impl Iterator<Item = &str> {
-        let room = self.members.get(&token).map(|m| &self.rooms[&m.room]);
+        let room = self.members.get(&token).map(|m| &self.rooms[&*m.room]);
         room.into_iter()
             .flat_map(|r| r.members.iter().zip(&r.names))
             .filter(move |(t, _)| **t != token)
@@ -402,7 +443,7 @@ impl Rooms {
         let Some(member) = self.members.get(&token) else {
             return;
         };
-        let room = &self.rooms[&member.room];
+        let room = &self.rooms[&*member.room];
         let (tail, at) = history::message_tail(&member.user_json, message);
         let message_json = &tail[at];
         let kurento = || kurento::send_message(&room.name_json, &member.user_json, message_json);
@@ -421,22 +462,23 @@ impl Rooms {
         let Some(mut index) = self.conns.remove(&conn) else {
             return;
         };
-        if index.room_watches > 0 {
+        let mut rare = index.rare.take().map(|r| *r).unwrap_or_default();
+        if rare.room_watches > 0 {
             let mine = |w: &Watcher| w.conn == conn;
             self.memory -= cost::remove_where(&mut self.room_watchers, mine, cost::watcher);
         }
         // Each list names a membership or room once per registration: once is enough.
         index.watching.sort_unstable();
         index.watching.dedup();
-        index.listening.sort_unstable();
-        index.listening.dedup();
+        rare.listening.sort_unstable();
+        rare.listening.dedup();
         for token in index.watching {
             if let Some(watchers) = self.members.get_mut(&token).and_then(Member::watchers_mut) {
                 let mine = |w: &Watcher| w.conn == conn;
                 self.memory -= cost::remove_where(watchers, mine, cost::member_watcher);
             }
         }
-        for name in index.listening {
+        for name in rare.listening {
             if let Some(room) = self.rooms.get_mut(&name) {
                 let mine = |l: &Listener| l.conn == conn;
                 let freed =
@@ -444,8 +486,8 @@ impl Rooms {
                 self.memory -= freed;
             }
         }
-        if !index.wide.is_empty() {
-            self.memory -= index.wide.iter().map(cost::watcher).sum::<usize>();
+        if !rare.wide.is_empty() {
+            self.memory -= rare.wide.iter().map(cost::watcher).sum::<usize>();
             self.wide_forget(conn, &index.tokens);
         }
         self.queue_leave(index.tokens);
@@ -488,11 +530,14 @@ impl Rooms {
                     index.tokens.retain(|t| *t != token);
                 }
             }
-            Owner::Http => self.http.retain(|t| *t != token),
+            Owner::Http => {
+                self.http.retain(|t| *t != token);
+                self.http_expires.remove(&token);
+            }
         }
         let room = self
             .rooms
-            .get_mut(&member.room)
+            .get_mut(&*member.room)
             .expect("a member's room exists");
         if let Some(at) = room.members.iter().position(|t| *t == token) {
             room.members.remove(at);
@@ -504,7 +549,7 @@ impl Rooms {
             }
         }
         if room.members.is_empty() {
-            let room = self.rooms.remove(&member.room).expect("room exists");
+            let room = self.rooms.remove(&*member.room).expect("room exists");
             self.destroyed(&member.room, room, sink);
         } else {
             let params = format!(r#"{{"user":{},"action":"left"}}"#, member.user_json);
@@ -536,8 +581,9 @@ impl Rooms {
         for l in &room.listeners {
             sink.send(l.conn, &wire::notification(&l.roomupdate_json, &params));
             if let Some(index) = self.conns.get_mut(&l.conn) {
-                if let Some(at) = index.listening.iter().position(|r| r == name) {
-                    index.listening.swap_remove(at);
+                let listening = &mut index.rare_mut().listening;
+                if let Some(at) = listening.iter().position(|r| r == name) {
+                    listening.swap_remove(at);
                 }
             }
         }

@@ -5,6 +5,7 @@
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::caps::Caps;
@@ -84,7 +85,7 @@ pub fn route<S: Source + Write>(
         |upgrade: Option<Upgrade>| upgrade.map_or(Next::Close, |u| Next::Upgrade(Box::new(u)));
     match (head.method.as_str(), head.path.as_str(), jsonrpc) {
         ("GET", _, Some(implicit)) if wants_upgrade => {
-            let dialect = Dialect::Messenger(designators(config, implicit));
+            let dialect = Dialect::Messenger(designators(config, shared, implicit));
             let mut upgrade = upgrade::handshake(stream, buf, &head, shared, peer, dialect, admin)?;
             if let Some(upgrade) = &mut upgrade {
                 upgrade.relay = RelayHead::new(&head, config, directed);
@@ -168,9 +169,9 @@ pub fn route<S: Source + Write>(
 
 /// How method designators are read on this path (`implicit`: the path named the callsign),
 /// with the byte caps of the settings.
-fn designators(config: &Config, implicit: bool) -> Designators {
+fn designators(config: &Config, shared: &Shared, implicit: bool) -> Designators {
     Designators {
-        callsign: config.callsign.clone(),
+        callsign: Arc::clone(&shared.callsign),
         implicit,
         caps: Caps::from(config),
     }
@@ -247,7 +248,7 @@ fn post<S: Source + Write>(
     let body = http::read_body(stream, buf, len, deadline)?;
     if config.upstream_addr().is_some() {
         let text = std::str::from_utf8(&body).unwrap_or("");
-        let names = designators(config, caller.implicit);
+        let names = designators(config, shared, caller.implicit);
         let route = upstream::route(text, &names, caller.directed);
         if route != Route::Local {
             // Thunder's calls take a token from the same bucket as this server's.
@@ -261,7 +262,7 @@ fn post<S: Source + Write>(
         }
     }
     let call = match std::str::from_utf8(&body) {
-        Ok(text) => request::parse(text, &designators(config, caller.implicit)),
+        Ok(text) => request::parse(text, &designators(config, shared, caller.implicit)),
         Err(_) => Err(request::Rejection {
             id: "null".into(),
             error: RpcError::Parse("body is not UTF-8".into()),

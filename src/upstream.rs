@@ -47,7 +47,7 @@ pub fn route(text: &str, names: &Designators, directed: bool) -> Route {
     };
     let method: &str = &raw.method;
     let own = method
-        .strip_prefix(names.callsign.as_str())
+        .strip_prefix(&*names.callsign)
         .is_some_and(|r| r.starts_with('.'));
     if own {
         return Route::Local;
@@ -55,12 +55,12 @@ pub fn route(text: &str, names: &Designators, directed: bool) -> Route {
     if controller::names_controller(method) != Ok(true) {
         return Route::Relay;
     }
-    let messenger = Some(names.callsign.as_str());
+    let messenger = Some(&*names.callsign);
     match controller::parse(method, raw.params, &names.caps) {
         Ok(Method::Status { callsign: None }) => Route::MergeStatus,
         Ok(Method::Status { callsign }) if callsign.as_deref() == messenger => Route::Local,
         Ok(Method::Activate { callsign } | Method::Deactivate { callsign })
-            if callsign == names.callsign =>
+            if *callsign == *names.callsign =>
         {
             Route::Local
         }

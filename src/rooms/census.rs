@@ -60,15 +60,15 @@ impl Rooms {
             indexed_connections: self.conns.len(),
             indexed_members: index.clone().map(|c| c.tokens.len()).sum(),
             indexed_member_watchers: index.clone().map(|c| c.watching.len()).sum(),
-            indexed_room_watchers: index.clone().map(|c| c.room_watches).sum(),
-            indexed_listeners: index.clone().map(|c| c.listening.len()).sum(),
-            wide_registrations: index.clone().map(|c| c.wide.len()).sum(),
+            indexed_room_watchers: index.clone().map(|c| c.rare().room_watches).sum(),
+            indexed_listeners: index.clone().map(|c| c.rare().listening.len()).sum(),
+            wide_registrations: index.clone().map(|c| c.rare().wide.len()).sum(),
             wide_rooms: self.rooms.values().map(|r| r.wide.len()).sum(),
             history_messages: self.history.len_all(),
             history_bytes: self.history.used(),
             memory: self.memory(),
             memory_recount: self.recount(),
-            indexed_elsewhere: index.map(|c| c.elsewhere).sum(),
+            indexed_elsewhere: index.map(|c| c.rare().elsewhere).sum(),
         }
     }
 
@@ -81,7 +81,7 @@ impl Rooms {
         let members = self.members.values().map(|m| {
             cost::member(m) + m.watchers().iter().map(cost::member_watcher).sum::<usize>()
         });
-        let wide = self.conns.values().flat_map(|c| c.wide.iter());
+        let wide = self.conns.values().flat_map(|c| c.rare().wide.iter());
         rooms.sum::<usize>()
             + members.sum::<usize>()
             + self.room_watchers.iter().map(cost::watcher).sum::<usize>()

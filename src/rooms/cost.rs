@@ -42,7 +42,8 @@ fn text(s: &str) -> usize {
     s.len() + ALLOC
 }
 
-/// A room named `name`.
+/// A room named `name`: the key, and the name its members share (one block: two counts and
+/// the text).
 pub(super) fn room(name: &str, room: &Room) -> usize {
     let acl: usize = room
         .acl
@@ -50,14 +51,19 @@ pub(super) fn room(name: &str, room: &Room) -> usize {
         .map(|p| size_of_val(p) + p.text_bytes().map(|n| n + ALLOC).sum::<usize>())
         .sum();
     let acl_block = if room.acl.is_empty() { 0 } else { ALLOC };
-    SLOTS * size_of::<(String, Room)>() + text(name) + text(&room.name_json) + acl + acl_block
+    SLOTS * size_of::<(String, Room)>()
+        + text(name)
+        + text(&room.name)
+        + 2 * size_of::<usize>()
+        + text(&room.name_json)
+        + acl
+        + acl_block
 }
 
 /// A membership: its user name as JSON is one block (two counts and the text) shared with
-/// its room's list of names, where it takes a slot too.
+/// its room's list of names, where it takes a slot too; its room name is the room's.
 pub(super) fn member(m: &Member) -> usize {
     SLOTS * size_of::<(RoomToken, Member)>()
-        + text(&m.room)
         + text(&m.user)
         + text(&m.user_json)
         + 2 * size_of::<usize>()

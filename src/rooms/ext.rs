@@ -43,7 +43,7 @@ impl Rooms {
         };
         self.memory += cost::listener(&listener, name);
         let index = self.conns.entry(conn).or_default();
-        index.listening.push(name.to_owned());
+        index.rare_mut().listening.push(name.to_owned());
         for (event, method) in [
             (Event::UserUpdate, &listener.userupdate_json),
             (Event::Message, &listener.message_json),
@@ -66,8 +66,9 @@ impl Rooms {
         self.memory -= cost::remove_where(&mut room.listeners, this, |l| cost::listener(l, name));
         if before != room.listeners.len() {
             if let Some(index) = self.conns.get_mut(&conn) {
-                if let Some(at) = index.listening.iter().position(|r| r == name) {
-                    index.listening.swap_remove(at);
+                let listening = &mut index.rare_mut().listening;
+                if let Some(at) = listening.iter().position(|r| r == name) {
+                    listening.swap_remove(at);
                 }
             }
         }
@@ -116,7 +117,7 @@ impl Rooms {
                 let m = &self.members[t];
                 format!(
                     r#"{{"room":{},"user":{},"roomid":"{t}"}}"#,
-                    self.rooms[&m.room].name_json, m.user_json
+                    self.rooms[&*m.room].name_json, m.user_json
                 )
             })
             .collect();
@@ -172,7 +173,7 @@ impl Rooms {
         sink: &mut impl Sink,
     ) -> usize {
         let sender = &self.members[&token];
-        let room = &self.rooms[&sender.room];
+        let room = &self.rooms[&*sender.room];
         let message_json = wire::json_string(message);
         let params = format!(
             r#"{{"user":{},"message":{message_json},"to":{}}}"#,

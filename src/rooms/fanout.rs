@@ -85,7 +85,7 @@ impl<'a> Notice<'a> {
             let Some(index) = conns.get(&conn) else {
                 continue;
             };
-            for w in index.wide.iter().filter(|w| w.event == self.event) {
+            for w in index.rare().wide.iter().filter(|w| w.event == self.event) {
                 let params = self
                     .with_room
                     .get_or_init(|| with_room(self.params(), &room.name_json));

@@ -31,7 +31,7 @@ impl Rooms {
         if member.owner != Owner::Http {
             return;
         }
-        member.expires = Some(expires);
+        self.http_expires.insert(token, expires);
         if let Some(at) = self.http.iter().position(|t| *t == token) {
             self.http.remove(at);
             self.http.push(token);
@@ -44,7 +44,7 @@ impl Rooms {
         let due = self
             .http
             .iter()
-            .take_while(|t| self.members[*t].expires.is_some_and(|e| e <= now))
+            .take_while(|t| self.http_expires.get(*t).is_some_and(|e| *e <= now))
             .count();
         let due: Vec<RoomToken> = self.http.drain(..due).collect();
         self.queue_leave(due);

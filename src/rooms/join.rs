@@ -93,12 +93,11 @@ impl Rooms {
             }
         };
         let member = Member {
-            room: req.room.to_owned(),
+            room: Arc::clone(&room.name),
             user: req.user.to_owned(),
             user_json,
             owner,
             kind,
-            expires: None,
         };
         self.memory += cost::member(&member);
         self.members.insert(token, member);
@@ -122,6 +121,7 @@ impl Rooms {
         }
         let (secure, acl) = creator_security(req).map_err(JoinError::Refused)?;
         let room = Room {
+            name: req.room.into(),
             name_json: wire::json_string(req.room),
             secure,
             acl,

@@ -45,7 +45,7 @@ impl Rooms {
         let Some(room) = self
             .members
             .get(&token)
-            .and_then(|m| self.rooms.get(&m.room))
+            .and_then(|m| self.rooms.get(&*m.room))
         else {
             return 0;
         };

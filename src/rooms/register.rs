@@ -33,7 +33,7 @@ impl Rooms {
                 let params = room_params(room, "created", self.compat);
                 sink.send(conn, &wire::notification(&watcher.method_json, &params));
             }
-            self.conns.entry(conn).or_default().room_watches += 1;
+            self.conns.entry(conn).or_default().rare_mut().room_watches += 1;
             self.room_watchers.push(watcher);
             return Ok(());
         }
@@ -113,7 +113,7 @@ impl Rooms {
             .or_default()
             .may_register(&self.limits)?;
         self.memory_full()?;
-        self.conns.entry(conn).or_default().elsewhere += 1;
+        self.conns.entry(conn).or_default().rare_mut().elsewhere += 1;
         self.memory += bytes;
         Ok(())
     }
@@ -121,7 +121,8 @@ impl Rooms {
     /// Gives back a registration counted by `hold_registration` at `bytes`.
     pub fn release_registration(&mut self, conn: ConnId, bytes: usize) {
         if let Some(index) = self.conns.get_mut(&conn) {
-            index.elsewhere = index.elsewhere.saturating_sub(1);
+            let rare = index.rare_mut();
+            rare.elsewhere = rare.elsewhere.saturating_sub(1);
         }
         self.memory -= bytes;
     }
@@ -141,7 +142,7 @@ impl Rooms {
             let this = |w: &Watcher| w.is(conn, event, id);
             self.memory -= cost::remove_where(&mut self.room_watchers, this, cost::watcher);
             if let Some(index) = self.conns.get_mut(&conn) {
-                index.room_watches -= before - self.room_watchers.len();
+                index.rare_mut().room_watches -= before - self.room_watchers.len();
             }
             return Ok(());
         }

@@ -31,14 +31,19 @@ impl Rooms {
         sink: &mut impl Sink,
     ) -> Result<(), RpcError> {
         let index = self.conns.entry(conn).or_default();
-        if index.wide.iter().any(|w| w.is(conn, event, id)) {
+        if index.rare().wide.iter().any(|w| w.is(conn, event, id)) {
             return Ok(());
         }
         index.may_register(&self.limits)?;
         let watcher = Watcher::new(conn, event, id.to_owned());
         self.memory_full()?;
         self.memory += cost::watcher(&watcher);
-        self.conns.entry(conn).or_default().wide.push(watcher);
+        self.conns
+            .entry(conn)
+            .or_default()
+            .rare_mut()
+            .wide
+            .push(watcher);
         let names = self.rooms_of(conn);
         for name in &names {
             let room = self.rooms.get_mut(name).expect("a member's room exists");
@@ -47,7 +52,7 @@ impl Rooms {
                 self.memory += cost::WIDE_ENTRY;
             }
         }
-        let watcher = self.conns[&conn].wide.last().expect("just pushed");
+        let watcher = self.conns[&conn].rare().wide.last().expect("just pushed");
         for name in &names {
             if sink.closed(conn) {
                 break;
@@ -63,10 +68,13 @@ impl Rooms {
         let Some(index) = self.conns.get_mut(&conn) else {
             return;
         };
-        let before = index.wide.len();
+        let Some(rare) = index.rare.as_deref_mut() else {
+            return;
+        };
+        let before = rare.wide.len();
         let this = |w: &Watcher| w.is(conn, event, id);
-        self.memory -= cost::remove_where(&mut index.wide, this, cost::watcher);
-        if before > 0 && index.wide.is_empty() {
+        self.memory -= cost::remove_where(&mut rare.wide, this, cost::watcher);
+        if before > 0 && rare.wide.is_empty() {
             self.memory -=
                 cost::WIDE_ENTRY * forget(&mut self.rooms, &self.members, conn, &index.tokens);
         }
@@ -80,7 +88,7 @@ impl Rooms {
         if self
             .conns
             .get(&conn)
-            .is_none_or(|index| index.wide.is_empty())
+            .is_none_or(|index| index.rare().wide.is_empty())
         {
             return;
         }
@@ -93,7 +101,7 @@ impl Rooms {
         }
         room.wide.push(conn);
         self.memory += cost::WIDE_ENTRY;
-        for w in &self.conns[&conn].wide {
+        for w in &self.conns[&conn].rare().wide {
             self.replay(name, w.event, (conn, &w.method_json), true, sink);
         }
     }
@@ -109,7 +117,7 @@ impl Rooms {
         let mut seen = HashSet::new();
         self.held(Owner::WebSocket(conn))
             .iter()
-            .map(|t| self.members[t].room.as_str())
+            .map(|t| &*self.members[t].room)
             .filter(|name| seen.insert(*name))
             .map(str::to_owned)
             .collect()
@@ -135,7 +143,7 @@ fn forget(
 ) -> usize {
     let mut gone = 0;
     for token in tokens {
-        if let Some(room) = members.get(token).and_then(|m| rooms.get_mut(&m.room)) {
+        if let Some(room) = members.get(token).and_then(|m| rooms.get_mut(&*m.room)) {
             let before = room.wide.len();
             room.wide.retain(|c| *c != conn);
             gone += before - room.wide.len();

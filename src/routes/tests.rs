@@ -32,6 +32,7 @@ pub fn shared_with(config: Config) -> (Shared, Receiver<Cmd>) {
     let shared = Shared {
         web: WebOrigins::new(&config),
         http_bucket: std::sync::Mutex::new(gate::http_bucket(&config)),
+        callsign: config.callsign.as_str().into(),
         config,
         tx,
         started: Instant::now(),

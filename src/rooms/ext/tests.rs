@@ -130,7 +130,7 @@ fn listeners_hear_the_room_until_it_ends() {
             serde_json::json!({"room":"Lounge","secure":"insecure","action":"destroyed"})
         )]
     );
-    assert!(rooms.conns[&9].listening.is_empty());
+    assert!(rooms.conns[&9].rare().listening.is_empty());
     join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
     assert!(out.take().is_empty(), "the listen ended with the room");
 }
