@@ -25,9 +25,10 @@
 //!
 //! Measured on x86-64 (release): a connection that has joined and registered touches 8,080
 //! bytes of its stack, two pages, about 4 KiB of which std's thread start takes before
-//! `serve`; 1,000 such idle connections cost 12.7 KiB each in all (private dirty memory). About 100 bytes more on
-//! that path makes it three pages (12 KiB). Measure after changing any of it: `cargo bench
-//! --bench load -- idle` against a release build (see docs/performance.md).
+//! `serve`; 1,000 such idle connections cost about 11.7 KiB each in all (private dirty
+//! memory, docs/box.md). About 100 bytes more on that path makes it three pages (12 KiB).
+//! Measure after changing any of it: `make bench` (c), or `cargo bench --bench load -- idle`
+//! against a release build (see docs/performance.md).
 
 use std::io::Read;
 use std::net::{Shutdown, SocketAddr, TcpStream};
