@@ -66,7 +66,7 @@ fn run(input: &[u8]) {
     let now = Instant::now();
     let mut engine = Engine::<Takes>::new(&config, now);
     let designators = Designators {
-        callsign: config.callsign.clone(),
+        callsign: config.callsign.as_str().into(),
         implicit: false,
         caps: Caps::from(&config),
     };
