@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: run test docs check fmt clippy build release armv7 armv7-smoke package bench callgrind fuzz soak e2e clean
+.PHONY: run test docs check fmt clippy fuzz-check build release armv7 armv7-smoke package bench callgrind fuzz soak e2e clean
 
 ## Start the server on 127.0.0.1:9998 with built-in defaults (no config file needed). Its
 ## signing key lives in target/, so nothing is written outside the checkout.
@@ -18,8 +18,12 @@ test:
 docs:
 	$(CARGO) run --quiet -- --help-markdown > docs/configuration.md
 
-## The static checks CI runs before the tests.
-check: fmt clippy
+## The static checks CI runs before the tests (the fuzz targets are built too, on stable, so a
+## change to the library cannot leave them broken until someone runs `make fuzz`).
+check: fmt clippy fuzz-check
+
+fuzz-check:
+	$(CARGO) check --quiet --manifest-path fuzz/Cargo.toml --bins
 
 fmt:
 	$(CARGO) fmt --all -- --check
