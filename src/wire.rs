@@ -10,6 +10,37 @@ pub fn json_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into())
 }
 
+/// Where the run of plain JSON string bytes from `at` ends (bytes a JSON string holds as they
+/// are, which `json_string` copies unescaped): the index of the first quote, backslash
+/// or control character (`bytes.len()` if none), an ASCII byte. Eight bytes at a time: in each
+/// word the lowest flagged byte is exact (a borrow only runs up from a byte that is flagged).
+pub fn plain_run(bytes: &[u8], mut at: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    while let Some(word) = bytes.get(at..at + 8) {
+        let Ok(word) = <[u8; 8]>::try_from(word) else {
+            break;
+        };
+        let v = u64::from_le_bytes(word);
+        let quote = zero(v ^ (ONES * u64::from(b'"')));
+        let backslash = zero(v ^ (ONES * u64::from(b'\\')));
+        let control = v.wrapping_sub(ONES * 0x20) & !v & HIGH;
+        let hits = quote | backslash | control;
+        if hits != 0 {
+            return at + (hits.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while let Some(&b) = bytes.get(at) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            break;
+        }
+        at += 1;
+    }
+    at
+}
+
 /// `{"jsonrpc":"2.0","id":<id>,"result":<result>}`; `id` and `result` are JSON text.
 pub fn result(id: &str, result: &str) -> String {
     result_parts(id, result).concat()
@@ -148,6 +179,38 @@ pub fn close_frame(out: &mut Vec<u8>, code: u16, reason: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_end_where_a_byte_at_a_time_says() {
+        let mut rng = fastrand::Rng::with_seed(8);
+        let alphabet = [
+            b'"', b'\\', 0, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xa0, 0xff, b'a',
+        ];
+        for _ in 0..20_000 {
+            let len = rng.usize(..40);
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| match rng.u8(..4) {
+                    0 => alphabet[rng.usize(..alphabet.len())],
+                    _ => rng.u8(..),
+                })
+                .collect();
+            let at = rng.usize(..=len);
+            let naive = bytes[at..]
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .map_or(len, |i| at + i);
+            assert_eq!(plain_run(&bytes, at), naive, "{bytes:?} from {at}");
+            // Plain is exactly what serde_json copies without escaping.
+            if let Ok(text) = std::str::from_utf8(&bytes) {
+                let plain = plain_run(&bytes, 0) == len;
+                assert_eq!(
+                    plain,
+                    json_string(text) == format!("\"{text}\""),
+                    "{text:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn frame_lengths_use_the_right_encoding() {

@@ -14,6 +14,7 @@ use std::borrow::Cow;
 
 use super::fields::Field;
 use super::{designator, messenger_part, send_method, Call, Designators};
+use crate::wire;
 
 /// The `Call` `request::parse` makes of `text` when it is a `send` of the usual shape; `None`
 /// for anything else. Out of line: its frame is not on the reader loop's (`connection.rs`).
@@ -28,12 +29,7 @@ pub(super) fn send(text: &str, names: &Designators) -> Option<Call> {
     s.ws();
     s.eat(b'{')?;
     loop {
-        s.ws();
-        let key = s.plain()?;
-        s.ws();
-        s.eat(b':')?;
-        s.ws();
-        match key {
+        match s.key()? {
             "jsonrpc" if !jsonrpc => {
                 jsonrpc = true;
                 (s.plain()? == "2.0").then_some(())?;
@@ -90,6 +86,16 @@ impl<'a> Scan<'a> {
         (self.next()? == want).then_some(())
     }
 
+    /// A member's key (with no escape) and its colon, whitespace around them skipped.
+    fn key(&mut self) -> Option<&'a str> {
+        self.ws();
+        let key = self.plain()?;
+        self.ws();
+        self.eat(b':')?;
+        self.ws();
+        Some(key)
+    }
+
     /// After a member's value: `true` at the object's `}`, `false` at a `,`.
     fn after_member(&mut self) -> Option<bool> {
         self.ws();
@@ -105,7 +111,7 @@ impl<'a> Scan<'a> {
     fn plain(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.at;
-        self.at = plain_run(self.bytes, start);
+        self.at = wire::plain_run(self.bytes, start);
         self.eat(b'"')?;
         Some(&self.text[start..self.at - 1])
     }
@@ -140,12 +146,7 @@ impl<'a> Scan<'a> {
         let (mut roomid, mut message) = (None, None);
         self.eat(b'{')?;
         loop {
-            self.ws();
-            let key = self.plain()?;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
-            match key {
+            match self.key()? {
                 "roomid" if roomid.is_none() => roomid = Some(self.string()?),
                 "message" if message.is_none() => message = Some(self.string()?),
                 _ => return None,
@@ -161,7 +162,7 @@ impl<'a> Scan<'a> {
     fn string(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let start = self.at;
-        self.at = plain_run(self.bytes, start);
+        self.at = wire::plain_run(self.bytes, start);
         let mut out = match self.next()? {
             b'"' => return Some(Cow::Borrowed(&self.text[start..self.at - 1])),
             b'\\' => String::with_capacity(self.bytes.len() - start),
@@ -173,7 +174,7 @@ impl<'a> Scan<'a> {
             out.push_str(&self.text[run..self.at - 1]);
             out.push(self.escape()?);
             run = self.at;
-            self.at = plain_run(self.bytes, run);
+            self.at = wire::plain_run(self.bytes, run);
             match self.next()? {
                 b'"' => break,
                 b'\\' => {}
@@ -225,36 +226,6 @@ impl<'a> Scan<'a> {
         self.at += 4;
         u32::from_str_radix(hex, 16).ok()
     }
-}
-
-/// Where the run of plain string bytes from `at` ends: the index of the first quote, backslash
-/// or control character (`bytes.len()` if none), an ASCII byte. Eight bytes at a time: in each
-/// word the lowest flagged byte is exact (a borrow only runs up from a byte that is flagged).
-fn plain_run(bytes: &[u8], mut at: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    while let Some(word) = bytes.get(at..at + 8) {
-        let Ok(word) = <[u8; 8]>::try_from(word) else {
-            break;
-        };
-        let v = u64::from_le_bytes(word);
-        let quote = zero(v ^ (ONES * u64::from(b'"')));
-        let backslash = zero(v ^ (ONES * u64::from(b'\\')));
-        let control = v.wrapping_sub(ONES * 0x20) & !v & HIGH;
-        let hits = quote | backslash | control;
-        if hits != 0 {
-            return at + (hits.trailing_zeros() / 8) as usize;
-        }
-        at += 8;
-    }
-    while let Some(&b) = bytes.get(at) {
-        if b == b'"' || b == b'\\' || b < 0x20 {
-            break;
-        }
-        at += 1;
-    }
-    at
 }
 
 #[cfg(test)]

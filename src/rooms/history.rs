@@ -193,13 +193,14 @@ impl History {
 
 /// The tail of a `message` notification (`wire::notification_tail`), whose params are
 /// `{"user":<user_json>,"message":<message as JSON>}` (`user_json` a JSON string literal),
-/// and where in it the message's JSON string literal lies. Built in one block of its size,
-/// the message escaped straight into it.
+/// and where in it the message's JSON string literal lies. Built in one block of its size.
 pub(super) fn message_tail(user_json: &str, message: &str) -> (String, Range<usize>) {
     const PIECES: [&str; 4] = [wire::PARAMS, r#"{"user":"#, r#","message":"#, "}}"];
-    let escapes = message.bytes().filter(|b| needs_escape(*b)).count();
-    // A byte that needs escaping takes at most six (`\u00XX`); exact size in the common case.
-    let quoted = message.len() + 2 + 5 * escapes;
+    // Most messages need no escape: then the literal is the message in quotes, and the tail
+    // is built at its exact size.
+    let plain = wire::plain_run(message.as_bytes(), 0) == message.len();
+    let escaped = (!plain).then(|| wire::json_string(message));
+    let quoted = escaped.as_ref().map_or(message.len() + 2, String::len);
     let len = PIECES.iter().map(|p| p.len()).sum::<usize>() + user_json.len() + quoted;
     let mut tail = String::with_capacity(len);
     tail.push_str(PIECES[0]);
@@ -207,21 +208,17 @@ pub(super) fn message_tail(user_json: &str, message: &str) -> (String, Range<usi
     tail.push_str(user_json);
     tail.push_str(PIECES[2]);
     let start = tail.len();
-    if escapes == 0 {
-        tail.push('"');
-        tail.push_str(message);
-        tail.push('"');
-    } else {
-        tail.push_str(&wire::json_string(message));
+    match &escaped {
+        Some(literal) => tail.push_str(literal),
+        None => {
+            tail.push('"');
+            tail.push_str(message);
+            tail.push('"');
+        }
     }
     let at = start..tail.len();
     tail.push_str(PIECES[3]);
     (tail, at)
-}
-
-/// Whether JSON escapes this byte in a string (a quote, a backslash or a control character).
-fn needs_escape(b: u8) -> bool {
-    b == b'"' || b == b'\\' || b < 0x20
 }
 
 impl Log {

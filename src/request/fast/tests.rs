@@ -343,26 +343,3 @@ fn whatever_the_fast_path_answers_the_full_parser_answers_the_same() {
     assert!(taken > runs / 20 && taken < runs / 2, "{counts}");
     assert!(escaped > taken / 10, "{counts}");
 }
-
-#[test]
-fn runs_end_where_a_byte_at_a_time_says() {
-    let mut rng = fastrand::Rng::with_seed(8);
-    let alphabet = [
-        b'"', b'\\', 0, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xa0, 0xff, b'a',
-    ];
-    for _ in 0..20_000 {
-        let len = rng.usize(..40);
-        let bytes: Vec<u8> = (0..len)
-            .map(|_| match rng.u8(..4) {
-                0 => alphabet[rng.usize(..alphabet.len())],
-                _ => rng.u8(..),
-            })
-            .collect();
-        let at = rng.usize(..=len);
-        let naive = bytes[at..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-            .map_or(len, |i| at + i);
-        assert_eq!(plain_run(&bytes, at), naive, "{bytes:?} from {at}");
-    }
-}
