@@ -150,21 +150,10 @@ impl<S> Outbox<S> {
         }
     }
 
-    fn set_retry(&mut self, retry: Option<Retry>) {
-        if retry.is_some() || self.trouble.is_some() {
-            self.edit(|t| t.retry = retry);
-        }
-    }
-
-    fn set_over_since(&mut self, since: Option<Instant>) {
-        if since.is_some() || self.trouble.is_some() {
-            self.edit(|t| t.over_since = since);
-        }
-    }
-
-    fn set_give_up(&mut self, at: Option<Instant>) {
-        if at.is_some() || self.trouble.is_some() {
-            self.edit(|t| t.give_up = at);
+    /// Sets the schedule `field` picks; the box is made only for a schedule that is set.
+    fn set<T>(&mut self, field: fn(&mut Trouble) -> &mut Option<T>, value: Option<T>) {
+        if value.is_some() || self.trouble.is_some() {
+            self.edit(|t| *field(t) = value);
         }
     }
 }
@@ -403,7 +392,7 @@ impl<S: Socket> Outboxes<S> {
             return;
         };
         if outbox.queue.is_empty() {
-            outbox.set_retry(None);
+            outbox.set(|t| &mut t.retry, None);
             if outbox.gone {
                 self.drop_box(conn);
             }
@@ -421,8 +410,8 @@ impl<S: Socket> Outboxes<S> {
                 return self.abandon(conn);
             }
             Ok(Written::All) => {
-                outbox.set_retry(None);
-                outbox.set_over_since(None);
+                outbox.set(|t| &mut t.retry, None);
+                outbox.set(|t| &mut t.over_since, None);
                 if outbox.closing {
                     outbox.stream.shutdown(Shutdown::Write);
                 }
@@ -436,9 +425,12 @@ impl<S: Socket> Outboxes<S> {
         if outbox.retry().is_none() {
             self.stalled.push(conn);
         }
-        outbox.set_retry(Some(Retry::after(outbox.retry(), progress, now, epoch)));
+        outbox.set(
+            |t| &mut t.retry,
+            Some(Retry::after(outbox.retry(), progress, now, epoch)),
+        );
         if outbox.closing || outbox.queue.queued() <= policy.limit {
-            outbox.set_over_since(None);
+            outbox.set(|t| &mut t.over_since, None);
         } else if now - *outbox.trouble().over_since.get_or_insert(now) >= policy.slow_after {
             self.cut_off(conn, Why::Slow);
         }
@@ -512,8 +504,8 @@ impl<S: Socket> Outboxes<S> {
         outbox.queue.close(1008, reason);
         self.held = self.held + outbox.queue.cost() - before;
         outbox.closing = true;
-        outbox.set_over_since(None);
-        outbox.set_give_up(Some(now + CLOSE_GRACE));
+        outbox.set(|t| &mut t.over_since, None);
+        outbox.set(|t| &mut t.give_up, Some(now + CLOSE_GRACE));
         outbox.stream.shutdown(Shutdown::Read);
         self.write(conn);
     }
@@ -527,7 +519,7 @@ impl<S: Socket> Outboxes<S> {
         self.held -= outbox.queue.cost();
         outbox.queue = Queue::default();
         outbox.closing = true;
-        outbox.set_retry(None);
+        outbox.set(|t| &mut t.retry, None);
         outbox.stream.shutdown(Shutdown::Both);
         if outbox.gone {
             self.boxes.remove(&conn);
