@@ -84,6 +84,7 @@ mod keyfile;
 mod logger;
 mod notify;
 mod proxy;
+mod read_ahead;
 mod reader;
 mod relay;
 mod routes;

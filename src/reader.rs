@@ -20,6 +20,7 @@ use crate::engine::{self, Command};
 use crate::error::RpcError;
 use crate::gate;
 use crate::logline::Ended;
+use crate::read_ahead::ReadAhead;
 use crate::relay::{self, Taken};
 use crate::request::Rejection;
 use crate::rooms::ConnId;
@@ -35,6 +36,8 @@ struct ReaderStream<R> {
     read: R,
     conn: ConnId,
     tx: Sender<Cmd>,
+    /// What a burst's reads brought in ahead of tungstenite's reads.
+    ahead: ReadAhead,
     /// Whether the pong tungstenite writes next may go out: false when the ping it answers
     /// came over the rate. tungstenite writes the pong for a ping at its next read, before
     /// reading anything else, so this is set for each ping as it is read.
@@ -43,7 +46,7 @@ struct ReaderStream<R> {
 
 impl<R: Read> Read for ReaderStream<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read.read(buf)
+        self.ahead.read(&mut self.read, buf)
     }
 }
 
@@ -232,6 +235,7 @@ fn server_side<R: Read>(
         read,
         conn,
         tx: shared.tx.clone(),
+        ahead: ReadAhead::default(),
         pong_allowed: true,
     };
     Box::new(WebSocket::from_partially_read(

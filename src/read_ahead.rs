@@ -1,0 +1,195 @@
+//! Read-ahead for a WebSocket reader in a burst. tungstenite reads at most `read_buffer_size`
+//! bytes a call (512 by default: that buffer is resident on every connection), so a client
+//! sending fast costs a system call for every few frames. A read that fills the caller's buffer
+//! says more is waiting: the next reads go through a `READ_AHEAD` buffer, made then and given
+//! back once a read into it comes back short (the socket was drained) and its bytes are served.
+//! An idle connection keeps none; a busy one makes one system call per `READ_AHEAD` bytes.
+
+use std::io::{self, Read};
+
+/// The read-ahead buffer's size: what one system call takes from a client in a burst.
+pub const READ_AHEAD: usize = 8 * 1024;
+
+/// A reader's read-ahead buffer, empty (and unallocated) between bursts.
+#[derive(Default)]
+pub struct ReadAhead {
+    /// Allocated while the reader is in a burst.
+    buf: Option<Box<[u8]>>,
+    /// The bytes of `buf` not yet served: `start..end`.
+    start: usize,
+    end: usize,
+}
+
+impl ReadAhead {
+    /// Reads into `out` from what is read ahead, or else from `from`: straight into `out`
+    /// between bursts, through the buffer in one.
+    pub fn read(&mut self, from: &mut impl Read, out: &mut [u8]) -> io::Result<usize> {
+        if self.start < self.end {
+            return Ok(self.serve(out));
+        }
+        let Some(buf) = self.buf.as_deref_mut().filter(|_| out.len() < READ_AHEAD) else {
+            let n = from.read(out)?;
+            if n == out.len() && n > 0 && n < READ_AHEAD {
+                // The caller's buffer is full: more is waiting, so read ahead from now on.
+                self.buf = Some(vec![0; READ_AHEAD].into_boxed_slice());
+            }
+            return Ok(n);
+        };
+        let read = from.read(buf);
+        let n = match read {
+            Ok(n) => n,
+            Err(e) => {
+                // A timeout or an error: no burst goes on through it.
+                self.buf = None;
+                return Err(e);
+            }
+        };
+        (self.start, self.end) = (0, n);
+        Ok(self.serve(out))
+    }
+
+    /// Serves what is read ahead into `out`; gives the buffer back once a short read's bytes
+    /// are all served.
+    fn serve(&mut self, out: &mut [u8]) -> usize {
+        let Some(buf) = self.buf.as_deref() else {
+            return 0;
+        };
+        let n = out.len().min(self.end - self.start);
+        out[..n].copy_from_slice(&buf[self.start..self.start + n]);
+        self.start += n;
+        if self.start == self.end && self.end < buf.len() {
+            *self = ReadAhead::default();
+        }
+        n
+    }
+
+    /// Whether a buffer is held (a burst is going on).
+    #[cfg(test)]
+    fn holds(&self) -> bool {
+        self.buf.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket that gives its bytes in the given chunks (as the kernel would), counting calls.
+    struct Chunks {
+        chunks: Vec<Vec<u8>>,
+        calls: usize,
+    }
+
+    impl Read for Chunks {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            self.calls += 1;
+            let Some(chunk) = self.chunks.first_mut() else {
+                return Ok(0);
+            };
+            let n = out.len().min(chunk.len());
+            out[..n].copy_from_slice(&chunk[..n]);
+            chunk.drain(..n);
+            if chunk.is_empty() {
+                self.chunks.remove(0);
+            }
+            Ok(n)
+        }
+    }
+
+    fn bytes(n: usize, seed: u8) -> Vec<u8> {
+        (0..n).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
+    }
+
+    /// Reads everything through `ahead` with a caller's buffer of `size`.
+    fn read_all(ahead: &mut ReadAhead, from: &mut Chunks, size: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut out = vec![0; size];
+        loop {
+            let n = ahead.read(from, &mut out).unwrap();
+            if n == 0 {
+                return got;
+            }
+            got.extend_from_slice(&out[..n]);
+        }
+    }
+
+    #[test]
+    fn every_byte_comes_through_in_order_whatever_the_chunks() {
+        for (sizes, out) in [
+            (vec![100, 700, 20_000, 3, 8192, 8193], 512),
+            (vec![512, 512, 512, 1], 512),
+            (vec![1; 40], 512),
+            (vec![30_000], 256),
+            (vec![9000, 100], 16 * 1024),
+        ] {
+            let chunks: Vec<Vec<u8>> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| bytes(*n, i as u8))
+                .collect();
+            let want = chunks.concat();
+            let mut from = Chunks { chunks, calls: 0 };
+            let got = read_all(&mut ReadAhead::default(), &mut from, out);
+            assert_eq!(got, want, "chunks {sizes:?}, reads of {out}");
+        }
+    }
+
+    #[test]
+    fn a_burst_costs_one_call_per_read_ahead_and_idle_keeps_no_buffer() {
+        let mut ahead = ReadAhead::default();
+        let mut out = [0; 512];
+        // Between bursts: a short read goes straight in, and no buffer is made.
+        let mut from = Chunks {
+            chunks: vec![bytes(100, 1)],
+            calls: 0,
+        };
+        assert_eq!(ahead.read(&mut from, &mut out).unwrap(), 100);
+        assert!(!ahead.holds());
+        // A burst of 64 KiB: the first read fills the caller's buffer, the rest comes
+        // READ_AHEAD at a time.
+        let burst = 64 * 1024;
+        let mut from = Chunks {
+            chunks: vec![bytes(burst, 2), bytes(100, 3)],
+            calls: 0,
+        };
+        assert_eq!(ahead.read(&mut from, &mut out).unwrap(), 512);
+        assert!(ahead.holds(), "a full read starts a burst");
+        let mut served = 512;
+        while served < burst + 100 {
+            served += ahead.read(&mut from, &mut out).unwrap();
+        }
+        // The last call into the buffer comes back short (the burst's end), and the 100 bytes
+        // after it are read straight in.
+        let calls = 1 + (burst - 512).div_ceil(READ_AHEAD) + 1;
+        assert_eq!(from.calls, calls, "one call per READ_AHEAD bytes");
+        assert!(
+            !ahead.holds(),
+            "the buffer goes once a short read is served"
+        );
+    }
+
+    #[test]
+    fn an_error_ends_the_burst() {
+        struct Failing(bool);
+        impl Read for Failing {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                if std::mem::replace(&mut self.0, true) {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                out.fill(7);
+                Ok(out.len())
+            }
+        }
+        let mut ahead = ReadAhead::default();
+        let mut from = Failing(false);
+        let mut out = [0; 512];
+        assert_eq!(ahead.read(&mut from, &mut out).unwrap(), 512);
+        assert!(ahead.holds());
+        let e = ahead.read(&mut from, &mut out).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(
+            !ahead.holds(),
+            "a connection that went quiet keeps no buffer"
+        );
+    }
+}
