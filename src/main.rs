@@ -12,7 +12,8 @@
 //!   there (`routes`, asking the dispatcher over a one-shot channel when room state is
 //!   needed; every `POST` takes a token from the one bucket all HTTP callers share, `gate`).
 //!   A web origin the allow-list refuses gets 403, and CORS headers go to listed origins only
-//!   (`web_origins`). After a WebSocket upgrade (`upgrade`) it only *reads* (`reader`): every
+//!   (`web_origins`). After a WebSocket upgrade (`upgrade`) it only *reads* (`reader`;
+//!   a burst is read ahead, `read_ahead`): every
 //!   frame takes a token from the connection's rate limit (`gate`); each text frame is
 //!   checked at the edge (`engine::text_command`: `request` on `/jsonrpc`, `kurento` on
 //!   `/room`, each string held to its byte cap) and sent to the dispatcher as a
