@@ -1,9 +1,11 @@
 //! Read-ahead for a WebSocket reader in a burst. tungstenite reads at most `read_buffer_size`
 //! bytes a call (512 by default: that buffer is resident on every connection), so a client
 //! sending fast costs a system call for every few frames. A read that fills the caller's buffer
-//! says more is waiting: the next reads go through a `READ_AHEAD` buffer, made then and given
-//! back once a read into it comes back short (the socket was drained) and its bytes are served.
-//! An idle connection keeps none; a busy one makes one system call per `READ_AHEAD` bytes.
+//! says more is waiting: the next reads go through a `READ_AHEAD` buffer, made then and kept
+//! while the burst lasts. It is given back once a read into it brings no more than the caller's
+//! buffer would have taken (the burst has thinned) and its bytes are served, or when a read
+//! fails or times out (the reader's idle timeout). An idle connection keeps none; a busy one
+//! makes one system call per `READ_AHEAD` bytes at most, and allocates the buffer once a burst.
 
 use std::io::{self, Read};
 
@@ -18,6 +20,8 @@ pub struct ReadAhead {
     /// The bytes of `buf` not yet served: `start..end`.
     start: usize,
     end: usize,
+    /// The last read into `buf` brought no more than a direct read would have.
+    thinned: bool,
 }
 
 impl ReadAhead {
@@ -45,11 +49,12 @@ impl ReadAhead {
             }
         };
         (self.start, self.end) = (0, n);
+        self.thinned = n <= out.len();
         Ok(self.serve(out))
     }
 
-    /// Serves what is read ahead into `out`; gives the buffer back once a short read's bytes
-    /// are all served.
+    /// Serves what is read ahead into `out`; gives the buffer back once the bytes of a read
+    /// that showed the burst thinning are all served.
     fn serve(&mut self, out: &mut [u8]) -> usize {
         let Some(buf) = self.buf.as_deref() else {
             return 0;
@@ -57,7 +62,7 @@ impl ReadAhead {
         let n = out.len().min(self.end - self.start);
         out[..n].copy_from_slice(&buf[self.start..self.start + n]);
         self.start += n;
-        if self.start == self.end && self.end < buf.len() {
+        if self.start == self.end && self.thinned {
             *self = ReadAhead::default();
         }
         n
@@ -145,27 +150,38 @@ mod tests {
         };
         assert_eq!(ahead.read(&mut from, &mut out).unwrap(), 100);
         assert!(!ahead.holds());
-        // A burst of 64 KiB: the first read fills the caller's buffer, the rest comes
-        // READ_AHEAD at a time.
+        // A burst of 64 KiB in chunks of 3,000 bytes (what the kernel has each time): the first
+        // read fills the caller's buffer, the rest comes a chunk a call through the buffer, made
+        // once; then 100 bytes, no more than a direct read takes: the burst has thinned.
         let burst = 64 * 1024;
-        let mut from = Chunks {
-            chunks: vec![bytes(burst, 2), bytes(100, 3)],
-            calls: 0,
-        };
+        let mut chunks: Vec<Vec<u8>> = bytes(burst, 2).chunks(3000).map(<[u8]>::to_vec).collect();
+        chunks.push(bytes(100, 3));
+        let mut from = Chunks { chunks, calls: 0 };
         assert_eq!(ahead.read(&mut from, &mut out).unwrap(), 512);
         assert!(ahead.holds(), "a full read starts a burst");
         let mut served = 512;
+        while served < burst {
+            served += ahead.read(&mut from, &mut out).unwrap();
+            assert!(ahead.holds(), "kept while reads bring more than 512 bytes");
+        }
+        // 2,488 bytes of the first chunk, then 21 chunks (the last one 2,536 bytes).
+        assert_eq!(from.calls, 1 + 1 + 21, "one call per chunk the kernel has");
+        assert_eq!(ahead.read(&mut from, &mut out).unwrap(), 100);
+        assert!(!ahead.holds(), "the buffer goes once a thin read is served");
+        assert_eq!(from.calls, 24);
+        // A burst larger than the buffer: one call per READ_AHEAD bytes.
+        let mut from = Chunks {
+            chunks: vec![bytes(burst, 4), bytes(100, 5)],
+            calls: 0,
+        };
+        let mut served = 0;
         while served < burst + 100 {
             served += ahead.read(&mut from, &mut out).unwrap();
         }
-        // The last call into the buffer comes back short (the burst's end), and the 100 bytes
-        // after it are read straight in.
-        let calls = 1 + (burst - 512).div_ceil(READ_AHEAD) + 1;
-        assert_eq!(from.calls, calls, "one call per READ_AHEAD bytes");
-        assert!(
-            !ahead.holds(),
-            "the buffer goes once a short read is served"
-        );
+        // 512 straight in, then 65,024 bytes READ_AHEAD a call (the last call brings 7,680
+        // bytes), then the 100.
+        assert_eq!(from.calls, 1 + (burst - 512).div_ceil(READ_AHEAD) + 1);
+        assert!(!ahead.holds());
     }
 
     #[test]
