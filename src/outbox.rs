@@ -542,19 +542,22 @@ impl<S: Socket> Sink for Outboxes<S> {
         let Some(outbox) = self.boxes.get_mut(&conn) else {
             return;
         };
-        // The common case in one lookup: open, under its limit, within the budget.
-        let growth = outbox.queue.cost_growth(n);
+        // The common case in one lookup, its growth worked out once: open, under its limit,
+        // within the budget.
+        let grow = outbox.queue.grow(n);
         let fits = !outbox.closing
             && outbox.queue.queued() + n <= self.policy.limit
-            && self.state + self.held + growth <= self.policy.budget;
+            && self.state + self.held + grow.cost <= self.policy.budget;
         if fits {
             if outbox.queue.is_empty() && outbox.retry().is_none() {
                 self.dirty.push(conn);
             }
-            outbox.queue.push(n, |buf| wire::text_frame(buf, parts));
-            self.held += growth;
+            outbox
+                .queue
+                .push_grown(grow, |buf| wire::text_frame_of(buf, len, parts));
+            self.held += grow.cost;
         } else if self.admit(conn, n) {
-            self.append(conn, n, |buf| wire::text_frame(buf, parts));
+            self.append(conn, n, |buf| wire::text_frame_of(buf, len, parts));
         }
     }
 

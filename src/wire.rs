@@ -119,8 +119,11 @@ pub fn frame_header(out: &mut Vec<u8>, opcode: u8, len: usize) {
     if len < 126 {
         out.push(len as u8);
     } else if len <= u16::MAX as usize {
+        // Byte by byte: a push is a few instructions in line, a slice an out-of-line call.
+        let [high, low] = (len as u16).to_be_bytes();
         out.push(126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
+        out.push(high);
+        out.push(low);
     } else {
         out.push(127);
         out.extend_from_slice(&(len as u64).to_be_bytes());
@@ -154,10 +157,16 @@ pub fn frame_len(bytes: &[u8]) -> Option<usize> {
 }
 
 /// Appends a text frame whose payload is the concatenation of `parts`.
-#[inline(always)]
 pub fn text_frame(out: &mut Vec<u8>, parts: &[&str]) {
     let len = parts.iter().map(|p| p.len()).sum();
     out.reserve(header_len(len) + len);
+    text_frame_of(out, len, parts);
+}
+
+/// Appends a text frame whose payload is the concatenation of `parts`, `len` bytes in all
+/// (summed by the caller, who has made room for the frame).
+#[inline(always)]
+pub fn text_frame_of(out: &mut Vec<u8>, len: usize, parts: &[&str]) {
     frame_header(out, TEXT, len);
     for part in parts {
         out.extend_from_slice(part.as_bytes());

@@ -25,6 +25,15 @@ pub enum Written {
     Stalled { progress: bool },
 }
 
+/// What a push of some bytes grows a queue by (`Queue::grow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grow {
+    /// How much the buffer's capacity grows (`growth`).
+    capacity: usize,
+    /// How much `cost`, what the budget counts, grows.
+    pub cost: usize,
+}
+
 /// Whole frames waiting for one client.
 #[derive(Default)]
 pub struct Queue {
@@ -77,15 +86,32 @@ impl Queue {
 
     /// How much `cost` grows when `n` more bytes are pushed.
     pub fn cost_growth(&self, n: usize) -> usize {
-        self.buf.capacity() + self.growth(n) - self.cost()
+        self.grow(n).cost
+    }
+
+    /// What pushing `n` more bytes does to `capacity` and to `cost`, worked out once for
+    /// both the budget and the push (`push_grown`).
+    #[inline]
+    pub fn grow(&self, n: usize) -> Grow {
+        let capacity = self.growth(n);
+        Grow {
+            capacity,
+            cost: self.buf.capacity() + capacity - self.cost(),
+        }
     }
 
     /// Appends one whole frame of `n` bytes, written by `frame`.
     pub fn push(&mut self, n: usize, frame: impl FnOnce(&mut Vec<u8>)) {
-        let growth = self.growth(n);
-        if growth > 0 {
+        self.push_grown(self.grow(n), frame);
+    }
+
+    /// Appends one whole frame, written by `frame`, of the bytes `grow` was worked out for
+    /// (`grow(n)`, with nothing pushed since).
+    #[inline]
+    pub fn push_grown(&mut self, grow: Grow, frame: impl FnOnce(&mut Vec<u8>)) {
+        if grow.capacity > 0 {
             self.buf
-                .reserve_exact(self.buf.capacity() + growth - self.buf.len());
+                .reserve_exact(self.buf.capacity() + grow.capacity - self.buf.len());
         }
         frame(&mut self.buf);
     }
@@ -292,6 +318,29 @@ mod tests {
         assert_eq!(s.got, sent, "every byte, in order");
         assert!(most < 4 * COMPACT_AT, "capacity grew to {most}");
         assert_eq!(q.capacity(), 0, "given back when written");
+    }
+
+    #[test]
+    fn grow_is_what_a_push_adds_to_capacity_and_cost() {
+        let mut q = Queue::default();
+        let mut s = Trickle {
+            got: Vec::new(),
+            take: 0,
+        };
+        for (i, n) in [100, 5000, 1, 70_000, 3, 9000].into_iter().enumerate() {
+            if i == 3 {
+                // Written and empty: the buffer stays but counts nothing until a push.
+                s.take = usize::MAX;
+                q.write_to(&mut s).unwrap();
+                assert_eq!(q.cost(), 0);
+            }
+            let (capacity, cost) = (q.capacity(), q.cost());
+            let grow = q.grow(n);
+            q.push_grown(grow, |buf| buf.resize(buf.len() + n, 0));
+            assert_eq!(q.capacity(), capacity + grow.capacity, "n {n}");
+            assert_eq!(q.cost(), cost + grow.cost, "n {n}");
+            assert_eq!(grow.cost, q.cost() - cost);
+        }
     }
 
     #[test]
