@@ -188,24 +188,47 @@ impl Member {
 struct Watcher {
     conn: ConnId,
     event: Event,
-    id: String,
-    /// `"<id>.<event>"` as a JSON string literal.
-    method_json: String,
+    /// `{"jsonrpc":"2.0","method":"<id>.<event>"` (the method a JSON string literal), the
+    /// start of each of its notifications whole, so a recipient's frame is this and the
+    /// event's tail: two copies. The id follows, from `id_at` (one block for both).
+    text: Box<str>,
+    id_at: usize,
 }
 
 impl Watcher {
     fn new(conn: ConnId, event: Event, id: String) -> Watcher {
         let method_json = wire::json_string(&format!("{id}.{}", event.name()));
+        let head = wire::NOTIFICATION_HEAD;
+        let mut text = String::with_capacity(head.len() + method_json.len() + id.len());
+        text.push_str(head);
+        text.push_str(&method_json);
+        let id_at = text.len();
+        text.push_str(&id);
         Watcher {
             conn,
             event,
-            id,
-            method_json,
+            text: text.into_boxed_str(),
+            id_at,
         }
     }
 
+    /// The start of each notification, up to and with its method (`wire::notification_from`).
+    fn head(&self) -> &str {
+        self.text.get(..self.id_at).unwrap_or_default()
+    }
+
+    /// `"<id>.<event>"` as a JSON string literal.
+    fn method_json(&self) -> &str {
+        let head = wire::NOTIFICATION_HEAD.len();
+        self.text.get(head..self.id_at).unwrap_or_default()
+    }
+
+    fn id(&self) -> &str {
+        self.text.get(self.id_at..).unwrap_or_default()
+    }
+
     fn is(&self, conn: ConnId, event: Event, id: &str) -> bool {
-        self.conn == conn && self.event == event && self.id == id
+        self.conn == conn && self.event == event && self.id() == id
     }
 }
 
@@ -576,7 +599,7 @@ impl Rooms {
             .sum::<usize>();
         let params = room_params(&room, "destroyed", self.compat);
         for w in &self.room_watchers {
-            sink.send(w.conn, &wire::notification(&w.method_json, &params));
+            sink.send(w.conn, &wire::notification(w.method_json(), &params));
         }
         for l in &room.listeners {
             sink.send(l.conn, &wire::notification(&l.roomupdate_json, &params));

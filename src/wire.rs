@@ -107,6 +107,13 @@ pub fn notification_to<'a>(method: &'a str, tail: &'a str) -> [&'a str; 3] {
     [NOTIFICATION_HEAD, method, tail]
 }
 
+/// The pieces of the notification that starts with `head`, `NOTIFICATION_HEAD` and the method
+/// as one text (kept by a registration), and ends with `tail` (`notification_tail`): a frame
+/// of two copies per recipient.
+pub fn notification_from<'a>(head: &'a str, tail: &'a str) -> [&'a str; 2] {
+    [head, tail]
+}
+
 /// WebSocket opcode for a text frame.
 pub const TEXT: u8 = 0x1;
 /// WebSocket opcode for a close frame.

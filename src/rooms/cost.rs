@@ -14,8 +14,9 @@
 //!   JSON), and its slot in the room's member list and in its owner's list (the connection's,
 //!   or the HTTP memberships');
 //! - a registration: its slot (on the membership, in the `roomupdate` list or in the
-//!   connection's wide list), its id and method as JSON, and for one on a membership the slot
-//!   in the connection's index;
+//!   connection's wide list), its text (the start of its notifications, method as JSON
+//!   included, and its id: one block), and for one on a membership the slot in the
+//!   connection's index;
 //! - a listen: its slot in the room, its id and three methods as JSON, and the copy of the room
 //!   name in the connection's index;
 //! - an entry of a room's index of connection-wide registrations (`Room::wide`): its slot;
@@ -73,7 +74,7 @@ pub(super) fn member(m: &Member) -> usize {
 
 /// A registration in its list (on a membership, `roomupdate`, or connection-wide).
 pub(super) fn watcher(w: &Watcher) -> usize {
-    SLOTS * size_of::<Watcher>() + text(&w.id) + text(&w.method_json)
+    SLOTS * size_of::<Watcher>() + text(&w.text)
 }
 
 /// A registration on a membership: the registration and its slot in the connection's index.

@@ -4,7 +4,8 @@
 //! added. The Thunder params are built once by the caller, and the notification's text after
 //! the method once here (`wire::notification_tail`); the Kurento frame and the params with
 //! `"room"` at most once each, on their first recipient. Per recipient only bytes are copied:
-//! the frame header, the method and that tail.
+//! the frame header, the notification's start up to its method (which a registration keeps
+//! whole, `Watcher::head`) and that tail.
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
@@ -89,7 +90,7 @@ impl<'a> Notice<'a> {
                 let params = self
                     .with_room
                     .get_or_init(|| with_room(self.params(), &room.name_json));
-                sink.send(conn, &wire::notification(&w.method_json, params));
+                sink.send(conn, &wire::notification(w.method_json(), params));
             }
         }
     }
@@ -106,7 +107,7 @@ impl<'a> Notice<'a> {
             match &member.kind {
                 Kind::Thunder { watchers } => {
                     for w in watchers.iter().filter(|w| w.event == self.event) {
-                        sink.send(w.conn, &wire::notification_to(&w.method_json, &self.tail));
+                        sink.send(w.conn, &wire::notification_from(w.head(), &self.tail));
                     }
                 }
                 Kind::Kurento => {

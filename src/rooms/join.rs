@@ -132,7 +132,7 @@ impl Rooms {
         };
         let params = room_params(&room, "created", self.compat);
         for w in &self.room_watchers {
-            sink.send(w.conn, &wire::notification(&w.method_json, &params));
+            sink.send(w.conn, &wire::notification(w.method_json(), &params));
         }
         self.memory += cost::room(req.room, &room);
         self.rooms.insert(req.room.to_owned(), room);

@@ -31,7 +31,7 @@ impl Rooms {
             self.memory += cost::watcher(&watcher);
             for room in self.rooms.values() {
                 let params = room_params(room, "created", self.compat);
-                sink.send(conn, &wire::notification(&watcher.method_json, &params));
+                sink.send(conn, &wire::notification(watcher.method_json(), &params));
             }
             self.conns.entry(conn).or_default().rare_mut().room_watches += 1;
             self.room_watchers.push(watcher);
@@ -56,7 +56,7 @@ impl Rooms {
         self.replay(
             &member.room,
             event,
-            (conn, &watcher.method_json),
+            (conn, watcher.method_json()),
             false,
             sink,
         );

@@ -28,6 +28,32 @@ impl Frames {
     }
 }
 
+#[test]
+fn a_registration_keeps_its_notifications_start_its_method_and_its_id() {
+    for id in [
+        "a1b2.client.events",
+        "",
+        "q\"uo\\te",
+        "ünï.çødé",
+        "tab\there",
+    ] {
+        for event in [Event::UserUpdate, Event::Message, Event::RoomUpdate] {
+            let w = Watcher::new(7, event, id.to_owned());
+            let method = wire::json_string(&format!("{id}.{}", event.name()));
+            assert_eq!(w.method_json(), method);
+            assert_eq!(w.id(), id);
+            assert!(w.is(7, event, id) && !w.is(7, event, "other") && !w.is(8, event, id));
+            let params = r#"{"user":"u","message":"m"}"#;
+            let tail = wire::notification_tail(params);
+            assert_eq!(
+                wire::notification_from(w.head(), &tail).concat(),
+                wire::notification(&method, params).concat(),
+                "{id:?}"
+            );
+        }
+    }
+}
+
 pub(super) fn limits() -> Limits {
     Limits {
         max_rooms: 3,

@@ -57,7 +57,7 @@ impl Rooms {
             if sink.closed(conn) {
                 break;
             }
-            self.replay(name, event, (conn, &watcher.method_json), true, sink);
+            self.replay(name, event, (conn, watcher.method_json()), true, sink);
         }
         Ok(())
     }
@@ -102,7 +102,7 @@ impl Rooms {
         room.wide.push(conn);
         self.memory += cost::WIDE_ENTRY;
         for w in &self.conns[&conn].rare().wide {
-            self.replay(name, w.event, (conn, &w.method_json), true, sink);
+            self.replay(name, w.event, (conn, w.method_json()), true, sink);
         }
     }
 
