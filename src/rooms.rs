@@ -213,6 +213,7 @@ impl Watcher {
     }
 
     /// The start of each notification, up to and with its method (`wire::notification_from`).
+    #[inline]
     fn head(&self) -> &str {
         self.text.get(..self.id_at).unwrap_or_default()
     }
