@@ -84,7 +84,8 @@ pub const NOTIFICATION_HEAD: &str = r#"{"jsonrpc":"2.0","method":"#;
 
 /// What follows a notification's method, `,"params":<params>}`: built once for an event that
 /// goes to many recipients, each of whose frames is then `NOTIFICATION_HEAD`, its method and
-/// this tail (`notification_to`).
+/// this tail (`notification_to`), or a registration's start of both and this tail
+/// (`notification_from`).
 pub fn notification_tail(params: &str) -> String {
     let mut tail = String::with_capacity(PARAMS.len() + params.len() + 1);
     tail.push_str(PARAMS);
