@@ -49,9 +49,9 @@ pub(super) fn send(text: &str, names: &Designators) -> Option<Call> {
     }
     let (roomid, message) = params?;
     let rest = messenger_part(method?, names).ok()??;
-    match designator(rest).ok()? {
-        ("send", None) => {}
-        _ => return None,
+    // The designators clients write, known without reading the version and the index.
+    if !matches!(rest, "1.send" | "send") && designator(rest).ok()? != ("send", None) {
+        return None;
     }
     let method = send_method(Field::Str(roomid), Field::Str(message), &names.caps).ok()?;
     Some(Call {
