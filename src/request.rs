@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 use crate::caps::Caps;
 use crate::controller;
 use crate::error::RpcError;
+use crate::room_token::RoomId;
 use fields::{Field, Fields};
 
 /// The events a client can register for.
@@ -50,8 +51,9 @@ pub enum Method {
     Leave {
         roomid: String,
     },
+    /// The room id read at the edge: its token when it has a token's form.
     Send {
-        roomid: String,
+        roomid: RoomId,
         message: String,
     },
     Register {
@@ -382,7 +384,7 @@ fn method_params(
 /// A `send` with its params, each a string within its cap (the fast path's too).
 fn send_method(roomid: Field, message: Field, caps: &Caps) -> Result<Method, RpcError> {
     Ok(Method::Send {
-        roomid: roomid.string("roomid", caps.id())?,
+        roomid: RoomId::read(roomid.str("roomid", caps.id())?),
         message: message.string("message", caps.message())?,
     })
 }

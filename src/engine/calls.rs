@@ -97,12 +97,14 @@ impl<S: Socket> Engine<S> {
         let expires = now + self.http_ttl;
         match (&call.method, &outcome) {
             (_, Ok(Done::Joined(token))) => self.rooms.touch(&token.to_string(), expires),
-            (
-                Method::Send { roomid, .. }
-                | Method::SendTo { roomid, .. }
-                | Method::Whisper { roomid, .. },
-                Ok(_),
-            ) => self.rooms.touch(roomid, expires),
+            (Method::Send { roomid, .. }, Ok(_)) => {
+                if let Some(token) = roomid.token() {
+                    self.rooms.touch_token(token, expires);
+                }
+            }
+            (Method::SendTo { roomid, .. } | Method::Whisper { roomid, .. }, Ok(_)) => {
+                self.rooms.touch(roomid, expires)
+            }
             _ => {}
         }
         self.answer(call.id, outcome)
@@ -143,7 +145,7 @@ impl<S: Socket> Engine<S> {
             }
             Method::Send { roomid, message } => self
                 .rooms
-                .send(roomid, message, &mut self.out)
+                .send_from(roomid.token(), message, &mut self.out)
                 .map(|()| Done::Json("null")),
             Method::Register { event, id } => self
                 .rooms
