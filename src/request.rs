@@ -6,6 +6,7 @@
 
 mod fast;
 mod fields;
+mod id;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::controller;
 use crate::error::RpcError;
 use crate::room_token::RoomId;
 use fields::{Field, Fields};
+pub use id::Id;
 
 /// The events a client can register for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -126,7 +128,7 @@ pub enum Method {
 /// which is carried out but not answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
-    pub id: Option<String>,
+    pub id: Option<Id>,
     pub method: Method,
 }
 
@@ -202,7 +204,7 @@ pub fn envelope(text: &str) -> Result<Raw<'_>, Rejection> {
     }
     let envelope: Envelope =
         serde_json::from_str(text).map_err(|e| envelope_error(text, Some(e)))?;
-    let id = envelope.id.map(|Id(raw)| raw);
+    let id = envelope.id.map(|RawId(raw)| raw);
     if let Some(bad) = envelope.invalid {
         // Always answered, with the id when it could be read.
         return Err(Rejection {
@@ -244,7 +246,10 @@ fn full(text: &str, names: &Designators) -> Result<Call, Rejection> {
         Err(e) => Err(e),
     };
     let method = method.map_err(|e| raw.reject(e))?;
-    Ok(Call { id: raw.id, method })
+    Ok(Call {
+        id: raw.id.map(Id::from),
+        method,
+    })
 }
 
 /// Whose method a designator names: Messenger's (the designator without its callsign:
@@ -455,7 +460,7 @@ fn envelope_error(text: &str, e: Option<serde_json::Error>) -> Rejection {
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(default, deserialize_with = "present")]
-    id: Option<Id>,
+    id: Option<RawId>,
     #[serde(default, borrow)]
     method: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
@@ -465,14 +470,14 @@ struct Envelope<'a> {
 }
 
 /// An id as JSON text: a number, a string or null.
-struct Id(String);
+struct RawId(String);
 
 /// Reads the id as raw JSON text (no `Value` tree: this runs on every request, on the
 /// connection thread's small stack).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Id>, D::Error> {
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RawId>, D::Error> {
     let raw = Box::<RawValue>::deserialize(d)?;
     match raw.get().as_bytes().first() {
-        Some(b'"' | b'-' | b'0'..=b'9' | b'n') => Ok(Some(Id(raw.get().to_owned()))),
+        Some(b'"' | b'-' | b'0'..=b'9' | b'n') => Ok(Some(RawId(raw.get().to_owned()))),
         _ => Err(de::Error::custom(
             "\"id\" must be a number, a string or null",
         )),

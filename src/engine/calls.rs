@@ -10,7 +10,7 @@ use crate::config::Compat;
 use crate::error::RpcError;
 use crate::logline;
 use crate::outbox::Socket;
-use crate::request::{Call, Method, METHODS};
+use crate::request::{Call, Id, Method, METHODS};
 use crate::room_token::RoomToken;
 use crate::rooms::{ConnId, Join, Owner, Sink};
 use crate::wire;
@@ -111,7 +111,7 @@ impl<S: Socket> Engine<S> {
     }
 
     /// The response text for a call with an id; nothing for a notification.
-    fn answer(&self, id: Option<String>, outcome: Result<Done, RpcError>) -> Option<String> {
+    fn answer(&self, id: Option<Id>, outcome: Result<Done, RpcError>) -> Option<String> {
         let id = id?;
         let r5 = self.compat == Compat::R5;
         Some(match outcome {

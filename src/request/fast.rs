@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 
 use super::fields::Field;
-use super::{designator, messenger_part, send_method, Call, Designators};
+use super::{designator, messenger_part, send_method, Call, Designators, Id};
 use crate::wire;
 
 /// The `Call` `request::parse` makes of `text` when it is a `send` of the usual shape; `None`
@@ -55,7 +55,7 @@ pub(super) fn send(text: &str, names: &Designators) -> Option<Call> {
     }
     let method = send_method(Field::Str(roomid), Field::Str(message), &names.caps).ok()?;
     Some(Call {
-        id: id.map(str::to_owned),
+        id: id.map(Id::new),
         method,
     })
 }
