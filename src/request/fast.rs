@@ -98,9 +98,11 @@ impl<'a> Scan<'a> {
     }
 
     /// Whether the text goes on with `want`; if so, moves past it. Of a length known when
-    /// compiled, so the comparison is a few loads, not a call.
+    /// compiled, so the comparison is a few loads, not a call; inlined, as a call per key cost
+    /// more than the comparison (14 instructions per delivery, `make callgrind`).
+    #[inline(always)]
     fn lit<const N: usize>(&mut self, want: &[u8; N]) -> bool {
-        let found = self.bytes.get(self.at..self.at + N) == Some(want);
+        let found = self.bytes.get(self.at..self.at + N) == Some(want.as_slice());
         if found {
             self.at += N;
         }
