@@ -6,8 +6,9 @@
 //! escape in a key, the id, the method or `jsonrpc`, a lone `\u` surrogate, a control character,
 //! a string over its cap, `"jsonrpc"` absent) is "not mine" (`None`), and the full parser
 //! reads the text and finds its answer, or its error. The designator is read by the full
-//! parser's own functions (`messenger_part`, `designator`) and the params checked by its own
-//! `send_method`, so those rules live in one place. `tests.rs` holds both parsers to the same
+//! parser's own functions (`messenger_part`, `designator`; the usual `1.send` and `send` after
+//! the callsign are known at sight) and the params checked by its own `send_method`, so those
+//! rules live in one place. `tests.rs` holds both parsers to the same
 //! result on mutated requests.
 
 use std::borrow::Cow;
@@ -99,7 +100,7 @@ impl<'a> Scan<'a> {
 
     /// Whether the text goes on with `want`; if so, moves past it. Of a length known when
     /// compiled, so the comparison is a few loads, not a call; inlined, as a call per key cost
-    /// more than the comparison (14 instructions per delivery, `make callgrind`).
+    /// more than the comparison (`make callgrind`).
     #[inline(always)]
     fn lit<const N: usize>(&mut self, want: &[u8; N]) -> bool {
         let found = self.bytes.get(self.at..self.at + N) == Some(want.as_slice());
