@@ -123,7 +123,7 @@ pub fn decide(
         };
     }
     let id = match parsed.ok()? {
-        Command::Call { call, .. } => call.id?,
+        Command::Call { call, .. } => call.id?.as_str().to_owned(),
         Command::Kurento { call, .. } => call.id?,
         _ => return None,
     };

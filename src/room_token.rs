@@ -1,6 +1,7 @@
 //! Room tokens: the unguessable handle of one membership, 80 bits from the operating system's
 //! CSPRNG shown as 20 lowercase hex digits (the form Thunder uses).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
@@ -61,6 +62,34 @@ const HEX: [u8; 256] = {
     }
     table
 };
+
+/// The room id a `send` names, read once at the edge: the token when the text has a token's
+/// form (no copy of it, no second parse in the engine), else the text as sent. Text that is
+/// not a token's form names no membership, so the engine answers it as it answers an unknown
+/// token (30 `ERROR_UNKNOWN_KEY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomId {
+    Token(RoomToken),
+    Other(String),
+}
+
+impl RoomId {
+    /// Reads `text` (already held to its cap).
+    pub fn read(text: Cow<str>) -> RoomId {
+        match RoomToken::parse(&text) {
+            Some(token) => RoomId::Token(token),
+            None => RoomId::Other(text.into_owned()),
+        }
+    }
+
+    /// The token it names, if it has a token's form.
+    pub fn token(&self) -> Option<RoomToken> {
+        match self {
+            RoomId::Token(token) => Some(*token),
+            RoomId::Other(_) => None,
+        }
+    }
+}
 
 impl fmt::Display for RoomToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -137,6 +166,25 @@ mod tests {
         }
         let again = RoomToken::parse(&token.to_string()).unwrap();
         assert_eq!(hash(&token), hash(&again), "equal tokens, equal hashes");
+    }
+
+    #[test]
+    fn a_room_id_is_a_token_only_in_a_tokens_form() {
+        let token = RoomToken::generate().unwrap();
+        let text = token.to_string();
+        assert_eq!(RoomId::read(Cow::Borrowed(&text)), RoomId::Token(token));
+        assert_eq!(RoomId::read(Cow::Borrowed(&text)).token(), Some(token));
+        for other in [
+            "",
+            "r",
+            &text[..19],
+            &text.to_uppercase(),
+            &format!("{text}0"),
+        ] {
+            let id = RoomId::read(Cow::Borrowed(other));
+            assert_eq!(id, RoomId::Other(other.to_owned()), "{other:?}");
+            assert_eq!(id.token(), None, "{other:?}");
+        }
     }
 
     #[test]

@@ -456,16 +456,30 @@ impl Rooms {
         message: &str,
         sink: &mut impl Sink,
     ) -> Result<(), RpcError> {
-        let token = self.known(roomid)?;
-        self.send_token(token, message, sink);
-        Ok(())
+        self.send_from(RoomToken::parse(roomid), message, sink)
+    }
+
+    /// The same for a room id read at the edge (`RoomId::token`): `None`, a text not in a
+    /// token's form, is no membership.
+    pub fn send_from(
+        &mut self,
+        token: Option<RoomToken>,
+        message: &str,
+        sink: &mut impl Sink,
+    ) -> Result<(), RpcError> {
+        if token.is_some_and(|token| self.send_token(token, message, sink)) {
+            Ok(())
+        } else {
+            Err(RpcError::UnknownKey)
+        }
     }
 
     /// Sends `message` from the membership `token` to every member of its room (and the room's
-    /// listeners). Each dialect's text is built once.
-    pub fn send_token(&mut self, token: RoomToken, message: &str, sink: &mut impl Sink) {
+    /// listeners). Each dialect's text is built once. False (nothing sent) if there is no such
+    /// membership.
+    pub fn send_token(&mut self, token: RoomToken, message: &str, sink: &mut impl Sink) -> bool {
         let Some(member) = self.members.get(&token) else {
-            return;
+            return false;
         };
         let room = &self.rooms[&*member.room];
         let (tail, at) = history::message_tail(&member.user_json, message);
@@ -478,6 +492,7 @@ impl Rooms {
             sink,
         );
         self.history.keep(&member.room, wire::tail_params(&tail));
+        true
     }
 
     /// A connection ended: all its registrations and listens end now, and its memberships

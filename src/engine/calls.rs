@@ -10,7 +10,7 @@ use crate::config::Compat;
 use crate::error::RpcError;
 use crate::logline;
 use crate::outbox::Socket;
-use crate::request::{Call, Method, METHODS};
+use crate::request::{Call, Id, Method, METHODS};
 use crate::room_token::RoomToken;
 use crate::rooms::{ConnId, Join, Owner, Sink};
 use crate::wire;
@@ -97,19 +97,21 @@ impl<S: Socket> Engine<S> {
         let expires = now + self.http_ttl;
         match (&call.method, &outcome) {
             (_, Ok(Done::Joined(token))) => self.rooms.touch(&token.to_string(), expires),
-            (
-                Method::Send { roomid, .. }
-                | Method::SendTo { roomid, .. }
-                | Method::Whisper { roomid, .. },
-                Ok(_),
-            ) => self.rooms.touch(roomid, expires),
+            (Method::Send { roomid, .. }, Ok(_)) => {
+                if let Some(token) = roomid.token() {
+                    self.rooms.touch_token(token, expires);
+                }
+            }
+            (Method::SendTo { roomid, .. } | Method::Whisper { roomid, .. }, Ok(_)) => {
+                self.rooms.touch(roomid, expires)
+            }
             _ => {}
         }
         self.answer(call.id, outcome)
     }
 
     /// The response text for a call with an id; nothing for a notification.
-    fn answer(&self, id: Option<String>, outcome: Result<Done, RpcError>) -> Option<String> {
+    fn answer(&self, id: Option<Id>, outcome: Result<Done, RpcError>) -> Option<String> {
         let id = id?;
         let r5 = self.compat == Compat::R5;
         Some(match outcome {
@@ -143,7 +145,7 @@ impl<S: Socket> Engine<S> {
             }
             Method::Send { roomid, message } => self
                 .rooms
-                .send(roomid, message, &mut self.out)
+                .send_from(roomid.token(), message, &mut self.out)
                 .map(|()| Done::Json("null")),
             Method::Register { event, id } => self
                 .rooms

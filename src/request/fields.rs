@@ -46,14 +46,19 @@ pub(super) enum Field<'a> {
     Other,
 }
 
-impl Field<'_> {
+impl<'a> Field<'a> {
     /// A required string within `cap` (30 `ERROR_BAD_REQUEST` when missing, not a string, or
     /// too long).
     pub(super) fn string(self, name: &str, cap: Cap) -> Result<String, RpcError> {
+        self.str(name, cap).map(Cow::into_owned)
+    }
+
+    /// The same, not yet copied out of the request.
+    pub(super) fn str(self, name: &str, cap: Cap) -> Result<Cow<'a, str>, RpcError> {
         match self {
             Field::Str(s) => {
                 cap.bytes(name, &s).map_err(RpcError::BadRequest)?;
-                Ok(s.into_owned())
+                Ok(s)
             }
             other => Err(other.refused(name)),
         }

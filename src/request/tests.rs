@@ -244,7 +244,7 @@ fn send_and_register_params() {
     assert_eq!(
         call.method,
         Method::Send {
-            roomid: "r".into(),
+            roomid: RoomId::Other("r".into()),
             message: String::new()
         }
     );

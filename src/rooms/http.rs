@@ -22,9 +22,13 @@ impl Rooms {
     /// Marks an HTTP membership as used: it now lasts until `expires`, and is the most
     /// recently used.
     pub fn touch(&mut self, roomid: &str, expires: Instant) {
-        let Some(token) = RoomToken::parse(roomid) else {
-            return;
-        };
+        if let Some(token) = RoomToken::parse(roomid) {
+            self.touch_token(token, expires);
+        }
+    }
+
+    /// The same for a room id already read as a token.
+    pub fn touch_token(&mut self, token: RoomToken, expires: Instant) {
         let Some(member) = self.members.get_mut(&token) else {
             return;
         };
