@@ -68,6 +68,9 @@ impl<S: Socket> Engine<S> {
         };
         let outcome = self.execute(caller, &call.method);
         match (call.id, outcome) {
+            (Some(id), Ok(Done::Json("null"))) => {
+                self.out.send(conn, &wire::null_result_parts(&id));
+            }
             (Some(id), Ok(Done::Json(result))) => {
                 self.out.send(conn, &wire::result_parts(&id, result));
             }
