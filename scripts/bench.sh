@@ -83,30 +83,41 @@ median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+
 
 fanout=(--clients 10 --rooms 1 --senders 1 --inflight 64 --duration 3 --runs "$RUNS")
 
-# Instructions the server executes per delivery in (a), counted by `perf stat -e instructions`
-# over its PID, where the machine lets perf count them (most virtual machines say
-# `<not supported>`; there `make callgrind` counts them under valgrind).
-PERF=no
-if command -v perf >/dev/null 2>&1 &&
-    perf stat -x, -e instructions true 2>&1 >/dev/null | grep -q '^[0-9]'; then
-    PERF=yes
+# What the server does per delivery in (a), counted by `perf stat -p SERVER_PID` while the load
+# tool runs, for each event the machine lets perf count: instructions (most virtual machines
+# say `<not supported>`; there `make callgrind` counts them under valgrind), system calls
+# (the raw_syscalls tracepoint; needs root or a low perf_event_paranoid) and context switches.
+# Counts move far less with machine noise than time does.
+EVENTS=()
+if command -v perf >/dev/null 2>&1; then
+    for event in instructions raw_syscalls:sys_enter context-switches; do
+        if perf stat -x, -e "$event" true 2>&1 >/dev/null | grep -q '^[0-9]'; then
+            EVENTS+=("$event")
+        fi
+    done
 fi
-# counted TITLE ARGS...: `load` run by `perf stat -p SERVER_PID`, which counts the server's
-# instructions while the load tool runs; the RESULT line gains instructions=N.
+# counted TITLE ARGS...: `load` run by `perf stat -p SERVER_PID`; the RESULT line gains
+# instructions=N, syscalls=N and switches=N for the events counted.
 counted() {
-    [ "$PERF" = yes ] || { load "$@"; return; }
-    local result
-    WRAP=(perf stat -x, -e instructions -p "$SERVER_PID" -o "$TMP/perf" --)
+    [ "${#EVENTS[@]}" -gt 0 ] || { load "$@"; return; }
+    local result events
+    events=$(IFS=,; echo "${EVENTS[*]}")
+    WRAP=(perf stat -x, -e "$events" -p "$SERVER_PID" -o "$TMP/perf" --)
     result=$(load "$@")
     WRAP=()
-    echo "$result instructions=$(sed -n 's/^\([0-9][0-9]*\),.*instructions.*/\1/p' "$TMP/perf")"
+    count() { sed -n "s/^\([0-9][0-9]*\),[^,]*,$1,.*/\1/p" "$TMP/perf"; }
+    echo "$result instructions=$(count instructions) syscalls=$(count raw_syscalls:sys_enter) switches=$(count context-switches)"
 }
-# per_delivery RESULT: instructions per delivery over all runs (n/a without perf).
+# per_delivery KEY RESULT [SCALE]: KEY's count over all runs per delivery (times SCALE), or n/a.
 per_delivery() {
     local i d
-    i=$(get instructions "$1")
-    d=$(get delivered_total "$1")
-    if [ -n "$i" ] && [ "${d:-0}" -gt 0 ]; then echo $((i / d)); else echo n/a; fi
+    i=$(get "$1" "$2")
+    d=$(get delivered_total "$2")
+    if [ -n "$i" ] && [ "${d:-0}" -gt 0 ]; then
+        awk -v i="$i" -v d="$d" -v s="${3:-1}" 'BEGIN { printf (s == 1 ? "%d" : "%.1f"), i * s / d }'
+    else
+        echo n/a
+    fi
 }
 
 echo "(a) fan-out against the baseline..." >&2
@@ -166,7 +177,9 @@ awk -v base="$(get rate "$base")" -v fan="$(get rate "$fan")" -v flood="$(get ra
     -v th0="$(idle_med threads_before)" -v th1="$(idle_med threads_after)" \
     -v perconn="$(idle_med per_conn_bytes)" -v churn="$(get cycles_per_s "$churn")" \
     -v priv0="$(idle_med private_before_kib)" -v privconn="$(idle_med private_per_conn_bytes)" \
-    -v ins_fan="$(per_delivery "$fan")" -v ins_base="$(per_delivery "$base")" \
+    -v ins_fan="$(per_delivery instructions "$fan")" -v ins_base="$(per_delivery instructions "$base")" \
+    -v sc_fan="$(per_delivery syscalls "$fan" 1000)" -v sc_base="$(per_delivery syscalls "$base" 1000)" \
+    -v cs_fan="$(per_delivery switches "$fan" 1000)" -v cs_base="$(per_delivery switches "$base" 1000)" \
     -v startup="$(get ms "$startup")" -v size="$size" -v armv7="$armv7" \
     -v lost="$(($(get lost "$base") + $(get lost "$fan") + $(get lost "$flood") + $(get lost "$lat")))" \
     -v rel1="$(get p50_us "$rel1") / $(get p99_us "$rel1")" -v loc1="$(get p50_us "$loc1") / $(get p99_us "$loc1")" \
@@ -189,6 +202,8 @@ BEGIN {
     row("(a) of which in the kernel (system)", "ns, messenger / baseline", sys_fan " / " sys_base, "", "")
     row("(a) CPU per delivery, messenger / baseline", "ratio", cpu_base > 0 ? sprintf("%.2f", cpu_fan / cpu_base) : "n/a", "<= 1.30", ok(cpu_base > 0 && cpu_fan <= 1.3 * cpu_base))
     row("(a) instructions per delivery", "messenger / baseline", ins_fan == "n/a" ? "n/a (make callgrind)" : n(ins_fan) " / " n(ins_base), "", "")
+    row("(a) system calls per 1,000 deliveries", "messenger / baseline", sc_fan == "n/a" ? "n/a" : sc_fan " / " sc_base, "", "")
+    row("(a) context switches per 1,000 deliveries", "messenger / baseline", cs_fan == "n/a" ? "n/a" : cs_fan " / " cs_base, "", "")
     row("(a) fan-out latency", "p50 / p99 / max us", fan_lat, "", "")
     row("(a) flood: 10,000 sends at once", "deliveries/s", n(flood), "", "")
     row("(a) flood / 64 in flight", "ratio", sprintf("%.2f", flood / fan), ">= 0.80", ok(flood >= 0.8 * fan))
@@ -211,7 +226,7 @@ BEGIN {
     row("clients cut off as too slow (server log)", "count", cutoff, "0", ok(cutoff == 0))
 }'
 echo
-if [ "$PERF" != yes ]; then
+if [ "${EVENTS[0]:-}" != instructions ]; then
     echo "instructions per delivery: perf cannot count instructions here (\`perf stat -e instructions true\`);"
     echo "\`make callgrind\` counts them for messenger and the baseline under valgrind."
 fi
