@@ -24,10 +24,11 @@ mod join;
 mod join_error;
 mod leaving;
 mod register;
+mod table;
 mod wide;
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::idmap::IdMap;
@@ -45,6 +46,7 @@ use fanout::Notice;
 use history::History;
 pub use join::Join;
 pub use join_error::JoinError;
+use table::{RoomNo, RoomTable};
 
 /// Identifies a WebSocket connection for the engine (a counter, from 1).
 pub type ConnId = u64;
@@ -84,7 +86,7 @@ pub struct Limits {
 
 /// All rooms, memberships and registrations.
 pub struct Rooms {
-    rooms: HashMap<String, Room>,
+    rooms: RoomTable,
     members: IdMap<RoomToken, Member>,
     /// `roomupdate` registrations, in registration order.
     room_watchers: Vec<Watcher>,
@@ -146,6 +148,8 @@ impl Room {
 struct Member {
     /// Its room's name (`Room::name`, one copy for all the room's members).
     room: Arc<str>,
+    /// Its room's number, to find the room without hashing its name (`rooms/table.rs`).
+    room_no: RoomNo,
     user: String,
     /// The user name as a JSON string literal, shared with the room's `names`.
     user_json: Arc<str>,
@@ -351,7 +355,7 @@ fn room_params(room: &Room, action: &str, compat: Compat) -> String {
 impl Rooms {
     pub fn new(limits: Limits) -> Rooms {
         Rooms {
-            rooms: HashMap::new(),
+            rooms: RoomTable::default(),
             members: IdMap::default(),
             room_watchers: Vec::new(),
             conns: IdMap::default(),
@@ -430,7 +434,7 @@ impl Rooms {
 
     /// The other members of a membership's room, as JSON string literals, in join order.
     pub fn peers(&self, token: RoomToken) -> impl Iterator<Item = &str> {
-        let room = self.members.get(&token).map(|m| &self.rooms[&*m.room]);
+        let room = self.members.get(&token).map(|m| &self.rooms[m.room_no]);
         room.into_iter()
             .flat_map(|r| r.members.iter().zip(&r.names))
             .filter(move |(t, _)| **t != token)
@@ -481,7 +485,7 @@ impl Rooms {
         let Some(member) = self.members.get(&token) else {
             return false;
         };
-        let room = &self.rooms[&*member.room];
+        let room = &self.rooms[member.room_no];
         let (tail, at) = history::message_tail(&member.user_json, message);
         let message_json = &tail[at];
         let kurento = || kurento::send_message(&room.name_json, &member.user_json, message_json);
@@ -574,10 +578,7 @@ impl Rooms {
                 self.http_expires.remove(&token);
             }
         }
-        let room = self
-            .rooms
-            .get_mut(&*member.room)
-            .expect("a member's room exists");
+        let room = self.rooms.at_mut(member.room_no);
         if let Some(at) = room.members.iter().position(|t| *t == token) {
             room.members.remove(at);
             room.names.remove(at);
@@ -588,7 +589,7 @@ impl Rooms {
             }
         }
         if room.members.is_empty() {
-            let room = self.rooms.remove(&*member.room).expect("room exists");
+            let room = self.rooms.remove(&member.room).expect("room exists");
             self.destroyed(&member.room, room, sink);
         } else {
             let params = format!(r#"{{"user":{},"action":"left"}}"#, member.user_json);

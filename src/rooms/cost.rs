@@ -31,6 +31,7 @@
 use std::mem::size_of;
 use std::sync::Arc;
 
+use super::table::RoomNo;
 use super::{ConnId, Listener, Member, Room, RoomToken, Watcher};
 
 /// What the allocator adds to each block it hands out.
@@ -43,17 +44,20 @@ fn text(s: &str) -> usize {
     s.len() + ALLOC
 }
 
-/// A room named `name`: the key, and the name its members share (one block: two counts and
-/// the text).
+/// A room named `name`: its slot in the table and its place in the free list once destroyed,
+/// its entry in the map by name, and the name the key and its members share (one block: two
+/// counts and the text).
 pub(super) fn room(name: &str, room: &Room) -> usize {
+    debug_assert_eq!(name, &*room.name);
     let acl: usize = room
         .acl
         .iter()
         .map(|p| size_of_val(p) + p.text_bytes().map(|n| n + ALLOC).sum::<usize>())
         .sum();
     let acl_block = if room.acl.is_empty() { 0 } else { ALLOC };
-    SLOTS * size_of::<(String, Room)>()
-        + text(name)
+    size_of::<Option<Room>>()
+        + size_of::<RoomNo>()
+        + SLOTS * size_of::<(Arc<str>, RoomNo)>()
         + text(&room.name)
         + 2 * size_of::<usize>()
         + text(&room.name_json)

@@ -91,12 +91,11 @@ impl Rooms {
 
     /// `[{"room":..,"secure":..,"membersCount":n}]`, sorted by room name.
     pub fn list(&self) -> String {
-        let mut names: Vec<&String> = self.rooms.keys().collect();
-        names.sort();
-        let items: Vec<String> = names
+        let mut rooms: Vec<(&str, &Room)> = self.rooms.iter().collect();
+        rooms.sort_unstable_by_key(|(name, _)| *name);
+        let items: Vec<String> = rooms
             .into_iter()
-            .map(|name| {
-                let room = &self.rooms[name];
+            .map(|(_, room)| {
                 format!(
                     r#"{{"room":{},"secure":{},"membersCount":{}}}"#,
                     room.name_json,
@@ -117,7 +116,7 @@ impl Rooms {
                 let m = &self.members[t];
                 format!(
                     r#"{{"room":{},"user":{},"roomid":"{t}"}}"#,
-                    self.rooms[&*m.room].name_json, m.user_json
+                    self.rooms[m.room_no].name_json, m.user_json
                 )
             })
             .collect();
@@ -173,7 +172,7 @@ impl Rooms {
         sink: &mut impl Sink,
     ) -> usize {
         let sender = &self.members[&token];
-        let room = &self.rooms[&*sender.room];
+        let room = &self.rooms[sender.room_no];
         let message_json = wire::json_string(message);
         let params = format!(
             r#"{{"user":{},"message":{message_json},"to":{}}}"#,

@@ -76,10 +76,11 @@ impl Rooms {
         }
         let user_json: Arc<str> = wire::json_string(req.user).into();
         let params = format!(r#"{{"user":{user_json},"action":"joined"}}"#);
-        let room = self
+        let room_no = self
             .rooms
-            .get_mut(req.room)
+            .number(req.room)
             .expect("room exists or was just made");
+        let room = self.rooms.at_mut(room_no);
         let kurento = || kurento::participant_joined(&user_json);
         let notice = Notice::new(Event::UserUpdate, &params, &kurento);
         notice.to_room(&self.members, &self.conns, room, sink);
@@ -94,6 +95,7 @@ impl Rooms {
         };
         let member = Member {
             room: Arc::clone(&room.name),
+            room_no,
             user: req.user.to_owned(),
             user_json,
             owner,
@@ -135,7 +137,7 @@ impl Rooms {
             sink.send(w.conn, &wire::notification(w.method_json(), &params));
         }
         self.memory += cost::room(req.room, &room);
-        self.rooms.insert(req.room.to_owned(), room);
+        self.rooms.insert(room);
         Ok(())
     }
 

@@ -42,11 +42,7 @@ impl Rooms {
 
     /// How many may hear the leave of `token`.
     fn audience(&self, token: RoomToken) -> usize {
-        let Some(room) = self
-            .members
-            .get(&token)
-            .and_then(|m| self.rooms.get(&*m.room))
-        else {
+        let Some(room) = self.members.get(&token).map(|m| &self.rooms[m.room_no]) else {
             return 0;
         };
         room.members.len() + room.listeners.len() + room.wide.len()

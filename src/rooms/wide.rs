@@ -10,8 +10,9 @@
 //! unregister (the connection's first and last wide registration), on join (its first
 //! membership in a room), on leave (its last membership there) and on disconnect.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
+use super::table::RoomTable;
 use super::{cost, ConnId, Member, Owner, Room, Rooms, Sink, Watcher};
 use crate::error::RpcError;
 use crate::idmap::IdMap;
@@ -136,14 +137,14 @@ pub(super) fn left(room: &mut Room, members: &IdMap<RoomToken, Member>, conn: Co
 
 /// Takes `conn` out of the index of the rooms of `tokens`; how many entries went.
 fn forget(
-    rooms: &mut HashMap<String, Room>,
+    rooms: &mut RoomTable,
     members: &IdMap<RoomToken, Member>,
     conn: ConnId,
     tokens: &[RoomToken],
 ) -> usize {
     let mut gone = 0;
     for token in tokens {
-        if let Some(room) = members.get(token).and_then(|m| rooms.get_mut(&*m.room)) {
+        if let Some(room) = members.get(token).map(|m| rooms.at_mut(m.room_no)) {
             let before = room.wide.len();
             room.wide.retain(|c| *c != conn);
             gone += before - room.wide.len();
