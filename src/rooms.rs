@@ -13,6 +13,7 @@
 //! and their expiry in `rooms/http.rs`; what all of it costs the memory budget in
 //! `rooms/cost.rs`. The extension methods (listen, status,
 //! targeted messages, evict) live in `rooms/ext.rs`; `rooms/census.rs` counts it all for tests.
+//! The rooms themselves are kept by name and by number in `rooms/table.rs`.
 
 mod census;
 pub(crate) mod cost;
