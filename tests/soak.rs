@@ -68,6 +68,20 @@ fn threads_and_rss(pid: u32) -> (u64, u64) {
     (field("Threads:"), field("VmRSS:"))
 }
 
+/// Threads and VmRSS once the threads of connections that have ended are gone (a thread
+/// ends a moment after its connection does, and one that ends in its HTTP phase lingers
+/// until the client closes): more than `IDLE_THREADS` only if some are still there after
+/// `WAIT`.
+fn settled(pid: u32) -> (u64, u64) {
+    let deadline = Instant::now() + WAIT;
+    let (mut threads, mut rss) = threads_and_rss(pid);
+    while threads > IDLE_THREADS && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        (threads, rss) = threads_and_rss(pid);
+    }
+    (threads, rss)
+}
+
 /// One client's life: sessions until the deadline, each on a new connection.
 fn worker(server: &Server, index: usize, rooms: u64, seed: u64, until: Instant, log: &Mutex<Log>) {
     let mut rng = fastrand::Rng::with_seed(seed.wrapping_mul(1000) + index as u64);
@@ -174,12 +188,7 @@ fn phase(server: &Arc<Server>, seconds: u64, clients: u64, rooms: u64, seed: u64
     server.wait_health(|h| {
         h["rooms"] == 0 && h["members"] == 0 && h["connections"] == 1 && h["queued_bytes"] == 0
     });
-    let deadline = Instant::now() + WAIT;
-    let (mut threads, mut rss) = threads_and_rss(pid);
-    while threads > IDLE_THREADS && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-        (threads, rss) = threads_and_rss(pid);
-    }
+    let (threads, rss) = settled(pid);
     Phase {
         sessions: log.sessions.len(),
         sent: log.sent.len(),
@@ -246,7 +255,7 @@ fn soak() {
     // Idle level: after one client came and went, so lazily made state exists.
     server.client().join("warmup", "warmup");
     server.wait_health(|h| h["rooms"] == 0 && h["connections"] == 1);
-    let (idle_threads, idle_rss) = threads_and_rss(pid);
+    let (idle_threads, idle_rss) = settled(pid);
     assert_eq!(idle_threads, IDLE_THREADS);
     let half = seconds.div_ceil(2);
     let first = phase(&server, half, clients, rooms, seed);
