@@ -111,7 +111,8 @@ pub struct Rooms {
 }
 
 struct Room {
-    /// The room name (the same as its key in `Rooms::rooms`), shared by every `Member::room`.
+    /// The room name, shared with its key in the table's map by name (`rooms/table.rs`); a member
+    /// finds it through its `room_no`.
     name: Arc<str>,
     /// The room name as a JSON string literal, ready for notifications.
     name_json: String,
@@ -147,9 +148,8 @@ impl Room {
 }
 
 struct Member {
-    /// Its room's name (`Room::name`, one copy for all the room's members).
-    room: Arc<str>,
-    /// Its room's number, to find the room without hashing its name (`rooms/table.rs`).
+    /// Its room's number, to find the room (and its name) without hashing the name
+    /// (`rooms/table.rs`).
     room_no: RoomNo,
     user: String,
     /// The user name as a JSON string literal, shared with the room's `names`.
@@ -430,7 +430,7 @@ impl Rooms {
     pub fn member(&self, token: RoomToken) -> Option<(&str, &str)> {
         self.members
             .get(&token)
-            .map(|m| (m.user.as_str(), &*m.room))
+            .map(|m| (m.user.as_str(), &*self.rooms[m.room_no].name))
     }
 
     /// The other members of a membership's room, as JSON string literals, in join order.
@@ -496,7 +496,7 @@ impl Rooms {
             room,
             sink,
         );
-        self.history.keep(&member.room, wire::tail_params(&tail));
+        self.history.keep(&room.name, wire::tail_params(&tail));
         true
     }
 
@@ -590,8 +590,8 @@ impl Rooms {
             }
         }
         if room.members.is_empty() {
-            let room = self.rooms.remove(&member.room).expect("room exists");
-            self.destroyed(&member.room, room, sink);
+            let room = self.rooms.remove_at(member.room_no);
+            self.destroyed(room, sink);
         } else {
             let params = format!(r#"{{"user":{},"action":"left"}}"#, member.user_json);
             let kurento = || kurento::participant_left(&member.user_json);
@@ -607,9 +607,10 @@ impl Rooms {
 
     /// A room has ended: its history goes, its `roomupdate` watchers and its listeners hear
     /// `destroyed`, and the listens end.
-    fn destroyed(&mut self, name: &str, room: Room, sink: &mut impl Sink) {
+    fn destroyed(&mut self, room: Room, sink: &mut impl Sink) {
+        let name = &*room.name;
         self.history.forget(name);
-        self.memory -= cost::room(name, &room);
+        self.memory -= cost::room(&room);
         self.memory -= room
             .listeners
             .iter()

@@ -99,7 +99,7 @@ impl<S: Socket> Engine<S> {
         let outcome = self.execute(caller, &call.method);
         let expires = now + self.http_ttl;
         match (&call.method, &outcome) {
-            (_, Ok(Done::Joined(token))) => self.rooms.touch(&token.to_string(), expires),
+            (_, Ok(Done::Joined(token))) => self.rooms.touch_token(*token, expires),
             (Method::Send { roomid, .. }, Ok(_)) => {
                 if let Some(token) = roomid.token() {
                     self.rooms.touch_token(token, expires);

@@ -76,7 +76,7 @@ impl Rooms {
     fn recount(&self) -> usize {
         let rooms = self.rooms.iter().map(|(name, room)| {
             let listeners = room.listeners.iter().map(|l| cost::listener(l, name));
-            cost::room(name, room) + listeners.sum::<usize>() + room.wide.len() * cost::WIDE_ENTRY
+            cost::room(room) + listeners.sum::<usize>() + room.wide.len() * cost::WIDE_ENTRY
         });
         let members = self.members.values().map(|m| {
             cost::member(m) + m.watchers().iter().map(cost::member_watcher).sum::<usize>()

@@ -44,11 +44,10 @@ fn text(s: &str) -> usize {
     s.len() + ALLOC
 }
 
-/// A room named `name`: its slot in the table and its place in the free list once destroyed,
-/// its entry in the map by name, and the name the key and its members share (one block: two
-/// counts and the text).
-pub(super) fn room(name: &str, room: &Room) -> usize {
-    debug_assert_eq!(name, &*room.name);
+/// A room: its slot in the table and its place in the free list once destroyed, its entry in
+/// the map by name, and its name, which that entry shares (one block: two counts and the
+/// text).
+pub(super) fn room(room: &Room) -> usize {
     let acl: usize = room
         .acl
         .iter()

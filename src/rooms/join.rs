@@ -94,7 +94,6 @@ impl Rooms {
             }
         };
         let member = Member {
-            room: Arc::clone(&room.name),
             room_no,
             user: req.user.to_owned(),
             user_json,
@@ -136,7 +135,7 @@ impl Rooms {
         for w in &self.room_watchers {
             sink.send(w.conn, &wire::notification(w.method_json(), &params));
         }
-        self.memory += cost::room(req.room, &room);
+        self.memory += cost::room(&room);
         self.rooms.insert(room);
         Ok(())
     }

@@ -54,7 +54,7 @@ impl Rooms {
         let watcher = Watcher::new(conn, event, id.to_owned());
         self.memory += cost::member_watcher(&watcher);
         self.replay(
-            &member.room,
+            &self.rooms[member.room_no].name,
             event,
             (conn, watcher.method_json()),
             false,

@@ -66,11 +66,15 @@ impl RoomTable {
         no
     }
 
-    /// Takes the room called `name` out; its number may be given to a new room.
-    pub(super) fn remove(&mut self, name: &str) -> Option<Room> {
-        let no = self.by_name.remove(name)?;
+    /// Takes the room numbered `no` (which a member of it holds) out; its number may be
+    /// given to a new room.
+    pub(super) fn remove_at(&mut self, no: RoomNo) -> Room {
+        let room = self.slots[no as usize]
+            .take()
+            .expect("a member's room exists");
+        self.by_name.remove(&room.name);
         self.free.push(no);
-        self.slots[no as usize].take()
+        room
     }
 
     /// Every room, with its name, in no particular order.
@@ -130,9 +134,8 @@ mod tests {
         assert_eq!(&*table["B"].name, "B");
         table.at_mut(b).wide.push(7);
         assert_eq!(table.get("B").map(|r| r.wide.clone()), Some(vec![7]));
-        assert_eq!(table.remove("A").map(|r| r.name), Some("A".into()));
+        assert_eq!(&*table.remove_at(a).name, "A");
         assert!(table.get("A").is_none() && table.number("A").is_none());
-        assert!(table.remove("A").is_none(), "removed once");
         assert_eq!(table.len(), 1);
         // The freed number goes to the next room; the other room keeps its own.
         let c = table.insert(room("C"));

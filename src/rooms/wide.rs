@@ -118,7 +118,7 @@ impl Rooms {
         let mut seen = HashSet::new();
         self.held(Owner::WebSocket(conn))
             .iter()
-            .map(|t| &*self.members[t].room)
+            .map(|t| &*self.rooms[self.members[t].room_no].name)
             .filter(|name| seen.insert(*name))
             .map(str::to_owned)
             .collect()
