@@ -124,6 +124,7 @@ pub fn decide(
     }
     let id = match parsed.ok()? {
         Command::Call { call, .. } => call.id?.as_str().to_owned(),
+        Command::Send { id, .. } => id?.as_str().to_owned(),
         Command::Kurento { call, .. } => call.id?,
         _ => return None,
     };

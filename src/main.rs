@@ -57,7 +57,7 @@
 //!
 //! # Channels
 //!
-//! One bounded channel (`inbox`) of `dispatcher::Cmd` (`INBOX`: 1,024 commands of 40 bytes,
+//! One bounded channel (`inbox`) of `dispatcher::Cmd` (`INBOX`: 1,024 commands of 64 bytes,
 //! allocated as they queue) from all connection threads (and the signal thread) to the
 //! dispatcher. Its bound is back-pressure: a flooding client's reader blocks instead of
 //! growing memory. HTTP calls and health checks carry a one-shot reply channel. Before a frame

@@ -180,6 +180,17 @@ pub fn text(
                     call.id = None;
                     Command::Call { conn, call }
                 }
+                Command::Send {
+                    conn,
+                    token,
+                    message,
+                    ..
+                } => Command::Send {
+                    conn,
+                    id: None,
+                    token,
+                    message,
+                },
                 other => other,
             }))
         }

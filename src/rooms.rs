@@ -100,6 +100,8 @@ pub struct Rooms {
     limits: Limits,
     /// The rooms' recent messages (`history` setting; off by default).
     history: History,
+    /// The block each message's notification tail is written in, reused.
+    tail: history::MessageTail,
     /// What everything above (but history, which counts its own) costs the memory budget,
     /// kept up to date where state is made and freed (`rooms/cost.rs`).
     memory: usize,
@@ -364,6 +366,7 @@ impl Rooms {
             http_expires: IdMap::default(),
             limits,
             history: History::new(0, 0),
+            tail: Default::default(),
             memory: 0,
             leaving: VecDeque::new(),
             compat: Compat::Rdk,
@@ -487,7 +490,8 @@ impl Rooms {
             return false;
         };
         let room = &self.rooms[member.room_no];
-        let (tail, at) = history::message_tail(&member.user_json, message);
+        let mut tail = self.tail.take();
+        let at = history::message_tail(&mut tail, &member.user_json, message);
         let message_json = &tail[at];
         let kurento = || kurento::send_message(&room.name_json, &member.user_json, message_json);
         Notice::with_tail(Event::Message, Cow::Borrowed(&tail), &kurento).to_room(
@@ -497,6 +501,7 @@ impl Rooms {
             sink,
         );
         self.history.keep(&room.name, wire::tail_params(&tail));
+        self.tail.give_back(tail);
         true
     }
 

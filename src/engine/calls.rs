@@ -67,7 +67,18 @@ impl<S: Socket> Engine<S> {
             admin: self.trusted.contains(&conn),
         };
         let outcome = self.execute(caller, &call.method);
-        match (call.id, outcome) {
+        self.respond(conn, call.id, outcome);
+    }
+
+    /// `Command::Send`: what `call` does for `Method::Send` with a token, without the `Call`.
+    pub(super) fn send(&mut self, conn: ConnId, id: Option<Id>, token: RoomToken, message: &str) {
+        let outcome = self.rooms.send_from(Some(token), message, &mut self.out);
+        self.respond(conn, id, outcome.map(|()| Done::Json("null")));
+    }
+
+    /// Queues the response to a WebSocket client's call, if it has an id.
+    fn respond(&mut self, conn: ConnId, id: Option<Id>, outcome: Result<Done, RpcError>) {
+        match (id, outcome) {
             (Some(id), Ok(Done::Json("null"))) => {
                 self.out.send(conn, &wire::null_result_parts(&id));
             }

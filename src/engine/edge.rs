@@ -5,7 +5,8 @@
 use super::Command;
 use crate::caps::Caps;
 use crate::kurento;
-use crate::request::{self, Designators, Rejection};
+use crate::request::{self, Call, Designators, Method, Rejection};
+use crate::room_token::RoomId;
 use crate::rooms::ConnId;
 
 /// What a WebSocket speaks, fixed by its upgrade.
@@ -36,14 +37,36 @@ pub fn text_command<S, R>(
     dialect: &Dialect,
 ) -> Result<Command<S, R>, Rejection> {
     match dialect {
-        Dialect::Messenger(names) => request::parse(text, names).map(|call| Command::Call {
-            conn,
-            call: Box::new(call),
-        }),
+        Dialect::Messenger(names) => request::parse(text, names).map(|call| command(conn, call)),
         Dialect::Kurento(caps) => kurento_parse(text, caps).map(|call| Command::Kurento {
             conn,
             call: Box::new(call),
         }),
+    }
+}
+
+/// The command for a Messenger call: a `send` to a room token unboxed (`Command::Send`), any
+/// other call boxed.
+#[inline(always)]
+fn command<S, R>(conn: ConnId, call: Call) -> Command<S, R> {
+    match call {
+        Call {
+            id,
+            method:
+                Method::Send {
+                    roomid: RoomId::Token(token),
+                    message,
+                },
+        } => Command::Send {
+            conn,
+            id,
+            token,
+            message: message.into_boxed_str(),
+        },
+        call => Command::Call {
+            conn,
+            call: Box::new(call),
+        },
     }
 }
 

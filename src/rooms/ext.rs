@@ -208,7 +208,8 @@ impl Rooms {
         sink: &mut impl Sink,
     ) -> Result<(), RpcError> {
         let room = self.rooms.get(name).ok_or(RpcError::UnknownKey)?;
-        let (tail, at) = history::message_tail(server, message);
+        let mut tail = self.tail.take();
+        let at = history::message_tail(&mut tail, server, message);
         let message_json = &tail[at];
         let kurento = || kurento::send_message(&room.name_json, server, message_json);
         Notice::with_tail(Event::Message, Cow::Borrowed(&tail), &kurento).to_room(
@@ -218,6 +219,7 @@ impl Rooms {
             sink,
         );
         self.history.keep(name, wire::tail_params(&tail));
+        self.tail.give_back(tail);
         Ok(())
     }
 

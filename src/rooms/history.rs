@@ -191,34 +191,53 @@ impl History {
     }
 }
 
-/// The tail of a `message` notification (`wire::notification_tail`), whose params are
-/// `{"user":<user_json>,"message":<message as JSON>}` (`user_json` a JSON string literal),
-/// and where in it the message's JSON string literal lies. Built in one block of its size.
-pub(super) fn message_tail(user_json: &str, message: &str) -> (String, Range<usize>) {
+/// Writes into `tail` (cleared first) the tail of a `message` notification
+/// (`wire::notification_tail`), whose params are `{"user":<user_json>,"message":<message as
+/// JSON>}` (`user_json` a JSON string literal); returns where in it the message's JSON string
+/// literal lies. The caller keeps `tail` for the next message (`MessageTail`), so a message
+/// usually allocates nothing for it.
+pub(super) fn message_tail(tail: &mut String, user_json: &str, message: &str) -> Range<usize> {
     const PIECES: [&str; 4] = [wire::PARAMS, r#"{"user":"#, r#","message":"#, "}}"];
-    // Most messages need no escape: then the literal is the message in quotes, and the tail
-    // is built at its exact size.
-    let plain = wire::plain_run(message.as_bytes(), 0) == message.len();
-    let escaped = (!plain).then(|| wire::json_string(message));
-    let quoted = escaped.as_ref().map_or(message.len() + 2, String::len);
-    let len = PIECES.iter().map(|p| p.len()).sum::<usize>() + user_json.len() + quoted;
-    let mut tail = String::with_capacity(len);
+    tail.clear();
     tail.push_str(PIECES[0]);
     tail.push_str(PIECES[1]);
     tail.push_str(user_json);
     tail.push_str(PIECES[2]);
     let start = tail.len();
-    match &escaped {
-        Some(literal) => tail.push_str(literal),
-        None => {
-            tail.push('"');
-            tail.push_str(message);
-            tail.push('"');
-        }
+    // Most messages need no escape: then the literal is the message in quotes.
+    if wire::plain_run(message.as_bytes(), 0) == message.len() {
+        tail.reserve(message.len() + 2 + PIECES[3].len());
+        tail.push('"');
+        tail.push_str(message);
+        tail.push('"');
+    } else {
+        tail.push_str(&wire::json_string(message));
     }
     let at = start..tail.len();
     tail.push_str(PIECES[3]);
-    (tail, at)
+    at
+}
+
+/// The block `message_tail` writes into, kept between messages up to `MessageTail::KEEP`
+/// bytes of capacity (a larger one, made for a long message, is given back after it).
+#[derive(Default)]
+pub(super) struct MessageTail(String);
+
+impl MessageTail {
+    /// The most capacity kept between messages.
+    pub(super) const KEEP: usize = 4096;
+
+    /// Takes the block for one message (`give_back` returns it).
+    pub(super) fn take(&mut self) -> String {
+        std::mem::take(&mut self.0)
+    }
+
+    /// Returns the block after its message, unless it grew over `KEEP`.
+    pub(super) fn give_back(&mut self, tail: String) {
+        if tail.capacity() <= Self::KEEP {
+            self.0 = tail;
+        }
+    }
 }
 
 impl Log {
@@ -289,7 +308,8 @@ mod tests {
             "é✓ \u{7f}",
             "\"\"\"",
         ] {
-            let (tail, at) = message_tail(r#""u""#, message);
+            let mut tail = "left over".to_owned();
+            let at = message_tail(&mut tail, r#""u""#, message);
             assert_eq!(&tail[at], wire::json_string(message), "{message:?}");
             let params = wire::tail_params(&tail);
             let v: serde_json::Value = serde_json::from_str(params).unwrap();
