@@ -5,6 +5,7 @@
 //! and frees them as they are taken. A count of queued commands keeps the bound: a sender that
 //! finds `INBOX` queued waits until the dispatcher takes one (the back-pressure on a flooding
 //! reader), and fails once the dispatcher is gone.
+
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
