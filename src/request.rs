@@ -7,6 +7,7 @@
 mod fast;
 mod fields;
 mod id;
+mod usual;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -226,10 +227,11 @@ pub fn envelope(text: &str) -> Result<Raw<'_>, Rejection> {
     Ok(Raw { id, method, params })
 }
 
-/// Reads one JSON-RPC request from frame or body text: a `send` of the usual shape by the
-/// fast path (`fast.rs`), anything else by the full parser, with the same result either way.
+/// Reads one JSON-RPC request from frame or body text: a `send` as ThunderJS writes it by
+/// matching its text (`usual.rs`), one of the usual shape by the scanner (`fast.rs`), anything
+/// else by the full parser, with the same result whichever reads it.
 pub fn parse(text: &str, names: &Designators) -> Result<Call, Rejection> {
-    match fast::send(text, names) {
+    match usual::send(text, names).or_else(|| fast::send(text, names)) {
         Some(call) => Ok(call),
         None => full(text, names),
     }

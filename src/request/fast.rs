@@ -8,8 +8,8 @@
 //! reads the text and finds its answer, or its error. The designator is read by the full
 //! parser's own functions (`messenger_part`, `designator`; the usual `1.send` and `send` after
 //! the callsign are known at sight) and the params checked by its own `send_method`, so those
-//! rules live in one place. `tests.rs` holds both parsers to the same
-//! result on mutated requests.
+//! rules live in one place. It runs when the canonical match (`usual.rs`) did not take the
+//! text. `tests.rs` holds the parsers to the same result on mutated requests.
 
 use std::borrow::Cow;
 

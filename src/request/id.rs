@@ -31,6 +31,23 @@ impl Id {
         }
     }
 
+    /// The id whose JSON text is `text[start..end]` (`None` if that is no slice of it),
+    /// copied as a whole `INLINE` bytes from `start` when the text goes on that far: a copy
+    /// of a length known when compiled, not a call to `memcpy`. The bytes past its end are
+    /// never read.
+    pub(super) fn within(text: &str, start: usize, end: usize) -> Option<Id> {
+        let id = text.get(start..end)?;
+        let window = text.as_bytes().get(start..start + INLINE);
+        match (window, u8::try_from(id.len())) {
+            (Some(window), Ok(len)) if usize::from(len) <= INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes.copy_from_slice(window);
+                Some(Id(Repr::Inline { len, bytes }))
+            }
+            _ => Some(Id::new(id)),
+        }
+    }
+
     /// `text` inline, if it fits.
     fn inline(text: &str) -> Option<Id> {
         let len = u8::try_from(text.len())
@@ -119,6 +136,22 @@ mod tests {
             assert_eq!(&*Id::from(text.to_owned()), text, "{len}");
             assert_eq!(matches!(id.0, Repr::Inline { .. }), len <= INLINE, "{len}");
         }
+    }
+
+    #[test]
+    fn an_id_within_a_text_reads_as_its_slice() {
+        let text = format!("{}\"ü\"{}", "1".repeat(30), "2".repeat(30));
+        for start in 0..text.len() {
+            for end in start..=text.len() {
+                let id = Id::within(&text, start, end);
+                assert_eq!(id.as_deref(), text.get(start..end), "{start}..{end}");
+                if let Some(id) = id {
+                    assert_eq!(id, Id::new(&text[start..end]), "{start}..{end}");
+                }
+            }
+        }
+        assert_eq!(Id::within("12", 1, 3), None);
+        assert_eq!(Id::within("12", 2, 1), None);
     }
 
     #[test]

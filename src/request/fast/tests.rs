@@ -1,7 +1,8 @@
-//! The fast path against the full parser: whatever the fast path answers, the full parser
-//! answers the same (mutated real requests, seeded); and it does answer the usual shapes.
+//! The quick paths against the full parser: whatever the scanner answers, the full parser
+//! answers the same, and whatever the canonical match (`usual.rs`) answers, the scanner answers
+//! the same (mutated real requests, seeded); and they do answer the usual shapes.
 
-use super::super::{full, Method};
+use super::super::{full, usual, Method, Rejection};
 use super::*;
 use crate::caps::Caps;
 use crate::config::Config;
@@ -24,15 +25,43 @@ fn names(implicit: bool, small: bool) -> Designators {
     }
 }
 
-/// Runs both parsers on `text`; whenever the fast path answers, the results (capacities of
-/// the strings included) must be the same. Returns whether the fast path answered.
-fn same(text: &str, names: &Designators) -> bool {
+/// Which of the quick parsers answered a text.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Taken {
+    /// Neither: the full parser's alone.
+    Full,
+    /// The scanner (`fast::send`), not the canonical match.
+    Scanner,
+    /// The canonical match (`usual::send`), and the scanner too.
+    Usual,
+}
+
+/// Runs the three parsers on `text`: whenever the scanner answers, the full parser's result
+/// must be the same (capacities of the strings included); whenever the canonical match
+/// answers, the scanner must answer too, and the same. Returns which answered.
+fn same(text: &str, names: &Designators) -> Taken {
+    let usual = usual::send(text, names);
     let Some(fast) = send(text, names) else {
-        return false;
+        assert_eq!(
+            usual, None,
+            "the canonical match took what the scanner left: {text:?}"
+        );
+        return Taken::Full;
     };
     let full = full(text, names);
     assert_eq!(Ok(&fast), full.as_ref(), "{text:?}");
-    if let (Method::Send { roomid, message }, Ok(Call { method, .. })) = (&fast.method, &full) {
+    assert_capacities(&fast, &full, text);
+    let Some(usual) = usual else {
+        return Taken::Scanner;
+    };
+    assert_eq!(usual, fast, "{text:?}");
+    assert_capacities(&usual, &full, text);
+    Taken::Usual
+}
+
+/// The strings of a quick parser's `send` hold no more spare room than the full parser's.
+fn assert_capacities(quick: &Call, full: &Result<Call, Rejection>, text: &str) {
+    if let (Method::Send { roomid, message }, Ok(Call { method, .. })) = (&quick.method, full) {
         let Method::Send {
             roomid: r,
             message: m,
@@ -45,28 +74,92 @@ fn same(text: &str, names: &Designators) -> bool {
         }
         assert_eq!(message.capacity(), m.capacity(), "{text:?}");
     }
-    true
 }
 
 #[test]
 fn the_usual_shapes_are_taken() {
     let names = names(false, false);
-    for text in [
-        r#"{"jsonrpc":"2.0","id":1,"method":"Messenger.1.send","params":{"roomid":"0123456789abcdef0123","message":"hello"}}"#,
-        r#"{"jsonrpc":"2.0","id":"a-7","method":"Messenger.send","params":{"message":"","roomid":"r"}}"#,
-        r#"{"params":{"roomid":"r","message":"tab\there \"quoted\" \u00e9 \\ \/ \ud83d\ude00"},"method":"Messenger.1.send","jsonrpc":"2.0"}"#,
-        " {\n  \"jsonrpc\" : \"2.0\",\r\n\t\"id\" : -12 , \"method\":\"Messenger.1.send\", \"params\" : { \"roomid\" : \"r\" , \"message\" : \"ü\" } }\n",
+    for (text, by) in [
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"Messenger.1.send","params":{"roomid":"0123456789abcdef0123","message":"hello"}}"#,
+            Taken::Usual,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":-12,"method":"Messenger.1.send","params":{"roomid":"r","message":"ü"}}"#,
+            Taken::Usual,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":7,"method":"Messenger.send","params":{"roomid":"r","message":"m"}}"#,
+            Taken::Scanner,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":"a-7","method":"Messenger.send","params":{"message":"","roomid":"r"}}"#,
+            Taken::Scanner,
+        ),
+        (
+            r#"{"params":{"roomid":"r","message":"tab\there \"quoted\" \u00e9 \\ \/ \ud83d\ude00"},"method":"Messenger.1.send","jsonrpc":"2.0"}"#,
+            Taken::Scanner,
+        ),
+        (
+            " {\n  \"jsonrpc\" : \"2.0\",\r\n\t\"id\" : -12 , \"method\":\"Messenger.1.send\", \"params\" : { \"roomid\" : \"r\" , \"message\" : \"ü\" } }\n",
+            Taken::Scanner,
+        ),
+        // One step from the canonical text: an escape, whitespace at the end.
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"Messenger.1.send","params":{"roomid":"r","message":"a\"b"}}"#,
+            Taken::Scanner,
+        ),
+        (
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"Messenger.1.send\",\"params\":{\"roomid\":\"r\",\"message\":\"m\"}}\n",
+            Taken::Scanner,
+        ),
     ] {
-        assert!(same(text, &names), "not taken: {text}");
+        assert_eq!(same(text, &names), by, "{text}");
     }
     let implicit = self::names(true, false);
     let bare =
         r#"{"jsonrpc":"2.0","id":0,"method":"1.send","params":{"roomid":"r","message":"m"}}"#;
-    assert!(same(bare, &implicit));
-    assert!(
-        send(bare, &names).is_none(),
+    assert_eq!(same(bare, &implicit), Taken::Scanner);
+    let full = bare.replace("\"1.send", "\"Messenger.1.send");
+    assert_eq!(same(&full, &implicit), Taken::Usual);
+    assert_eq!(
+        same(bare, &names),
+        Taken::Full,
         "the Controller's without the callsign"
     );
+}
+
+#[test]
+fn strings_over_their_caps_are_left_to_the_full_parser() {
+    let names = names(false, true);
+    for (roomid, message) in [
+        ("r".repeat(ID_CAP + 1), "m".to_owned()),
+        ("r".to_owned(), "m".repeat(MESSAGE_CAP + 1)),
+        ("r".repeat(ID_CAP), "m".repeat(MESSAGE_CAP)),
+    ] {
+        let text = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"Messenger.1.send","params":{{"roomid":"{roomid}","message":"{message}"}}}}"#
+        );
+        let at_caps = roomid.len() <= ID_CAP && message.len() <= MESSAGE_CAP;
+        let by = if at_caps { Taken::Usual } else { Taken::Full };
+        assert_eq!(same(&text, &names), by, "{text}");
+        assert_eq!(full(&text, &names).is_ok(), at_caps, "{text}");
+    }
+}
+
+#[test]
+fn a_callsign_json_would_escape_is_never_matched() {
+    for callsign in [r#"a","b":"c"#, r"a\u0062", "a\u{1}b"] {
+        let names = Designators {
+            callsign: callsign.into(),
+            implicit: false,
+            caps: Caps::default(),
+        };
+        let text = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"{callsign}.1.send","params":{{"roomid":"r","message":"m"}}}}"#
+        );
+        assert_eq!(same(&text, &names), Taken::Full, "{text}");
+    }
 }
 
 #[test]
@@ -88,6 +181,7 @@ fn the_unusual_is_left_to_the_full_parser() {
         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"Messenger.1.send\",\"params\":{\"roomid\":\"r\",\"message\":\"a\u{1}\"}}",
     ] {
         assert!(send(text, &names).is_none(), "taken: {text}");
+        assert!(usual::send(text, &names).is_none(), "taken: {text}");
     }
 }
 
@@ -231,10 +325,11 @@ fn length(rng: &mut fastrand::Rng, cap: usize) -> usize {
 }
 
 /// A send request built from pieces: members in any order, sometimes missing, doubled, of
-/// another type, or unknown.
-fn generated(rng: &mut fastrand::Rng) -> String {
+/// another type, or unknown; or, when `canonical`, those of a send in the order and spacing
+/// ThunderJS writes them, each value still drawn from the pieces.
+fn generated(rng: &mut fastrand::Rng, canonical: bool) -> String {
     let ws = |rng: &mut fastrand::Rng| match rng.u8(..24) {
-        0 => pick(rng, WS),
+        0 if !canonical => pick(rng, WS),
         _ => "",
     };
     let member = |rng: &mut fastrand::Rng, key: &str, value: &str| {
@@ -244,7 +339,7 @@ fn generated(rng: &mut fastrand::Rng) -> String {
         ("roomid", format!("\"{}\"", roomid(rng))),
         ("message", format!("\"{}\"", text(rng, MESSAGE_CAP))),
     ];
-    if rng.u8(..6) == 0 {
+    if !canonical && rng.u8(..6) == 0 {
         let value = match rng.u8(..3) {
             0 => format!("\"{}\"", body(rng, 3)),
             1 => "7".into(),
@@ -283,10 +378,13 @@ fn generated(rng: &mut fastrand::Rng) -> String {
         ),
         ("params", String::new()),
     ];
-    if rng.u8(..6) == 0 {
+    if !canonical && rng.u8(..6) == 0 {
         members.push((pick(rng, KEYS), pick(rng, IDS).to_owned()));
     }
     for list in [&mut params, &mut members] {
+        if canonical {
+            break;
+        }
         rng.shuffle(list);
         if rng.u8(..8) == 0 {
             let _ = list.remove(rng.usize(..list.len()));
@@ -346,22 +444,37 @@ fn whatever_the_fast_path_answers_the_full_parser_answers_the_same() {
     let mut rng = fastrand::Rng::with_seed(14);
     let all = [names(false, true), names(true, true), names(false, false)];
     let (mut texts, mut mutants, mut runs, mut taken, mut escaped) = (0, 0, 0, 0, 0);
+    // Taken by the canonical match, of them mutants; mutants that only the scanner took.
+    let (mut usual, mut usual_mutants, mut scanned_mutants) = (0, 0, 0);
     while mutants < 25_000 {
-        let base = generated(&mut rng);
+        let canonical = rng.bool();
+        let base = generated(&mut rng, canonical);
         let mutant = mutated(&mut rng, &base);
         mutants += usize::from(mutant.is_some());
-        for text in [Some(base), mutant].iter().flatten() {
+        for (text, is_mutant) in [(Some(base), false), (mutant, true)] {
+            let Some(text) = text else { continue };
             texts += 1;
             for names in &all {
                 runs += 1;
-                let answered = same(text, names);
+                let by = same(&text, names);
+                let answered = by != Taken::Full;
                 taken += usize::from(answered);
                 escaped += usize::from(answered && text.contains('\\'));
+                usual += usize::from(by == Taken::Usual);
+                usual_mutants += usize::from(is_mutant && by == Taken::Usual);
+                scanned_mutants += usize::from(is_mutant && by == Taken::Scanner);
             }
         }
     }
-    // Both answers must be common, escapes among those taken, or the test proves little.
-    let counts = format!("{taken} of {runs} runs on {texts} texts taken, {escaped} escaped");
+    // Every answer must be common, escapes among those taken, mutants among those each quick
+    // parser took, or the test proves little.
+    let counts = format!(
+        "{taken} of {runs} runs on {texts} texts taken, {escaped} escaped; {usual} by the \
+         canonical match, {usual_mutants} of them mutants; {scanned_mutants} mutants scanned"
+    );
     assert!(taken > runs / 20 && taken < runs / 2, "{counts}");
     assert!(escaped > taken / 10, "{counts}");
+    assert!(usual > taken / 4 && usual < taken * 3 / 4, "{counts}");
+    assert!(usual_mutants > usual / 20, "{counts}");
+    assert!(scanned_mutants > taken / 20, "{counts}");
 }
