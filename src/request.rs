@@ -231,7 +231,10 @@ pub fn envelope(text: &str) -> Result<Raw<'_>, Rejection> {
 /// matching its text (`usual.rs`), one of the usual shape by the scanner (`fast.rs`), anything
 /// else by the full parser, with the same result whichever reads it.
 pub fn parse(text: &str, names: &Designators) -> Result<Call, Rejection> {
-    match usual::send(text, names).or_else(|| fast::send(text, names)) {
+    if let Some(call) = usual::send(text, names) {
+        return Ok(call);
+    }
+    match fast::send(text, names) {
         Some(call) => Ok(call),
         None => full(text, names),
     }

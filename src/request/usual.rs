@@ -13,9 +13,10 @@ use super::{Call, Designators, Id, Method};
 use crate::room_token::{RoomId, RoomToken};
 use crate::wire;
 
-/// The `Call` of a `send` of the canonical shape; `None` for anything else. Inlined in
-/// `parse`: its frame is small.
-#[inline(always)]
+/// The `Call` of a `send` of the canonical shape; `None` for anything else. Out of line, as
+/// `fast::send` is: inlined, it made `parse`'s frame 112 bytes larger, on the path of the
+/// full parser every joining connection runs (`connection.rs`).
+#[inline(never)]
 pub(super) fn send(text: &str, names: &Designators) -> Option<Call> {
     let mut s = Pieces {
         text,
