@@ -49,6 +49,7 @@
 
 mod queue;
 mod retry;
+mod slots;
 
 pub use queue::KEEP_CAPACITY;
 pub use retry::{RETRY_MAX, RETRY_MIN};
@@ -57,11 +58,11 @@ use std::io;
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
-use crate::idmap::IdMap;
-use crate::rooms::{ConnId, Sink};
+use crate::rooms::{ConnId, Sink, Slot, NO_SLOT};
 use crate::wire;
 use queue::{Queue, Written};
 use retry::Retry;
+use slots::Slots;
 
 /// A queue may hold this many times `max_outbound_bytes` before it is cut off at once.
 pub const CEILING: usize = 2;
@@ -160,7 +161,8 @@ impl<S> Outbox<S> {
 
 /// All outboxes, and which of them have bytes to write.
 pub struct Outboxes<S> {
-    boxes: IdMap<ConnId, Outbox<S>>,
+    /// By connection, or by a slot number a recipient list keeps (`outbox/slots.rs`).
+    boxes: Slots<Outbox<S>>,
     /// Connections whose queue went from empty to not, since the last flush.
     dirty: Vec<ConnId>,
     /// Connections with a retry scheduled (some may have drained or gone since).
@@ -180,7 +182,7 @@ impl<S: Socket> Outboxes<S> {
     /// No outboxes yet.
     pub fn new(policy: Policy, now: Instant) -> Outboxes<S> {
         Outboxes {
-            boxes: IdMap::default(),
+            boxes: Slots::default(),
             dirty: Vec::new(),
             stalled: Vec::new(),
             policy,
@@ -537,9 +539,17 @@ impl<S: Socket> Outboxes<S> {
 
 impl<S: Socket> Sink for Outboxes<S> {
     fn send(&mut self, conn: ConnId, parts: &[&str]) {
+        self.send_at(NO_SLOT, conn, parts);
+    }
+
+    fn slot(&self, conn: ConnId) -> Slot {
+        self.boxes.slot(conn)
+    }
+
+    fn send_at(&mut self, slot: Slot, conn: ConnId, parts: &[&str]) {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let n = wire::header_len(len) + len;
-        let Some(outbox) = self.boxes.get_mut(&conn) else {
+        let Some(outbox) = self.boxes.at_mut(slot, conn) else {
             return;
         };
         // The common case in one lookup, its growth worked out once: open, under its limit,

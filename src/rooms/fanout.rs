@@ -5,11 +5,13 @@
 //! the method once here (`wire::notification_tail`); the Kurento frame and the params with
 //! `"room"` at most once each, on their first recipient. Per recipient only bytes are copied:
 //! the frame header, the notification's start up to its method (which a registration keeps
-//! whole, `Watcher::head`) and that tail.
+//! whole, `Watcher::head`) and that tail. A `message` goes to the members through the room's
+//! recipient list, kept ready (`rooms/recipients.rs`).
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
 
+use super::recipients::Recipient;
 use super::{ConnId, ConnIndex, Kind, Member, Owner, Room, Sink};
 use crate::idmap::IdMap;
 use crate::request::Event;
@@ -65,7 +67,11 @@ impl<'a> Notice<'a> {
         room: &Room,
         sink: &mut impl Sink,
     ) {
-        self.to_members(members, room.members.iter(), sink);
+        if self.event == Event::Message {
+            self.to_recipients(room.recipients.get(members, &room.members, sink), sink);
+        } else {
+            self.to_members(members, room.members.iter(), sink);
+        }
         for l in &room.listeners {
             let method = l.method_json(self.event);
             sink.send(l.conn, &wire::notification_to(method, &self.tail));
@@ -91,6 +97,22 @@ impl<'a> Notice<'a> {
                     .with_room
                     .get_or_init(|| with_room(self.params(), &room.name_json));
                 sink.send(conn, &wire::notification(w.method_json(), params));
+            }
+        }
+    }
+
+    /// To a room's kept recipients (`rooms/recipients.rs`): what `to_members` sends to all
+    /// its members, without a lookup per member or per connection.
+    fn to_recipients(&self, list: &[Recipient], sink: &mut impl Sink) {
+        for r in list {
+            match r.head() {
+                Some(head) => {
+                    sink.send_at(r.slot, r.conn, &wire::notification_from(head, &self.tail));
+                }
+                None => {
+                    let text = self.kurento_text.get_or_init(|| (self.kurento)());
+                    sink.send_at(r.slot, r.conn, &[text]);
+                }
             }
         }
     }
