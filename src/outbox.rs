@@ -528,6 +528,35 @@ impl<S: Socket> Outboxes<S> {
         }
     }
 
+    /// Queues a frame of `n` bytes, written by `frame`, for `conn` (at `slot` if it holds it).
+    #[inline]
+    fn queue_frame(
+        &mut self,
+        slot: Slot,
+        conn: ConnId,
+        n: usize,
+        frame: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let Some(outbox) = self.boxes.at_mut(slot, conn) else {
+            return;
+        };
+        // The common case in one lookup, its growth worked out once: open, under its limit,
+        // within the budget.
+        let grow = outbox.queue.grow(n);
+        let fits = !outbox.closing
+            && outbox.queue.queued() + n <= self.policy.limit
+            && self.state + self.held + grow.cost <= self.policy.budget;
+        if fits {
+            if outbox.queue.is_empty() && outbox.retry().is_none() {
+                self.dirty.push(conn);
+            }
+            outbox.queue.push_grown(grow, frame);
+            self.held += grow.cost;
+        } else if self.admit(conn, n) {
+            self.append(conn, n, frame);
+        }
+    }
+
     /// The outbox of a connection whose reader has gone and whose queue is empty goes.
     fn drop_box(&mut self, conn: ConnId) {
         if let Some(mut outbox) = self.boxes.remove(&conn) {
@@ -549,26 +578,11 @@ impl<S: Socket> Sink for Outboxes<S> {
     fn send_at(&mut self, slot: Slot, conn: ConnId, parts: &[&str]) {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let n = wire::header_len(len) + len;
-        let Some(outbox) = self.boxes.at_mut(slot, conn) else {
-            return;
-        };
-        // The common case in one lookup, its growth worked out once: open, under its limit,
-        // within the budget.
-        let grow = outbox.queue.grow(n);
-        let fits = !outbox.closing
-            && outbox.queue.queued() + n <= self.policy.limit
-            && self.state + self.held + grow.cost <= self.policy.budget;
-        if fits {
-            if outbox.queue.is_empty() && outbox.retry().is_none() {
-                self.dirty.push(conn);
-            }
-            outbox
-                .queue
-                .push_grown(grow, |buf| wire::text_frame_of(buf, len, parts));
-            self.held += grow.cost;
-        } else if self.admit(conn, n) {
-            self.append(conn, n, |buf| wire::text_frame_of(buf, len, parts));
-        }
+        self.queue_frame(slot, conn, n, |buf| wire::text_frame_of(buf, len, parts));
+    }
+
+    fn send_frame(&mut self, slot: Slot, conn: ConnId, frame: &[u8]) {
+        self.queue_frame(slot, conn, frame.len(), |buf| buf.extend_from_slice(frame));
     }
 
     fn closed(&self, conn: ConnId) -> bool {

@@ -89,6 +89,12 @@ pub trait Sink {
         self.send(conn, parts);
     }
 
+    /// `send_at` of a whole text frame, header included (`wire::SharedTail`): one copy for a
+    /// sink that queues frames. By default its payload goes to `send_at`.
+    fn send_frame(&mut self, slot: Slot, conn: ConnId, frame: &[u8]) {
+        self.send_at(slot, conn, &[wire::frame_text(frame)]);
+    }
+
     /// Whether `conn` takes no more frames (closing, cut off or gone): a replay to it stops.
     fn closed(&self, conn: ConnId) -> bool {
         let _ = conn;
@@ -132,6 +138,9 @@ pub struct Rooms {
     leaving: VecDeque<RoomToken>,
     /// The dialect, for the key order of `roomupdate` params.
     compat: Compat,
+    /// The buffer a message's frames are made in (`wire::SharedTail`), kept for the next one
+    /// up to `outbox::KEEP_CAPACITY`.
+    frames: Vec<u8>,
 }
 
 struct Room {
@@ -394,6 +403,7 @@ impl Rooms {
             memory: 0,
             leaving: VecDeque::new(),
             compat: Compat::Rdk,
+            frames: Vec::new(),
         }
     }
 
@@ -517,12 +527,13 @@ impl Rooms {
         let (tail, at) = history::message_tail(&member.user_json, message);
         let message_json = &tail[at];
         let kurento = || kurento::send_message(&room.name_json, &member.user_json, message_json);
-        Notice::with_tail(Event::Message, Cow::Borrowed(&tail), &kurento).to_room(
-            &self.members,
-            &self.conns,
-            room,
-            sink,
-        );
+        let notice = Notice::with_tail(Event::Message, Cow::Borrowed(&tail), &kurento)
+            .with_frames(std::mem::take(&mut self.frames));
+        notice.to_room(&self.members, &self.conns, room, sink);
+        self.frames = notice.into_frames();
+        if self.frames.capacity() > crate::outbox::KEEP_CAPACITY {
+            self.frames = Vec::new();
+        }
         self.history.keep(&room.name, wire::tail_params(&tail));
         true
     }

@@ -9,7 +9,7 @@
 //! recipient list, kept ready (`rooms/recipients.rs`).
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 
 use super::recipients::Recipient;
 use super::{ConnId, ConnIndex, Kind, Member, Owner, Room, Sink};
@@ -17,6 +17,11 @@ use crate::idmap::IdMap;
 use crate::request::Event;
 use crate::room_token::RoomToken;
 use crate::wire;
+
+/// Room for a registration's head before a message's tail (`wire::SharedTail`): the head
+/// `{"jsonrpc":"2.0","method":"<token>.<id>.message"` of an id of up to about 40 bytes; a longer
+/// one makes more room.
+const HEAD_ROOM: usize = 96;
 
 /// One room event in every dialect: the Thunder `params` (built once by the caller) and the
 /// Kurento frame, built on first use by a Kurento recipient and then reused.
@@ -28,6 +33,8 @@ pub(super) struct Notice<'a> {
     kurento_text: OnceCell<String>,
     /// `params` with `"room"` added, for connection-wide registrations.
     with_room: OnceCell<String>,
+    /// The buffer the frames to a room's recipients are made in (`wire::SharedTail`).
+    frames: Cell<Vec<u8>>,
 }
 
 impl<'a> Notice<'a> {
@@ -51,7 +58,19 @@ impl<'a> Notice<'a> {
             kurento,
             kurento_text: OnceCell::new(),
             with_room: OnceCell::new(),
+            frames: Cell::default(),
         }
+    }
+
+    /// Makes the frames to a room's recipients in `buf` (kept from an earlier event).
+    pub(super) fn with_frames(self, buf: Vec<u8>) -> Notice<'a> {
+        self.frames.set(buf);
+        self
+    }
+
+    /// The buffer the frames were made in, for the next event.
+    pub(super) fn into_frames(self) -> Vec<u8> {
+        self.frames.into_inner()
     }
 
     fn params(&self) -> &str {
@@ -103,18 +122,23 @@ impl<'a> Notice<'a> {
 
     /// To a room's kept recipients (`rooms/recipients.rs`): what `to_members` sends to all
     /// its members, without a lookup per member or per connection.
+    /// A Thunder recipient's frame is made in front of the tail, written once
+    /// (`wire::SharedTail`), and goes to the sink as one slice.
     fn to_recipients(&self, list: &[Recipient], sink: &mut impl Sink) {
+        if list.is_empty() {
+            return;
+        }
+        let mut frames = wire::SharedTail::new(self.frames.take(), &self.tail, HEAD_ROOM);
         for r in list {
             match r.head() {
-                Some(head) => {
-                    sink.send_at(r.slot, r.conn, &wire::notification_from(head, &self.tail));
-                }
+                Some(head) => sink.send_frame(r.slot, r.conn, frames.frame(head)),
                 None => {
                     let text = self.kurento_text.get_or_init(|| (self.kurento)());
                     sink.send_at(r.slot, r.conn, &[text]);
                 }
             }
         }
+        self.frames.set(frames.into_buf());
     }
 
     /// To the given members only, each in its dialect.
