@@ -4,7 +4,9 @@
 //!
 //! # Writing
 //!
-//! Frames are appended during a batch and each touched client is written once per batch
+//! Outboxes are kept in slots (`outbox/slots.rs`), found by connection id or by a slot number a
+//! room's recipient list keeps, which reaches only the connection it was given for. Frames are
+//! appended during a batch and each touched client is written once per batch
 //! (`flush`) with non-blocking sends, so a slow or dead client never makes the dispatcher wait.
 //! A socket that takes less than everything is *stalled* and tried again on its own back-off
 //! schedule (`outbox/retry.rs`: 2 ms doubling to 128 ms, reset whenever it took something);

@@ -13,7 +13,8 @@
 //! and their expiry in `rooms/http.rs`; what all of it costs the memory budget in
 //! `rooms/cost.rs`. The extension methods (listen, status,
 //! targeted messages, evict) live in `rooms/ext.rs`; `rooms/census.rs` counts it all for tests.
-//! The rooms themselves are kept by name and by number in `rooms/table.rs`.
+//! The rooms themselves are kept by name and by number in `rooms/table.rs`; each room's
+//! `message` recipients among its members are kept ready in `rooms/recipients.rs`.
 
 mod census;
 pub(crate) mod cost;
@@ -139,7 +140,8 @@ pub struct Rooms {
     /// The dialect, for the key order of `roomupdate` params.
     compat: Compat,
     /// The buffer a message's frames are made in (`wire::SharedTail`), kept for the next one
-    /// up to `outbox::KEEP_CAPACITY`.
+    /// up to `outbox::KEEP_CAPACITY` (a fixed cost, like a connection's read buffer, not of
+    /// the budget).
     frames: Vec<u8>,
 }
 
