@@ -4,7 +4,9 @@
 //!
 //! # Writing
 //!
-//! Frames are appended during a batch and each touched client is written once per batch
+//! Outboxes are kept in slots (`outbox/slots.rs`), found by connection id or by a slot number a
+//! room's recipient list keeps, which reaches only the connection it was given for. Frames are
+//! appended during a batch and each touched client is written once per batch
 //! (`flush`) with non-blocking sends, so a slow or dead client never makes the dispatcher wait.
 //! A socket that takes less than everything is *stalled* and tried again on its own back-off
 //! schedule (`outbox/retry.rs`: 2 ms doubling to 128 ms, reset whenever it took something);
@@ -49,6 +51,7 @@
 
 mod queue;
 mod retry;
+mod slots;
 
 pub use queue::KEEP_CAPACITY;
 pub use retry::{RETRY_MAX, RETRY_MIN};
@@ -57,11 +60,11 @@ use std::io;
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
-use crate::idmap::IdMap;
-use crate::rooms::{ConnId, Sink};
+use crate::rooms::{ConnId, Sink, Slot, NO_SLOT};
 use crate::wire;
 use queue::{Queue, Written};
 use retry::Retry;
+use slots::Slots;
 
 /// A queue may hold this many times `max_outbound_bytes` before it is cut off at once.
 pub const CEILING: usize = 2;
@@ -160,7 +163,8 @@ impl<S> Outbox<S> {
 
 /// All outboxes, and which of them have bytes to write.
 pub struct Outboxes<S> {
-    boxes: IdMap<ConnId, Outbox<S>>,
+    /// By connection, or by a slot number a recipient list keeps (`outbox/slots.rs`).
+    boxes: Slots<Outbox<S>>,
     /// Connections whose queue went from empty to not, since the last flush.
     dirty: Vec<ConnId>,
     /// Connections with a retry scheduled (some may have drained or gone since).
@@ -180,7 +184,7 @@ impl<S: Socket> Outboxes<S> {
     /// No outboxes yet.
     pub fn new(policy: Policy, now: Instant) -> Outboxes<S> {
         Outboxes {
-            boxes: IdMap::default(),
+            boxes: Slots::default(),
             dirty: Vec::new(),
             stalled: Vec::new(),
             policy,
@@ -526,20 +530,16 @@ impl<S: Socket> Outboxes<S> {
         }
     }
 
-    /// The outbox of a connection whose reader has gone and whose queue is empty goes.
-    fn drop_box(&mut self, conn: ConnId) {
-        if let Some(mut outbox) = self.boxes.remove(&conn) {
-            self.held -= outbox.queue.cost();
-            outbox.stream.shutdown(Shutdown::Both);
-        }
-    }
-}
-
-impl<S: Socket> Sink for Outboxes<S> {
-    fn send(&mut self, conn: ConnId, parts: &[&str]) {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        let n = wire::header_len(len) + len;
-        let Some(outbox) = self.boxes.get_mut(&conn) else {
+    /// Queues a frame of `n` bytes, written by `frame`, for `conn` (at `slot` if it holds it).
+    #[inline]
+    fn queue_frame(
+        &mut self,
+        slot: Slot,
+        conn: ConnId,
+        n: usize,
+        frame: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let Some(outbox) = self.boxes.at_mut(slot, conn) else {
             return;
         };
         // The common case in one lookup, its growth worked out once: open, under its limit,
@@ -552,13 +552,39 @@ impl<S: Socket> Sink for Outboxes<S> {
             if outbox.queue.is_empty() && outbox.retry().is_none() {
                 self.dirty.push(conn);
             }
-            outbox
-                .queue
-                .push_grown(grow, |buf| wire::text_frame_of(buf, len, parts));
+            outbox.queue.push_grown(grow, frame);
             self.held += grow.cost;
         } else if self.admit(conn, n) {
-            self.append(conn, n, |buf| wire::text_frame_of(buf, len, parts));
+            self.append(conn, n, frame);
         }
+    }
+
+    /// The outbox of a connection whose reader has gone and whose queue is empty goes.
+    fn drop_box(&mut self, conn: ConnId) {
+        if let Some(mut outbox) = self.boxes.remove(&conn) {
+            self.held -= outbox.queue.cost();
+            outbox.stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+impl<S: Socket> Sink for Outboxes<S> {
+    fn send(&mut self, conn: ConnId, parts: &[&str]) {
+        self.send_at(NO_SLOT, conn, parts);
+    }
+
+    fn slot(&self, conn: ConnId) -> Slot {
+        self.boxes.slot(conn)
+    }
+
+    fn send_at(&mut self, slot: Slot, conn: ConnId, parts: &[&str]) {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let n = wire::header_len(len) + len;
+        self.queue_frame(slot, conn, n, |buf| wire::text_frame_of(buf, len, parts));
+    }
+
+    fn send_frame(&mut self, slot: Slot, conn: ConnId, frame: &[u8]) {
+        self.queue_frame(slot, conn, frame.len(), |buf| buf.extend_from_slice(frame));
     }
 
     fn closed(&self, conn: ConnId) -> bool {

@@ -13,7 +13,8 @@
 //! and their expiry in `rooms/http.rs`; what all of it costs the memory budget in
 //! `rooms/cost.rs`. The extension methods (listen, status,
 //! targeted messages, evict) live in `rooms/ext.rs`; `rooms/census.rs` counts it all for tests.
-//! The rooms themselves are kept by name and by number in `rooms/table.rs`.
+//! The rooms themselves are kept by name and by number in `rooms/table.rs`; each room's
+//! `message` recipients among its members are kept ready in `rooms/recipients.rs`.
 
 mod census;
 pub(crate) mod cost;
@@ -24,6 +25,7 @@ mod http;
 mod join;
 mod join_error;
 mod leaving;
+mod recipients;
 mod register;
 mod table;
 mod wide;
@@ -47,6 +49,7 @@ use fanout::Notice;
 use history::History;
 pub use join::Join;
 pub use join_error::JoinError;
+use recipients::Recipients;
 use table::{RoomNo, RoomTable};
 
 /// Identifies a WebSocket connection for the engine (a counter, from 1).
@@ -61,9 +64,37 @@ pub enum Owner {
     Http,
 }
 
+/// A number by which a sink may find a connection's output faster than by its id
+/// (`Sink::slot`).
+pub type Slot = u32;
+
+/// No slot: `Sink::send_at` finds the connection by its id.
+pub const NO_SLOT: Slot = Slot::MAX;
+
 /// Where notifications go: one text frame, the concatenation of `parts`, for `conn`.
 pub trait Sink {
     fn send(&mut self, conn: ConnId, parts: &[&str]);
+
+    /// Where `conn`'s frames go now, as a number for `send_at`, kept by a caller that sends to
+    /// the same connection often (a room's recipient list). By default none (`NO_SLOT`).
+    fn slot(&self, conn: ConnId) -> Slot {
+        let _ = conn;
+        NO_SLOT
+    }
+
+    /// `send`, given the slot `slot(conn)` said earlier. The sink uses it only while it still
+    /// holds `conn` (the slot may have gone to another connection since) and finds `conn` by
+    /// its id otherwise: a stale slot never reaches another connection.
+    fn send_at(&mut self, slot: Slot, conn: ConnId, parts: &[&str]) {
+        let _ = slot;
+        self.send(conn, parts);
+    }
+
+    /// `send_at` of a whole text frame, header included (`wire::SharedTail`): one copy for a
+    /// sink that queues frames. By default its payload goes to `send_at`.
+    fn send_frame(&mut self, slot: Slot, conn: ConnId, frame: &[u8]) {
+        self.send_at(slot, conn, &[wire::frame_text(frame)]);
+    }
 
     /// Whether `conn` takes no more frames (closing, cut off or gone): a replay to it stops.
     fn closed(&self, conn: ConnId) -> bool {
@@ -110,6 +141,10 @@ pub struct Rooms {
     leaving: VecDeque<RoomToken>,
     /// The dialect, for the key order of `roomupdate` params.
     compat: Compat,
+    /// The buffer a message's frames are made in (`wire::SharedTail`), kept for the next one
+    /// up to `outbox::KEEP_CAPACITY` (a fixed cost, like a connection's read buffer, not of
+    /// the budget).
+    frames: Vec<u8>,
 }
 
 struct Room {
@@ -130,6 +165,8 @@ struct Room {
     /// Connections with a connection-wide registration that hold a membership here, each
     /// once however many memberships it holds (`rooms/wide.rs` keeps it).
     wide: Vec<ConnId>,
+    /// Who among the members hears a `message`, kept ready (`rooms/recipients.rs`).
+    recipients: Recipients,
 }
 
 impl Room {
@@ -197,8 +234,9 @@ struct Watcher {
     event: Event,
     /// `{"jsonrpc":"2.0","method":"<id>.<event>"` (the method a JSON string literal), the
     /// start of each of its notifications whole, so a recipient's frame is this and the
-    /// event's tail: two copies. The id follows, from `id_at` (one block for both).
-    text: Box<str>,
+    /// event's tail: two copies. The id follows, from `id_at` (one block for both, shared
+    /// with the room's recipient list for a `message` registration on a membership).
+    text: Arc<str>,
     id_at: usize,
 }
 
@@ -214,7 +252,7 @@ impl Watcher {
         Watcher {
             conn,
             event,
-            text: text.into_boxed_str(),
+            text: text.into(),
             id_at,
         }
     }
@@ -370,6 +408,7 @@ impl Rooms {
             memory: 0,
             leaving: VecDeque::new(),
             compat: Compat::Rdk,
+            frames: Vec::new(),
         }
     }
 
@@ -494,12 +533,13 @@ impl Rooms {
         let at = history::message_tail(&mut tail, &member.user_json, message);
         let message_json = &tail[at];
         let kurento = || kurento::send_message(&room.name_json, &member.user_json, message_json);
-        Notice::with_tail(Event::Message, Cow::Borrowed(&tail), &kurento).to_room(
-            &self.members,
-            &self.conns,
-            room,
-            sink,
-        );
+        let notice = Notice::with_tail(Event::Message, Cow::Borrowed(&tail), &kurento)
+            .with_frames(std::mem::take(&mut self.frames));
+        notice.to_room(&self.members, &self.conns, room, sink);
+        self.frames = notice.into_frames();
+        if self.frames.capacity() > crate::outbox::KEEP_CAPACITY {
+            self.frames = Vec::new();
+        }
         self.history.keep(&room.name, wire::tail_params(&tail));
         self.tail.give_back(tail);
         true
@@ -522,9 +562,14 @@ impl Rooms {
         rare.listening.sort_unstable();
         rare.listening.dedup();
         for token in index.watching {
-            if let Some(watchers) = self.members.get_mut(&token).and_then(Member::watchers_mut) {
+            let Some(member) = self.members.get_mut(&token) else {
+                continue;
+            };
+            let room_no = member.room_no;
+            if let Some(watchers) = member.watchers_mut() {
                 let mine = |w: &Watcher| w.conn == conn;
                 self.memory -= cost::remove_where(watchers, mine, cost::member_watcher);
+                self.rooms.at_mut(room_no).recipients.forget();
             }
         }
         for name in rare.listening {
@@ -589,6 +634,7 @@ impl Rooms {
             room.members.remove(at);
             room.names.remove(at);
         }
+        room.recipients.forget();
         if let Some(conn) = member.conn() {
             if wide::left(room, &self.members, conn) {
                 self.memory -= cost::WIDE_ENTRY;

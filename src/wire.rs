@@ -184,6 +184,84 @@ pub fn text_frame_of(out: &mut Vec<u8>, len: usize, parts: &[&str]) {
     }
 }
 
+/// Text frames for many recipients whose payloads end with the same tail and start each with
+/// its own head: the tail is written once, and each frame is made in place in front of it (its
+/// head, then its header before that), so a recipient's whole frame is one slice to copy.
+/// Built in a buffer the caller keeps from one event to the next (`into_buf`).
+pub struct SharedTail {
+    buf: Vec<u8>,
+    /// Where the tail starts: the room before it is for a head and a header.
+    tail_at: usize,
+}
+
+impl SharedTail {
+    /// Frames ending with `tail`, in `buf` (emptied first), with room for heads of up to `head`
+    /// bytes (a longer head makes more room).
+    pub fn new(mut buf: Vec<u8>, tail: &str, head: usize) -> SharedTail {
+        buf.clear();
+        let tail_at = head + MAX_HEADER;
+        buf.resize(tail_at, 0);
+        buf.extend_from_slice(tail.as_bytes());
+        SharedTail { buf, tail_at }
+    }
+
+    /// The whole text frame whose payload is `head` followed by the tail.
+    #[inline]
+    pub fn frame(&mut self, head: &str) -> &[u8] {
+        if head.len() + MAX_HEADER > self.tail_at {
+            self.make_room(head.len());
+        }
+        let len = head.len() + (self.buf.len() - self.tail_at);
+        let at = self.tail_at - head.len();
+        self.buf[at..self.tail_at].copy_from_slice(head.as_bytes());
+        let start = at - header_len(len);
+        let header = &mut self.buf[start..at];
+        header[0] = 0x80 | TEXT;
+        match header {
+            [_, short] => *short = len as u8,
+            [_, mark, high, low] => {
+                *mark = 126;
+                [*high, *low] = (len as u16).to_be_bytes();
+            }
+            [_, mark, rest @ ..] => {
+                *mark = 127;
+                rest.copy_from_slice(&(len as u64).to_be_bytes());
+            }
+            _ => {}
+        }
+        &self.buf[start..]
+    }
+
+    /// Moves the tail on for heads of up to `head` bytes.
+    #[cold]
+    fn make_room(&mut self, head: usize) {
+        let more = head + MAX_HEADER - self.tail_at;
+        self.buf.splice(0..0, std::iter::repeat_n(0, more));
+        self.tail_at += more;
+    }
+
+    /// The buffer, to be used again for the next event.
+    pub fn into_buf(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+/// The longest frame header (`frame_header`).
+const MAX_HEADER: usize = 10;
+
+/// The payload of a text frame this module wrote (`""` if it is not one).
+pub fn frame_text(frame: &[u8]) -> &str {
+    let header = match frame.get(1).map(|b| b & 0x7f) {
+        Some(126) => 4,
+        Some(127) => 10,
+        _ => 2,
+    };
+    frame
+        .get(header..)
+        .and_then(|p| std::str::from_utf8(p).ok())
+        .unwrap_or_default()
+}
+
 /// Appends a close frame with `code` and a short `reason` (cut to the 123 bytes a control
 /// frame allows, on a character boundary).
 pub fn close_frame(out: &mut Vec<u8>, code: u16, reason: &str) {
@@ -281,6 +359,27 @@ mod tests {
             notification(r#""a.message""#, params).concat()
         );
         assert_eq!(tail_params(&tail), params);
+    }
+
+    #[test]
+    fn frames_made_before_a_shared_tail_are_whole_frames() {
+        let mut buf = Vec::new();
+        for (tail, heads) in [
+            ("-tail", vec!["a", "", "longer head", "b"]),
+            (&*"t".repeat(200), vec!["x", &*"h".repeat(40), "y"]),
+            (&*"u".repeat(70_000), vec!["p", "q"]),
+        ] {
+            let mut shared = SharedTail::new(buf, tail, 3);
+            for head in heads {
+                let frame = shared.frame(head).to_vec();
+                let mut want = Vec::new();
+                text_frame(&mut want, &[head, tail]);
+                assert_eq!(frame, want, "{head}");
+                assert_eq!(frame_text(&frame), format!("{head}{tail}"));
+            }
+            buf = shared.into_buf();
+        }
+        assert_eq!(frame_text(&[0x81]), "");
     }
 
     #[test]

@@ -360,3 +360,32 @@ fn room_state_counts_against_the_same_budget() {
     }
     assert_eq!(client.shut(), [Shutdown::Read]);
 }
+
+#[test]
+fn a_kept_slot_reaches_its_own_connection_or_none() {
+    let (mut out, t0) = outboxes(1 << 20, 1 << 30);
+    let first = open(&mut out, 1, usize::MAX);
+    let slot = out.slot(1);
+    out.send_at(slot, 1, &["one"]);
+    out.remove(1);
+    assert_eq!(first.got(), frame(&["one"]));
+    // Connection 1 has gone; connection 2 is given its slot.
+    let second = open(&mut out, 2, usize::MAX);
+    assert_eq!(out.slot(2), slot, "the slot is reused");
+    out.send_at(slot, 1, &["stale"]);
+    out.flush(t0);
+    assert!(second.got().is_empty(), "a stale slot reaches nobody else");
+    assert_eq!(
+        first.got(),
+        frame(&["one"]),
+        "nor the connection that has gone"
+    );
+    // A slot held by another connection, or none, still finds a connection by its id.
+    let third = open(&mut out, 3, usize::MAX);
+    out.send_at(slot, 3, &["by id"]);
+    out.send_at(NO_SLOT, 2, &["two"]);
+    out.flush(t0);
+    assert_eq!(third.got(), frame(&["by id"]));
+    assert_eq!(second.got(), frame(&["two"]));
+    assert_eq!(out.held(), out.recount());
+}

@@ -44,6 +44,9 @@ pub struct Census {
     pub memory_recount: usize,
     /// Registrations held outside the rooms (the Controller's), counted in the index.
     pub indexed_elsewhere: usize,
+    /// Rooms whose kept recipient list differs from what their members say now
+    /// (`rooms/recipients.rs`; 0 when consistent).
+    pub stale_recipients: usize,
 }
 
 impl Rooms {
@@ -69,6 +72,11 @@ impl Rooms {
             memory: self.memory(),
             memory_recount: self.recount(),
             indexed_elsewhere: index.map(|c| c.rare().elsewhere).sum(),
+            stale_recipients: self
+                .rooms
+                .values()
+                .filter(|r| r.recipients.stale(&self.members, &r.members))
+                .count(),
         }
     }
 

@@ -8,8 +8,10 @@
 //!   `ALLOC`, what an allocator adds to a block (a header, and rounding);
 //! - each slot a thing takes in a map or a growing vector costs twice the slot's size, because
 //!   a table or vector that grows by doubling is up to half empty;
-//! - a room: its entry in the rooms map, its name (the key) and the name as JSON, and its ACL
-//!   (each pattern's slot and text);
+//! - a room: its entry in the rooms map, its name (the key) and the name as JSON, its ACL
+//!   (each pattern's slot and text), and the block of its recipient list
+//!   (`rooms/recipients.rs`), whose entries its Kurento members and `message` registrations
+//!   count (one each, whether the list is kept or not);
 //! - a membership: its entry in the members map, its room and user names (and the user as
 //!   JSON), and its slot in the room's member list and in its owner's list (the connection's,
 //!   or the HTTP memberships');
@@ -31,8 +33,11 @@
 use std::mem::size_of;
 use std::sync::Arc;
 
+use crate::request::Event;
+
+use super::recipients::Recipient;
 use super::table::RoomNo;
-use super::{ConnId, Listener, Member, Room, RoomToken, Watcher};
+use super::{ConnId, Kind, Listener, Member, Room, RoomToken, Watcher};
 
 /// What the allocator adds to each block it hands out.
 pub(super) const ALLOC: usize = 2 * size_of::<usize>();
@@ -62,6 +67,7 @@ pub(super) fn room(room: &Room) -> usize {
         + text(&room.name_json)
         + acl
         + acl_block
+        + ALLOC
 }
 
 /// A membership: its user name as JSON is one block (two counts and the text) shared with
@@ -73,16 +79,28 @@ pub(super) fn member(m: &Member) -> usize {
         + 2 * size_of::<usize>()
         + SLOTS * size_of::<Arc<str>>()
         + 2 * SLOTS * size_of::<RoomToken>()
+        + if matches!(m.kind, Kind::Kurento) {
+            size_of::<Recipient>()
+        } else {
+            0
+        }
 }
 
-/// A registration in its list (on a membership, `roomupdate`, or connection-wide).
+/// A registration in its list (on a membership, `roomupdate`, or connection-wide); its text
+/// is one block with two counts.
 pub(super) fn watcher(w: &Watcher) -> usize {
-    SLOTS * size_of::<Watcher>() + text(&w.text)
+    SLOTS * size_of::<Watcher>() + text(&w.text) + 2 * size_of::<usize>()
 }
 
-/// A registration on a membership: the registration and its slot in the connection's index.
+/// A registration on a membership: the registration, its slot in the connection's index and,
+/// for `message`, its entry in the room's recipient list.
 pub(super) fn member_watcher(w: &Watcher) -> usize {
-    watcher(w) + SLOTS * size_of::<RoomToken>()
+    let recipient = if w.event == Event::Message {
+        size_of::<Recipient>()
+    } else {
+        0
+    };
+    watcher(w) + SLOTS * size_of::<RoomToken>() + recipient
 }
 
 /// A listen on room `name`.

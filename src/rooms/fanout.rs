@@ -5,16 +5,23 @@
 //! the method once here (`wire::notification_tail`); the Kurento frame and the params with
 //! `"room"` at most once each, on their first recipient. Per recipient only bytes are copied:
 //! the frame header, the notification's start up to its method (which a registration keeps
-//! whole, `Watcher::head`) and that tail.
+//! whole, `Watcher::head`) and that tail. A `message` goes to the members through the room's
+//! recipient list, kept ready (`rooms/recipients.rs`).
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 
+use super::recipients::Recipient;
 use super::{ConnId, ConnIndex, Kind, Member, Owner, Room, Sink};
 use crate::idmap::IdMap;
 use crate::request::Event;
 use crate::room_token::RoomToken;
 use crate::wire;
+
+/// Room for a registration's head before a message's tail (`wire::SharedTail`): the head
+/// `{"jsonrpc":"2.0","method":"<token>.<id>.message"` of an id of up to about 40 bytes; a longer
+/// one makes more room.
+const HEAD_ROOM: usize = 96;
 
 /// One room event in every dialect: the Thunder `params` (built once by the caller) and the
 /// Kurento frame, built on first use by a Kurento recipient and then reused.
@@ -26,6 +33,8 @@ pub(super) struct Notice<'a> {
     kurento_text: OnceCell<String>,
     /// `params` with `"room"` added, for connection-wide registrations.
     with_room: OnceCell<String>,
+    /// The buffer the frames to a room's recipients are made in (`wire::SharedTail`).
+    frames: Cell<Vec<u8>>,
 }
 
 impl<'a> Notice<'a> {
@@ -49,7 +58,19 @@ impl<'a> Notice<'a> {
             kurento,
             kurento_text: OnceCell::new(),
             with_room: OnceCell::new(),
+            frames: Cell::default(),
         }
+    }
+
+    /// Makes the frames to a room's recipients in `buf` (kept from an earlier event).
+    pub(super) fn with_frames(self, buf: Vec<u8>) -> Notice<'a> {
+        self.frames.set(buf);
+        self
+    }
+
+    /// The buffer the frames were made in, for the next event.
+    pub(super) fn into_frames(self) -> Vec<u8> {
+        self.frames.into_inner()
     }
 
     fn params(&self) -> &str {
@@ -65,7 +86,11 @@ impl<'a> Notice<'a> {
         room: &Room,
         sink: &mut impl Sink,
     ) {
-        self.to_members(members, room.members.iter(), sink);
+        if self.event == Event::Message {
+            self.to_recipients(room.recipients.get(members, &room.members, sink), sink);
+        } else {
+            self.to_members(members, room.members.iter(), sink);
+        }
         for l in &room.listeners {
             let method = l.method_json(self.event);
             sink.send(l.conn, &wire::notification_to(method, &self.tail));
@@ -93,6 +118,27 @@ impl<'a> Notice<'a> {
                 sink.send(conn, &wire::notification(w.method_json(), params));
             }
         }
+    }
+
+    /// To a room's kept recipients (`rooms/recipients.rs`): what `to_members` sends to all
+    /// its members, without a lookup per member or per connection.
+    /// A Thunder recipient's frame is made in front of the tail, written once
+    /// (`wire::SharedTail`), and goes to the sink as one slice.
+    fn to_recipients(&self, list: &[Recipient], sink: &mut impl Sink) {
+        if list.is_empty() {
+            return;
+        }
+        let mut frames = wire::SharedTail::new(self.frames.take(), &self.tail, HEAD_ROOM);
+        for r in list {
+            match r.head() {
+                Some(head) => sink.send_frame(r.slot, r.conn, frames.frame(head)),
+                None => {
+                    let text = self.kurento_text.get_or_init(|| (self.kurento)());
+                    sink.send_at(r.slot, r.conn, &[text]);
+                }
+            }
+        }
+        self.frames.set(frames.into_buf());
     }
 
     /// To the given members only, each in its dialect.

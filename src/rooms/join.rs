@@ -86,6 +86,7 @@ impl Rooms {
         notice.to_room(&self.members, &self.conns, room, sink);
         room.members.push(token);
         room.names.push(user_json.clone());
+        room.recipients.forget();
         let kind = if req.kurento {
             Kind::Kurento
         } else {
@@ -130,6 +131,7 @@ impl Rooms {
             names: Vec::new(),
             listeners: Vec::new(),
             wide: Vec::new(),
+            recipients: Recipients::default(),
         };
         let params = room_params(&room, "created", self.compat);
         for w in &self.room_watchers {

@@ -60,8 +60,10 @@ impl Rooms {
             false,
             sink,
         );
+        let room_no = member.room_no;
         let watchers = self.members.get_mut(&token).and_then(Member::watchers_mut);
         push_few(watchers.expect("known Thunder token"), watcher);
+        self.rooms.at_mut(room_no).recipients.forget();
         push_few(&mut self.conns.entry(conn).or_default().watching, token);
         Ok(())
     }
@@ -154,15 +156,14 @@ impl Rooms {
         let Ok(token) = self.known_thunder(front) else {
             return Ok(());
         };
-        let watchers = self
-            .members
-            .get_mut(&token)
-            .and_then(Member::watchers_mut)
-            .expect("known Thunder token");
+        let member = self.members.get_mut(&token).expect("known Thunder token");
+        let room_no = member.room_no;
+        let watchers = member.watchers_mut().expect("known Thunder token");
         let before = watchers.len();
         let this = |w: &Watcher| w.is(conn, event, id);
         self.memory -= cost::remove_where(watchers, this, cost::member_watcher);
         if before != watchers.len() {
+            self.rooms.at_mut(room_no).recipients.forget();
             if let Some(index) = self.conns.get_mut(&conn) {
                 if let Some(at) = index.watching.iter().position(|t| *t == token) {
                     index.watching.swap_remove(at);

@@ -119,6 +119,7 @@ mod tests {
             names: Vec::new(),
             listeners: Vec::new(),
             wide: Vec::new(),
+            recipients: Default::default(),
         }
     }
 
