@@ -531,7 +531,8 @@ impl<S: Socket> Outboxes<S> {
     }
 
     /// Queues a frame of `n` bytes, written by `frame`, for `conn` (at `slot` if it holds it).
-    #[inline]
+    /// In line at each caller, so the fan-out's loop has it without a call.
+    #[inline(always)]
     fn queue_frame(
         &mut self,
         slot: Slot,
@@ -583,6 +584,9 @@ impl<S: Socket> Sink for Outboxes<S> {
         self.queue_frame(slot, conn, n, |buf| wire::text_frame_of(buf, len, parts));
     }
 
+    // In line at both of its callers (the fan-out's loop, a `null` answer): out of line, it
+    // costs each delivery about 20 instructions more (`make callgrind`).
+    #[inline(always)]
     fn send_frame(&mut self, slot: Slot, conn: ConnId, frame: &[u8]) {
         self.queue_frame(slot, conn, frame.len(), |buf| buf.extend_from_slice(frame));
     }

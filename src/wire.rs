@@ -60,6 +60,32 @@ pub fn null_result_parts(id: &str) -> [&str; 3] {
     [RESULT_HEAD, id, r#","result":null}"#]
 }
 
+/// The whole text frame of `result(id, "null")` (header included) in a block of its own, and
+/// its length; `None` for an id too long for it (`null_result_parts` then). The answer to
+/// nearly every `send`, made without a piece-by-piece copy into the client's queue.
+pub fn null_result_frame(id: &[u8]) -> Option<([u8; NULL_FRAME], usize)> {
+    let head = RESULT_HEAD.as_bytes();
+    let len = head.len() + id.len() + NULL_TAIL.len();
+    let mut frame = [0; NULL_FRAME];
+    let payload = frame.get_mut(2..2 + len)?;
+    let (start, rest) = payload.split_at_mut(head.len());
+    start.copy_from_slice(head);
+    let (middle, end) = rest.split_at_mut(id.len());
+    middle.copy_from_slice(id);
+    end.copy_from_slice(NULL_TAIL);
+    // Under 126 bytes: the two-byte header.
+    frame[0] = 0x80 | TEXT;
+    frame[1] = len as u8;
+    Some((frame, 2 + len))
+}
+
+/// What a `null` result ends with.
+const NULL_TAIL: &[u8] = br#","result":null}"#;
+
+/// The block `null_result_frame` writes in: a header, the fixed text and an id of up to 24
+/// bytes (an id kept inline is at most 22).
+pub const NULL_FRAME: usize = 2 + RESULT_HEAD.len() + 24 + NULL_TAIL.len();
+
 /// `{"jsonrpc":"2.0","id":<id>,"error":{"code":..,"message":..,"data":..}}`. In the `r5`
 /// dialect the error object is Thunder R5's, byte for byte: code and message, no `data`.
 pub fn error(id: &str, err: &RpcError, compat: Compat) -> String {
@@ -286,6 +312,25 @@ mod tests {
                 null_result_parts(id).concat(),
                 format!(r#"{{"jsonrpc":"2.0","id":{id},"result":null}}"#)
             );
+        }
+    }
+
+    #[test]
+    fn a_null_result_frame_is_the_frame_of_its_pieces() {
+        for len in 0..=30 {
+            let id = "7".repeat(len);
+            let mut pieces = Vec::new();
+            text_frame(&mut pieces, &null_result_parts(&id));
+            match null_result_frame(id.as_bytes()) {
+                Some((frame, n)) => {
+                    assert!(
+                        len <= 24,
+                        "an id of {len} bytes fits no block of {NULL_FRAME}"
+                    );
+                    assert_eq!(&frame[..n], pieces, "id of {len} bytes");
+                }
+                None => assert!(len > 24, "an id of {len} bytes fits"),
+            }
         }
     }
 

@@ -12,7 +12,7 @@ use crate::logline;
 use crate::outbox::Socket;
 use crate::request::{Call, Id, Method, METHODS};
 use crate::room_token::RoomToken;
-use crate::rooms::{ConnId, Join, Owner, Sink};
+use crate::rooms::{ConnId, Join, Owner, Sink, NO_SLOT};
 use crate::wire;
 
 /// Who makes a call: a WebSocket connection or the HTTP caller, its origin, whether it is
@@ -79,9 +79,10 @@ impl<S: Socket> Engine<S> {
     /// Queues the response to a WebSocket client's call, if it has an id.
     fn respond(&mut self, conn: ConnId, id: Option<Id>, outcome: Result<Done, RpcError>) {
         match (id, outcome) {
-            (Some(id), Ok(Done::Json("null"))) => {
-                self.out.send(conn, &wire::null_result_parts(&id));
-            }
+            (Some(id), Ok(Done::Json("null"))) => match wire::null_result_frame(id.as_bytes()) {
+                Some((frame, n)) => self.out.send_frame(NO_SLOT, conn, &frame[..n]),
+                None => self.out.send(conn, &wire::null_result_parts(&id)),
+            },
             (Some(id), Ok(Done::Json(result))) => {
                 self.out.send(conn, &wire::result_parts(&id, result));
             }

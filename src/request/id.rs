@@ -58,6 +58,14 @@ impl Id {
         Some(Id(Repr::Inline { len, bytes }))
     }
 
+    /// The id's text as bytes: for an inline id, without the UTF-8 check `as_str` makes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Repr::Heap(text) => text.as_bytes(),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         match &self.0 {
             // Always UTF-8: the bytes are a whole `str`'s (`Id::inline`).
