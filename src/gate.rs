@@ -96,9 +96,10 @@ pub fn refuse(
 }
 
 /// Takes a token from the connection's bucket for one frame (text, binary, ping or pong;
-/// well-formed or not); counts the frame in `/health` when there is none.
-pub fn admit(bucket: &mut TokenBucket, shared: &Shared) -> bool {
-    let allowed = bucket.take(Instant::now());
+/// well-formed or not) that arrived at `now`; counts the frame in `/health` when there is
+/// none.
+pub fn admit(bucket: &mut TokenBucket, now: Instant, shared: &Shared) -> bool {
+    let allowed = bucket.take(now);
     if !allowed {
         shared.rate_limited.fetch_add(1, Ordering::Relaxed);
     }

@@ -53,6 +53,11 @@ impl ReadAhead {
         Ok(self.serve(out))
     }
 
+    /// Whether bytes read ahead wait to be served: the next `read` makes no system call.
+    pub fn pending(&self) -> bool {
+        self.start < self.end
+    }
+
     /// Serves what is read ahead into `out`; gives the buffer back once the bytes of a read
     /// that showed the burst thinning are all served.
     fn serve(&mut self, out: &mut [u8]) -> usize {

@@ -7,6 +7,7 @@
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use crate::inbox::Sender;
 use tungstenite::error::ProtocolError;
@@ -42,11 +43,20 @@ struct ReaderStream<R> {
     /// came over the rate. tungstenite writes the pong for a ping at its next read, before
     /// reading anything else, so this is set for each ping as it is read.
     pong_allowed: bool,
+    /// When the last read from the socket returned: when the frames it brought arrived, for
+    /// the rate limit. One clock reading per system call, not per frame (a burst's read
+    /// brings dozens).
+    read_at: Instant,
 }
 
 impl<R: Read> Read for ReaderStream<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.ahead.read(&mut self.read, buf)
+        let from_socket = !self.ahead.pending();
+        let n = self.ahead.read(&mut self.read, buf)?;
+        if from_socket {
+            self.read_at = Instant::now();
+        }
+        Ok(n)
     }
 }
 
@@ -115,7 +125,7 @@ pub fn read_frames<R: Read>(
             client_code = Some(frame.map(|f| u16::from(f.code)));
             continue;
         }
-        let allowed = gate::admit(&mut bucket, shared);
+        let allowed = gate::admit(&mut bucket, ws.get_ref().read_at, shared);
         if !allowed {
             over_rate(log, conn);
         }
@@ -237,6 +247,7 @@ fn server_side<R: Read>(
         tx: shared.tx.clone(),
         ahead: ReadAhead::default(),
         pong_allowed: true,
+        read_at: Instant::now(),
     };
     Box::new(WebSocket::from_partially_read(
         reader,
