@@ -74,6 +74,8 @@ pub enum Command<S, R> {
         id: Option<Id>,
         token: RoomToken,
         message: Box<str>,
+        /// As `Method::Send`'s.
+        plain: bool,
     },
     /// A checked call from a Kurento room client.
     Kurento {
@@ -243,7 +245,8 @@ impl<S: Socket> Engine<S> {
                 id,
                 token,
                 message,
-            } => self.send(conn, id, token, &message),
+                plain,
+            } => self.send(conn, id, token, &message, plain),
             Command::Kurento { conn, call } => {
                 if let Some(text) = self.kurento(conn, *call) {
                     self.out.send(conn, &[&text]);

@@ -184,12 +184,14 @@ pub fn text(
                     conn,
                     token,
                     message,
+                    plain,
                     ..
                 } => Command::Send {
                     conn,
                     id: None,
                     token,
                     message,
+                    plain,
                 },
                 other => other,
             }))

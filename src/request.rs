@@ -54,10 +54,13 @@ pub enum Method {
     Leave {
         roomid: String,
     },
-    /// The room id read at the edge: its token when it has a token's form.
+    /// The room id read at the edge: its token when it has a token's form. `plain`: the
+    /// message holds no byte JSON escapes (`wire::plain_run`), so its JSON string is itself in
+    /// quotes; the engine then copies it without a second look.
     Send {
         roomid: RoomId,
         message: String,
+        plain: bool,
     },
     Register {
         event: Event,
@@ -393,9 +396,11 @@ fn method_params(
 
 /// A `send` with its params, each a string within its cap (the fast path's too).
 fn send_method(roomid: Field, message: Field, caps: &Caps) -> Result<Method, RpcError> {
+    let message = message.string("message", caps.message())?;
     Ok(Method::Send {
         roomid: RoomId::read(roomid.str("roomid", caps.id())?),
-        message: message.string("message", caps.message())?,
+        plain: crate::wire::plain_run(message.as_bytes(), 0) == message.len(),
+        message,
     })
 }
 

@@ -503,18 +503,20 @@ impl Rooms {
         message: &str,
         sink: &mut impl Sink,
     ) -> Result<(), RpcError> {
-        self.send_from(RoomToken::parse(roomid), message, sink)
+        self.send_from(RoomToken::parse(roomid), message, false, sink)
     }
 
     /// The same for a room id read at the edge (`RoomId::token`): `None`, a text not in a
-    /// token's form, is no membership.
+    /// token's form, is no membership. `plain`: the message is known to need no escape
+    /// (`Method::Send`); false when not known.
     pub fn send_from(
         &mut self,
         token: Option<RoomToken>,
         message: &str,
+        plain: bool,
         sink: &mut impl Sink,
     ) -> Result<(), RpcError> {
-        if token.is_some_and(|token| self.send_token(token, message, sink)) {
+        if token.is_some_and(|token| self.send_token(token, message, plain, sink)) {
             Ok(())
         } else {
             Err(RpcError::UnknownKey)
@@ -524,13 +526,19 @@ impl Rooms {
     /// Sends `message` from the membership `token` to every member of its room (and the room's
     /// listeners). Each dialect's text is built once. False (nothing sent) if there is no such
     /// membership.
-    pub fn send_token(&mut self, token: RoomToken, message: &str, sink: &mut impl Sink) -> bool {
+    pub fn send_token(
+        &mut self,
+        token: RoomToken,
+        message: &str,
+        plain: bool,
+        sink: &mut impl Sink,
+    ) -> bool {
         let Some(member) = self.members.get(&token) else {
             return false;
         };
         let room = &self.rooms[member.room_no];
         let mut tail = self.tail.take();
-        let at = history::message_tail(&mut tail, &member.user_json, message);
+        let at = history::message_tail(&mut tail, &member.user_json, message, plain);
         let message_json = &tail[at];
         let kurento = || kurento::send_message(&room.name_json, &member.user_json, message_json);
         let notice = Notice::with_tail(Event::Message, Cow::Borrowed(&tail), &kurento)

@@ -71,8 +71,17 @@ impl<S: Socket> Engine<S> {
     }
 
     /// `Command::Send`: what `call` does for `Method::Send` with a token, without the `Call`.
-    pub(super) fn send(&mut self, conn: ConnId, id: Option<Id>, token: RoomToken, message: &str) {
-        let outcome = self.rooms.send_from(Some(token), message, &mut self.out);
+    pub(super) fn send(
+        &mut self,
+        conn: ConnId,
+        id: Option<Id>,
+        token: RoomToken,
+        message: &str,
+        plain: bool,
+    ) {
+        let outcome = self
+            .rooms
+            .send_from(Some(token), message, plain, &mut self.out);
         self.respond(conn, id, outcome.map(|()| Done::Json("null")));
     }
 
@@ -158,9 +167,13 @@ impl<S: Socket> Engine<S> {
                     .leave(roomid, &mut self.out)
                     .map(|()| Done::Json("null"))
             }
-            Method::Send { roomid, message } => self
+            Method::Send {
+                roomid,
+                message,
+                plain,
+            } => self
                 .rooms
-                .send_from(roomid.token(), message, &mut self.out)
+                .send_from(roomid.token(), message, *plain, &mut self.out)
                 .map(|()| Done::Json("null")),
             Method::Register { event, id } => self
                 .rooms

@@ -56,12 +56,14 @@ fn command<S, R>(conn: ConnId, call: Call) -> Command<S, R> {
                 Method::Send {
                     roomid: RoomId::Token(token),
                     message,
+                    plain,
                 },
         } => Command::Send {
             conn,
             id,
             token,
             message: message.into_boxed_str(),
+            plain,
         },
         call => Command::Call {
             conn,

@@ -92,7 +92,7 @@ impl<S: Socket> Engine<S> {
         if let Some(given) = room.filter(|r| r != here) {
             return Err(KurentoError::NotThisRoom { given });
         }
-        self.rooms.send_token(token, message, &mut self.out);
+        self.rooms.send_token(token, message, false, &mut self.out);
         Ok(None)
     }
 }

@@ -245,7 +245,8 @@ fn send_and_register_params() {
         call.method,
         Method::Send {
             roomid: RoomId::Other("r".into()),
-            message: String::new()
+            message: String::new(),
+            plain: true,
         }
     );
     assert!(matches!(

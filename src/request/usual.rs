@@ -55,6 +55,8 @@ pub(super) fn send(text: &str, names: &Designators) -> Option<Call> {
                 None => RoomId::read(Cow::Borrowed(roomid)),
             },
             message: message.to_owned(),
+            // Matched only without a quote, a backslash or a control character.
+            plain: true,
         },
     })
 }

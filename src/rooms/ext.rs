@@ -209,7 +209,7 @@ impl Rooms {
     ) -> Result<(), RpcError> {
         let room = self.rooms.get(name).ok_or(RpcError::UnknownKey)?;
         let mut tail = self.tail.take();
-        let at = history::message_tail(&mut tail, server, message);
+        let at = history::message_tail(&mut tail, server, message, false);
         let message_json = &tail[at];
         let kurento = || kurento::send_message(&room.name_json, server, message_json);
         Notice::with_tail(Event::Message, Cow::Borrowed(&tail), &kurento).to_room(

@@ -195,8 +195,14 @@ impl History {
 /// (`wire::notification_tail`), whose params are `{"user":<user_json>,"message":<message as
 /// JSON>}` (`user_json` a JSON string literal); returns where in it the message's JSON string
 /// literal lies. The caller keeps `tail` for the next message (`MessageTail`), so a message
-/// usually allocates nothing for it.
-pub(super) fn message_tail(tail: &mut String, user_json: &str, message: &str) -> Range<usize> {
+/// usually allocates nothing for it. `plain`: the message is known to need no escape (else it
+/// is looked at here).
+pub(super) fn message_tail(
+    tail: &mut String,
+    user_json: &str,
+    message: &str,
+    plain: bool,
+) -> Range<usize> {
     const PIECES: [&str; 4] = [wire::PARAMS, r#"{"user":"#, r#","message":"#, "}}"];
     tail.clear();
     tail.push_str(PIECES[0]);
@@ -204,8 +210,9 @@ pub(super) fn message_tail(tail: &mut String, user_json: &str, message: &str) ->
     tail.push_str(user_json);
     tail.push_str(PIECES[2]);
     let start = tail.len();
-    // Most messages need no escape: then the literal is the message in quotes.
-    if wire::plain_run(message.as_bytes(), 0) == message.len() {
+    // Most messages need no escape: then the literal is the message in quotes. `plain` says
+    // so when the request's parser has already looked.
+    if plain || wire::plain_run(message.as_bytes(), 0) == message.len() {
         tail.reserve(message.len() + 2 + PIECES[3].len());
         tail.push('"');
         tail.push_str(message);
@@ -309,11 +316,17 @@ mod tests {
             "\"\"\"",
         ] {
             let mut tail = "left over".to_owned();
-            let at = message_tail(&mut tail, r#""u""#, message);
+            let at = message_tail(&mut tail, r#""u""#, message, false);
             assert_eq!(&tail[at], wire::json_string(message), "{message:?}");
             let params = wire::tail_params(&tail);
             let v: serde_json::Value = serde_json::from_str(params).unwrap();
             assert_eq!(v, serde_json::json!({"user": "u", "message": message}));
+            // What a parser says is plain (`Method::Send`) is written the same without a look.
+            if wire::plain_run(message.as_bytes(), 0) == message.len() {
+                let looked = tail.clone();
+                message_tail(&mut tail, r#""u""#, message, true);
+                assert_eq!(tail, looked, "{message:?}");
+            }
         }
     }
 

@@ -61,10 +61,17 @@ fn same(text: &str, names: &Designators) -> Taken {
 
 /// The strings of a quick parser's `send` hold no more spare room than the full parser's.
 fn assert_capacities(quick: &Call, full: &Result<Call, Rejection>, text: &str) {
-    if let (Method::Send { roomid, message }, Ok(Call { method, .. })) = (&quick.method, full) {
+    if let (
+        Method::Send {
+            roomid, message, ..
+        },
+        Ok(Call { method, .. }),
+    ) = (&quick.method, full)
+    {
         let Method::Send {
             roomid: r,
             message: m,
+            ..
         } = method
         else {
             unreachable!()
