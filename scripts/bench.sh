@@ -120,9 +120,18 @@ per_delivery() {
     fi
 }
 
+# The share of the machine's CPU time the host took from it (steal time, `/proc/stat`) over a
+# scenario: on a virtual machine, the figures of a run where it is more than a few per cent
+# move with the host's load, not with the server (the baseline's own CPU per delivery has
+# been seen to triple). Prints "TOTAL STEAL" ticks; `steal_pct BEFORE AFTER` the percentage.
+cpu_ticks() { awk '/^cpu /{t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat; }
+steal_pct() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[1] - x[1]; printf "%.1f", (t > 0 ? 100 * (y[2] - x[2]) / t : 0) }'; }
+
 echo "(a) fan-out against the baseline..." >&2
 start baseline "$LOAD" serve
+t0=$(cpu_ticks)
 base=$(counted "baseline fan-out" traffic --baseline --url "ws://$SERVER_ADDR/" --pid "$SERVER_PID" "${fanout[@]}")
+steal_base=$(steal_pct "$t0" "$(cpu_ticks)")
 stop
 
 echo "(a) fan-out, flood, (b) latency, (d) churn against messenger..." >&2
@@ -130,7 +139,9 @@ echo "(a) fan-out, flood, (b) latency, (d) churn against messenger..." >&2
 # lifted here: these scenarios measure capacity, and one sender goes flat out.
 start messenger "$BIN" "${SERVER_ARGS[@]}" --max-messages-per-second 1e9
 URL="ws://$SERVER_ADDR/jsonrpc"
+t0=$(cpu_ticks)
 fan=$(counted "fan-out" traffic --url "$URL" --pid "$SERVER_PID" "${fanout[@]}")
+steal_fan=$(steal_pct "$t0" "$(cpu_ticks)")
 flood=$(load "flood" traffic --url "$URL" --pid "$SERVER_PID" --clients 10 --senders 1 --inflight 0 --messages 10000 --runs 5)
 lat=$(load "latency" traffic --url "$URL" --clients 100 --rooms 10 --senders 10 --rate 1000 --duration 3 --runs "$RUNS")
 churn=$(load "churn" churn --url "$URL" --clients 4 --duration 2 --runs "$RUNS")
@@ -184,6 +195,7 @@ awk -v base="$(get rate "$base")" -v fan="$(get rate "$fan")" -v flood="$(get ra
     -v ins_fan="$(per_delivery instructions "$fan")" -v ins_base="$(per_delivery instructions "$base")" \
     -v sc_fan="$(per_delivery syscalls "$fan" 1000)" -v sc_base="$(per_delivery syscalls "$base" 1000)" \
     -v cs_fan="$(per_delivery switches "$fan" 1000)" -v cs_base="$(per_delivery switches "$base" 1000)" \
+    -v steal_fan="$steal_fan" -v steal_base="$steal_base" \
     -v startup="$(get ms "$startup")" -v size="$size" -v armv7="$armv7" \
     -v lost="$(($(get lost "$base") + $(get lost "$fan") + $(get lost "$flood") + $(get lost "$lat")))" \
     -v rel1="$(get p50_us "$rel1") / $(get p99_us "$rel1")" -v loc1="$(get p50_us "$loc1") / $(get p99_us "$loc1")" \
@@ -208,10 +220,11 @@ BEGIN {
     row("(a) instructions per delivery", "messenger / baseline", ins_fan == "n/a" ? "n/a (make callgrind)" : n(ins_fan) " / " n(ins_base), "", "")
     row("(a) system calls per 1,000 deliveries", "messenger / baseline", sc_fan == "n/a" ? "n/a" : sc_fan " / " sc_base, "", "")
     row("(a) context switches per 1,000 deliveries", "messenger / baseline", cs_fan == "n/a" ? "n/a" : cs_fan " / " cs_base, "", "")
+    row("(a) host steal time during the runs", "% of CPU, messenger / base", steal_fan " / " steal_base, "", "")
     row("(a) fan-out latency", "p50 / p99 / max us", fan_lat, "", "")
     row("(a) flood: 10,000 sends at once", "deliveries/s", n(flood), "", "")
-    row("(a) flood / 64 in flight", "ratio", sprintf("%.2f", flood / fan), ">= 0.80", ok(flood >= 0.8 * fan))
-    row("(b) 100 members, 10 rooms, 1,000 msg/s", "latency p50 / p99 / max", sprintf("%s / %s / %s us", p50, p99, max), "p99 < 2 ms", ok(p99 < 2000))
+    row("(a) flood / 64 in flight", "ratio", sprintf("%.2f", flood / fan), ">= 0.90", ok(flood >= 0.9 * fan))
+    row("(b) 100 members, 10 rooms, 1,000 msg/s", "latency p50 / p99 / max", sprintf("%s / %s / %s us", p50, p99, max), "p99 < 1 ms", ok(p99 < 1000))
     row("(c) server with no connections", "RSS (anonymous)", sprintf("%.2f MiB (%.2f)", rss0 / 1024, anon0 / 1024), "< 2 MiB", ok(rss0 < 2048))
     row("(c) 1,000 idle connections", "RSS (anonymous)", sprintf("%.2f MiB (%.2f)", rss1 / 1024, anon1 / 1024), "", "")
     row("(c) 1,000 idle connections", "RSS per connection", sprintf("%.1f KiB", perconn / 1024), "< 16 KiB", ok(perconn < 16384))
