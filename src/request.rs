@@ -20,6 +20,7 @@ use crate::caps::Caps;
 use crate::controller;
 use crate::error::RpcError;
 use crate::room_token::RoomId;
+use crate::wire;
 use fields::{Field, Fields};
 pub use id::Id;
 
@@ -155,6 +156,21 @@ pub struct Designators {
     /// `1.join` work without it.
     pub implicit: bool,
     pub caps: Caps,
+    /// The callsign is its own JSON text (no quote, backslash or control character), so the
+    /// usual match (`usual.rs`) may compare it as bytes: worked out once here, not per request.
+    callsign_plain: bool,
+}
+
+impl Designators {
+    pub fn new(callsign: Arc<str>, implicit: bool, caps: Caps) -> Designators {
+        let callsign_plain = wire::plain_run(callsign.as_bytes(), 0) == callsign.len();
+        Designators {
+            callsign,
+            implicit,
+            caps,
+            callsign_plain,
+        }
+    }
 }
 
 /// The Messenger methods, for `exists` and designator checks.
@@ -399,7 +415,7 @@ fn send_method(roomid: Field, message: Field, caps: &Caps) -> Result<Method, Rpc
     let message = message.string("message", caps.message())?;
     Ok(Method::Send {
         roomid: RoomId::read(roomid.str("roomid", caps.id())?),
-        plain: crate::wire::plain_run(message.as_bytes(), 0) == message.len(),
+        plain: wire::plain_run(message.as_bytes(), 0) == message.len(),
         message,
     })
 }

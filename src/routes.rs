@@ -170,11 +170,7 @@ pub fn route<S: Source + Write>(
 /// How method designators are read on this path (`implicit`: the path named the callsign),
 /// with the byte caps of the settings.
 fn designators(config: &Config, shared: &Shared, implicit: bool) -> Designators {
-    Designators {
-        callsign: Arc::clone(&shared.callsign),
-        implicit,
-        caps: Caps::from(config),
-    }
+    Designators::new(Arc::clone(&shared.callsign), implicit, Caps::from(config))
 }
 
 /// Who posts a JSON-RPC request: whether the path named the callsign (`implicit`), whether

@@ -44,11 +44,11 @@ impl Bench {
         let now = Instant::now();
         Bench {
             engine: Engine::new(config, now),
-            dialect: Dialect::Messenger(Designators {
-                callsign: "Messenger".into(),
-                implicit: false,
-                caps: Caps::from(config),
-            }),
+            dialect: Dialect::Messenger(Designators::new(
+                "Messenger".into(),
+                false,
+                Caps::from(config),
+            )),
             now,
             next_conn: 1,
         }
@@ -249,11 +249,7 @@ fn an_http_sweep_of_max_http_memberships_in_rooms_a_thousand_listen_to() {
         let text = json!({"jsonrpc":"2.0","id":1,"method":"Messenger.1.join",
             "params":{"user": format!("script{i}"), "room": format!("R{}", i % 10)}})
         .to_string();
-        let designators = Designators {
-            callsign: "Messenger".into(),
-            implicit: false,
-            caps: Caps::from(&config),
-        };
+        let designators = Designators::new("Messenger".into(), false, Caps::from(&config));
         let call = messenger::request::parse(&text, &designators);
         let http = Command::Http {
             call: Box::new(call),

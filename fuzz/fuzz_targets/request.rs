@@ -65,11 +65,7 @@ fn run(input: &[u8]) {
     let config = Config::default();
     let now = Instant::now();
     let mut engine = Engine::<Takes>::new(&config, now);
-    let designators = Designators {
-        callsign: config.callsign.as_str().into(),
-        implicit: false,
-        caps: Caps::from(&config),
-    };
+    let designators = Designators::new(config.callsign.as_str().into(), false, Caps::from(&config));
     let dialects = [
         (1, Dialect::Messenger(designators.clone())),
         (2, Dialect::Kurento(Caps::from(&config))),

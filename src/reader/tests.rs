@@ -34,11 +34,7 @@ fn messenger() -> Upgrade {
     Upgrade {
         conn: 7,
         log: None,
-        dialect: Dialect::Messenger(Designators {
-            callsign: "Messenger".into(),
-            implicit: false,
-            caps: Caps::default(),
-        }),
+        dialect: Dialect::Messenger(Designators::new("Messenger".into(), false, Caps::default())),
         origin: None,
         admin: false,
         unmasked_ok: true,

@@ -21,11 +21,7 @@ use crate::wire;
 /// for anything else. Out of line: its frame is not on the reader loop's (`connection.rs`).
 #[inline(never)]
 pub(super) fn send(text: &str, names: &Designators) -> Option<Call> {
-    let mut s = Scan {
-        bytes: text.as_bytes(),
-        text,
-        at: 0,
-    };
+    let mut s = Scan::new(text);
     let (mut jsonrpc, mut id, mut method, mut params) = (false, None, None, None);
     s.ws();
     s.eat(b'{')?;
@@ -73,14 +69,23 @@ enum Key {
 }
 
 /// A cursor over the request's bytes. It moves only past ASCII bytes or to the end of a
-/// string, so every slice it takes is on a character boundary.
-struct Scan<'a> {
+/// string, so every slice it takes is on a character boundary. The usual match (`usual.rs`)
+/// reads with it too.
+pub(super) struct Scan<'a> {
     text: &'a str,
-    bytes: &'a [u8],
-    at: usize,
+    pub(super) bytes: &'a [u8],
+    pub(super) at: usize,
 }
 
 impl<'a> Scan<'a> {
+    pub(super) fn new(text: &'a str) -> Scan<'a> {
+        Scan {
+            text,
+            bytes: text.as_bytes(),
+            at: 0,
+        }
+    }
+
     /// Skips JSON whitespace (exactly serde_json's set).
     fn ws(&mut self) {
         while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.bytes.get(self.at) {
@@ -102,7 +107,7 @@ impl<'a> Scan<'a> {
     /// compiled, so the comparison is a few loads, not a call; inlined, as a call per key cost
     /// more than the comparison (`make callgrind`).
     #[inline(always)]
-    fn lit<const N: usize>(&mut self, want: &[u8; N]) -> bool {
+    pub(super) fn lit<const N: usize>(&mut self, want: &[u8; N]) -> bool {
         let found = self.bytes.get(self.at..self.at + N) == Some(want.as_slice());
         if found {
             self.at += N;
@@ -140,8 +145,10 @@ impl<'a> Scan<'a> {
     }
 
     /// The body of a string with no escape (`None` for any escape or control character),
-    /// borrowed from the text.
-    fn plain(&mut self) -> Option<&'a str> {
+    /// borrowed from the text. In line: a call cost the usual match more than its own work
+    /// (`make callgrind`).
+    #[inline(always)]
+    pub(super) fn plain(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.at;
         self.at = wire::plain_run(self.bytes, start);
@@ -156,22 +163,26 @@ impl<'a> Scan<'a> {
             b'"' => {
                 self.plain()?;
             }
-            _ => {
-                if self.bytes.get(self.at) == Some(&b'-') {
-                    self.at += 1;
-                }
-                match self.next()? {
-                    b'0' => {}
-                    b'1'..=b'9' => {
-                        while let Some(b'0'..=b'9') = self.bytes.get(self.at) {
-                            self.at += 1;
-                        }
-                    }
-                    _ => return None,
-                }
-            }
+            _ => self.integer()?,
         }
         Some(&self.text[start..self.at])
+    }
+
+    /// An integer as JSON writes it (`-?(0|[1-9][0-9]*)`).
+    pub(super) fn integer(&mut self) -> Option<()> {
+        if self.bytes.get(self.at) == Some(&b'-') {
+            self.at += 1;
+        }
+        match self.next()? {
+            b'0' => {}
+            b'1'..=b'9' => {
+                while let Some(b'0'..=b'9') = self.bytes.get(self.at) {
+                    self.at += 1;
+                }
+            }
+            _ => return None,
+        }
+        Some(())
     }
 
     /// `{"roomid":..,"message":..}` in either order, each once, nothing else.

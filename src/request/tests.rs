@@ -5,11 +5,7 @@ use crate::caps::Cap;
 use crate::config::Compat;
 
 fn names() -> Designators {
-    Designators {
-        callsign: "Messenger".into(),
-        implicit: false,
-        caps: Caps::default(),
-    }
+    Designators::new("Messenger".into(), false, Caps::default())
 }
 
 fn ok(text: &str) -> Call {
@@ -73,11 +69,7 @@ fn designators_without_callsign_are_the_controllers() {
         ok(r#"{"id":1,"method":"register","params":{"event":"statechange","id":"temporary2"}}"#);
     assert!(matches!(call.method, Method::Controller(m) if matches!(*m, C::Register { .. })));
     // Directed to Messenger (`/jsonrpc/Messenger`), a bare `register` is Messenger's.
-    let implicit = Designators {
-        callsign: "Messenger".into(),
-        implicit: true,
-        caps: Caps::default(),
-    };
+    let implicit = Designators::new("Messenger".into(), true, Caps::default());
     let text = r#"{"id":1,"method":"register","params":{"event":"message","id":"x"}}"#;
     let call = parse(text, &implicit).unwrap();
     assert!(matches!(call.method, Method::Register { .. }));
@@ -85,11 +77,7 @@ fn designators_without_callsign_are_the_controllers() {
 
 #[test]
 fn callsign_in_path_makes_it_optional() {
-    let implicit = Designators {
-        callsign: "Messenger".into(),
-        implicit: true,
-        caps: Caps::default(),
-    };
+    let implicit = Designators::new("Messenger".into(), true, Caps::default());
     for m in ["join", "1.join", "Messenger.1.join"] {
         let call = parse(
             &format!(r#"{{"id":1,"method":"{m}","params":{{"user":"A","room":"R"}}}}"#),

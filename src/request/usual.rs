@@ -9,35 +9,31 @@
 
 use std::borrow::Cow;
 
+use super::fast::Scan;
 use super::{Call, Designators, Id, Method};
 use crate::room_token::{RoomId, RoomToken};
-use crate::wire;
 
 /// The `Call` of a `send` of the canonical shape; `None` for anything else. Out of line, as
 /// `fast::send` is: inlined, it made `parse`'s frame 112 bytes larger, on the path of the
 /// full parser every joining connection runs (`connection.rs`).
 #[inline(never)]
 pub(super) fn send(text: &str, names: &Designators) -> Option<Call> {
-    let mut s = Pieces {
-        text,
-        bytes: text.as_bytes(),
-        at: 0,
-    };
-    s.lit(br#"{"jsonrpc":"2.0","id":"#)?;
+    let mut s = Scan::new(text);
+    s.lit(br#"{"jsonrpc":"2.0","id":"#).then_some(())?;
     let id = s.at;
     s.integer()?;
     let id = id..s.at;
-    s.lit(br#","method":""#)?;
-    s.callsign(&names.callsign)?;
-    s.lit(br#".1.send","params":{"roomid":""#)?;
-    let token = s.token();
+    s.lit(br#","method":""#).then_some(())?;
+    callsign(&mut s, names)?;
+    s.lit(br#".1.send","params":{"roomid":"#).then_some(())?;
+    let token = token(&mut s);
     let roomid = match token {
         Some(_) => "",
         None => s.plain()?,
     };
-    s.lit(br#","message":""#)?;
+    s.lit(br#","message":"#).then_some(())?;
     let message = s.plain()?;
-    s.lit(b"}}")?;
+    s.lit(b"}}").then_some(())?;
     if s.at != s.bytes.len() {
         return None;
     }
@@ -64,74 +60,24 @@ pub(super) fn send(text: &str, names: &Designators) -> Option<Call> {
 /// Bytes of a room token's text.
 const TOKEN: usize = 20;
 
-/// A cursor over the request's bytes. It moves only past ASCII bytes or to the end of a
-/// string, so every slice it takes is on a character boundary.
-struct Pieces<'a> {
-    text: &'a str,
-    bytes: &'a [u8],
-    at: usize,
+/// The callsign of a designator (`<callsign>.1.send`), spelled as configured. A callsign
+/// with a quote, a backslash or a control character is never matched: its text in JSON would
+/// not be itself (`Designators::callsign_plain`).
+fn callsign(s: &mut Scan, names: &Designators) -> Option<()> {
+    let callsign = names.callsign.as_bytes();
+    let found = s.bytes.get(s.at..s.at + callsign.len()) == Some(callsign);
+    s.at += callsign.len();
+    (names.callsign_plain && found).then_some(())
 }
 
-impl<'a> Pieces<'a> {
-    /// Moves past `want` if the text goes on with it. Its length is known when compiled, so
-    /// the comparison is a few word loads, not a call.
-    #[inline(always)]
-    fn lit<const N: usize>(&mut self, want: &[u8; N]) -> Option<()> {
-        let found = self.bytes.get(self.at..self.at + N) == Some(want.as_slice());
-        self.at += usize::from(found) * N;
-        found.then_some(())
+/// A room id of a token's form in its quotes, read as the token; `None` (nothing read) for any
+/// other room id.
+fn token(s: &mut Scan) -> Option<RoomToken> {
+    let text = s.bytes.get(s.at..s.at + TOKEN + 2)?;
+    if text[0] != b'"' || text[TOKEN + 1] != b'"' {
+        return None;
     }
-
-    /// An integer as JSON writes it (`-?(0|[1-9][0-9]*)`).
-    fn integer(&mut self) -> Option<()> {
-        if self.bytes.get(self.at) == Some(&b'-') {
-            self.at += 1;
-        }
-        match self.bytes.get(self.at)? {
-            b'0' => self.at += 1,
-            b'1'..=b'9' => {
-                self.at += 1;
-                while let Some(b'0'..=b'9') = self.bytes.get(self.at) {
-                    self.at += 1;
-                }
-            }
-            _ => return None,
-        }
-        Some(())
-    }
-
-    /// The callsign of a designator (`<callsign>.1.send`), spelled as configured. A callsign
-    /// with a quote, a backslash or a control character is never matched: its text in JSON
-    /// would not be itself.
-    fn callsign(&mut self, callsign: &str) -> Option<()> {
-        let callsign = callsign.as_bytes();
-        let plain = wire::plain_run(callsign, 0) == callsign.len();
-        let found = self.bytes.get(self.at..self.at + callsign.len()) == Some(callsign);
-        self.at += callsign.len();
-        (plain && found).then_some(())
-    }
-
-    /// A room id of a token's form and its closing quote, read as the token; `None` (nothing
-    /// read) for any other room id.
-    fn token(&mut self) -> Option<RoomToken> {
-        let text = self.bytes.get(self.at..self.at + TOKEN + 1)?;
-        if text[TOKEN] != b'"' {
-            return None;
-        }
-        let token = RoomToken::from_hex(&text[..TOKEN])?;
-        self.at += TOKEN + 1;
-        Some(token)
-    }
-
-    /// The body of a string whose opening quote is already read, up to and past its closing
-    /// quote: `None` at an escape or a control character. Inlined: a call cost more than its
-    /// own work (`make callgrind`).
-    #[inline(always)]
-    fn plain(&mut self) -> Option<&'a str> {
-        let start = self.at;
-        self.at = wire::plain_run(self.bytes, start);
-        (self.bytes.get(self.at) == Some(&b'"')).then_some(())?;
-        self.at += 1;
-        self.text.get(start..self.at - 1)
-    }
+    let token = RoomToken::from_hex(&text[1..=TOKEN])?;
+    s.at += TOKEN + 2;
+    Some(token)
 }

@@ -5,11 +5,7 @@ use crate::caps::Caps;
 use std::time::Duration;
 
 fn names(implicit: bool) -> Designators {
-    Designators {
-        callsign: "Messenger".into(),
-        implicit,
-        caps: Caps::default(),
-    }
+    Designators::new("Messenger".into(), implicit, Caps::default())
 }
 
 fn routed(method: &str, params: &str) -> Route {

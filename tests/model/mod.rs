@@ -561,9 +561,5 @@ impl Harness {
 const MEMORY_SMALL: usize = 8 * 1024;
 
 fn designators(implicit: bool, caps: Caps) -> Designators {
-    Designators {
-        callsign: "Messenger".into(),
-        implicit,
-        caps,
-    }
+    Designators::new("Messenger".into(), implicit, caps)
 }

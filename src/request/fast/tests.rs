@@ -18,11 +18,7 @@ fn names(implicit: bool, small: bool) -> Designators {
         config.max_id_bytes = ID_CAP;
         config.max_message_bytes = MESSAGE_CAP;
     }
-    Designators {
-        callsign: "Messenger".into(),
-        implicit,
-        caps: Caps::from(&config),
-    }
+    Designators::new("Messenger".into(), implicit, Caps::from(&config))
 }
 
 /// Which of the quick parsers answered a text.
@@ -157,11 +153,7 @@ fn strings_over_their_caps_are_left_to_the_full_parser() {
 #[test]
 fn a_callsign_json_would_escape_is_never_matched() {
     for callsign in [r#"a","b":"c"#, r"a\u0062", "a\u{1}b"] {
-        let names = Designators {
-            callsign: callsign.into(),
-            implicit: false,
-            caps: Caps::default(),
-        };
+        let names = Designators::new(callsign.into(), false, Caps::default());
         let text = format!(
             r#"{{"jsonrpc":"2.0","id":1,"method":"{callsign}.1.send","params":{{"roomid":"r","message":"m"}}}}"#
         );
