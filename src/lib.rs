@@ -23,6 +23,7 @@ pub mod ratelimit;
 pub mod request;
 pub mod room_token;
 pub mod rooms;
+mod slab;
 pub mod upstream;
 pub mod wildcard;
 pub mod wire;

@@ -4,24 +4,23 @@
 //! given to another connection once its outbox has gone, so a number is only a hint: it finds
 //! the outbox only while the slot still holds the connection it was given for (connection ids
 //! are never reused), and otherwise the id is looked up. A kept number can therefore never
-//! reach another connection's outbox.
+//! reach another connection's outbox. The slots are a `Slab`'s (`src/slab.rs`).
 
 use crate::idmap::IdMap;
 use crate::rooms::{ConnId, Slot, NO_SLOT};
+use crate::slab::Slab;
 
 /// Values by connection, each in a slot of its own until it is removed.
 pub struct Slots<T> {
-    slots: Vec<Option<(ConnId, T)>>,
-    /// Slots whose value was removed, to be used again.
-    free: Vec<Slot>,
+    /// Each value with the connection it is for, which a kept number is checked against.
+    slots: Slab<(ConnId, T)>,
     by_conn: IdMap<ConnId, Slot>,
 }
 
 impl<T> Default for Slots<T> {
     fn default() -> Slots<T> {
         Slots {
-            slots: Vec::new(),
-            free: Vec::new(),
+            slots: Slab::default(),
             by_conn: IdMap::default(),
         }
     }
@@ -36,20 +35,11 @@ impl<T> Slots<T> {
 
     /// Puts `value` in `conn`'s slot (replacing what it held), or in a free one.
     pub fn insert(&mut self, conn: ConnId, value: T) {
-        if let Some(&slot) = self.by_conn.get(&conn) {
-            self.slots[slot as usize] = Some((conn, value));
+        if let Some(held) = self.get_mut(&conn) {
+            *held = value;
             return;
         }
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot as usize] = Some((conn, value));
-                slot
-            }
-            None => {
-                self.slots.push(Some((conn, value)));
-                Slot::try_from(self.slots.len() - 1).expect("fewer outboxes than u32::MAX")
-            }
-        };
+        let slot = self.slots.insert((conn, value));
         self.by_conn.insert(conn, slot);
     }
 
@@ -60,35 +50,34 @@ impl<T> Slots<T> {
 
     pub fn get(&self, conn: &ConnId) -> Option<&T> {
         let slot = *self.by_conn.get(conn)?;
-        self.slots[slot as usize].as_ref().map(|(_, v)| v)
+        self.slots.get(slot).map(|(_, v)| v)
     }
 
     pub fn get_mut(&mut self, conn: &ConnId) -> Option<&mut T> {
         let slot = *self.by_conn.get(conn)?;
-        self.slots[slot as usize].as_mut().map(|(_, v)| v)
+        self.slots.get_mut(slot).map(|(_, v)| v)
     }
 
     /// `conn`'s value, found at `slot` if that slot still holds it, else by `conn`.
     #[inline]
     pub fn at_mut(&mut self, slot: Slot, conn: ConnId) -> Option<&mut T> {
-        let holds = matches!(self.slots.get(slot as usize), Some(Some((c, _))) if *c == conn);
+        let holds = matches!(self.slots.get(slot), Some((c, _)) if *c == conn);
         let slot = if holds {
             slot
         } else {
             *self.by_conn.get(&conn)?
         };
-        self.slots[slot as usize].as_mut().map(|(_, v)| v)
+        self.slots.get_mut(slot).map(|(_, v)| v)
     }
 
     /// Takes `conn`'s value out; its slot may be given to another connection.
     pub fn remove(&mut self, conn: &ConnId) -> Option<T> {
         let slot = self.by_conn.remove(conn)?;
-        self.free.push(slot);
-        self.slots[slot as usize].take().map(|(_, v)| v)
+        self.slots.remove(slot).map(|(_, v)| v)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&ConnId, &T)> {
-        self.slots.iter().flatten().map(|(c, v)| (c, v))
+        self.slots.iter().map(|(c, v)| (c, v))
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &ConnId> {
@@ -100,7 +89,7 @@ impl<T> Slots<T> {
     }
 
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
-        self.slots.iter_mut().flatten().map(|(_, v)| v)
+        self.slots.iter_mut().map(|(_, v)| v)
     }
 
     pub fn len(&self) -> usize {

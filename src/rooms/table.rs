@@ -3,13 +3,14 @@
 //! every message it sends, so each room also has a number (its slot here) that its members
 //! keep, and that lookup hashes nothing. A slot is reused only after its room is destroyed,
 //! which happens when its last member has left: no member ever holds the number of a room
-//! that is gone.
+//! that is gone. The numbers are a `Slab`'s (`src/slab.rs`).
 
 use std::collections::HashMap;
 use std::ops::Index;
 use std::sync::Arc;
 
 use super::Room;
+use crate::slab::Slab;
 
 /// A room's slot in the table.
 pub(super) type RoomNo = u32;
@@ -17,9 +18,7 @@ pub(super) type RoomNo = u32;
 /// Every room, by name and by number.
 #[derive(Default)]
 pub(super) struct RoomTable {
-    slots: Vec<Option<Room>>,
-    /// Slots whose room was destroyed, to be used again.
-    free: Vec<RoomNo>,
+    slots: Slab<Room>,
     by_name: HashMap<Arc<str>, RoomNo>,
 }
 
@@ -39,29 +38,18 @@ impl RoomTable {
 
     pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut Room> {
         let no = self.number(name)?;
-        self.slots[no as usize].as_mut()
+        self.slots.get_mut(no)
     }
 
     /// The room numbered `no`, which a member of it holds.
     pub(super) fn at_mut(&mut self, no: RoomNo) -> &mut Room {
-        self.slots[no as usize]
-            .as_mut()
-            .expect("a member's room exists")
+        self.slots.get_mut(no).expect("a member's room exists")
     }
 
     /// Adds `room` (its name is `room.name`, not yet in the table) and says its number.
     pub(super) fn insert(&mut self, room: Room) -> RoomNo {
         let name = room.name.clone();
-        let no = match self.free.pop() {
-            Some(no) => {
-                self.slots[no as usize] = Some(room);
-                no
-            }
-            None => {
-                self.slots.push(Some(room));
-                RoomNo::try_from(self.slots.len() - 1).expect("fewer rooms than max_rooms")
-            }
-        };
+        let no = self.slots.insert(room);
         self.by_name.insert(name, no);
         no
     }
@@ -69,21 +57,18 @@ impl RoomTable {
     /// Takes the room numbered `no` (which a member of it holds) out; its number may be
     /// given to a new room.
     pub(super) fn remove_at(&mut self, no: RoomNo) -> Room {
-        let room = self.slots[no as usize]
-            .take()
-            .expect("a member's room exists");
+        let room = self.slots.remove(no).expect("a member's room exists");
         self.by_name.remove(&room.name);
-        self.free.push(no);
         room
     }
 
     /// Every room, with its name, in no particular order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (&str, &Room)> {
-        self.slots.iter().flatten().map(|r| (&*r.name, r))
+        self.slots.iter().map(|r| (&*r.name, r))
     }
 
     pub(super) fn values(&self) -> impl Iterator<Item = &Room> {
-        self.slots.iter().flatten()
+        self.slots.iter()
     }
 }
 
@@ -91,9 +76,7 @@ impl Index<RoomNo> for RoomTable {
     type Output = Room;
 
     fn index(&self, no: RoomNo) -> &Room {
-        self.slots[no as usize]
-            .as_ref()
-            .expect("a member's room exists")
+        self.slots.get(no).expect("a member's room exists")
     }
 }
 
