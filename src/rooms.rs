@@ -131,8 +131,8 @@ pub struct Rooms {
     limits: Limits,
     /// The rooms' recent messages (`history` setting; off by default).
     history: History,
-    /// The block each message's notification tail is written in, reused.
-    tail: history::MessageTail,
+    /// The blocks each message's notification tail and frames are written in, reused.
+    blocks: history::MessageBlocks,
     /// What everything above (but history, which counts its own) costs the memory budget,
     /// kept up to date where state is made and freed (`rooms/cost.rs`).
     memory: usize,
@@ -141,10 +141,14 @@ pub struct Rooms {
     leaving: VecDeque<RoomToken>,
     /// The dialect, for the key order of `roomupdate` params.
     compat: Compat,
-    /// The buffer a message's frames are made in (`wire::SharedTail`), kept for the next one
-    /// up to `outbox::KEEP_CAPACITY` (a fixed cost, like a connection's read buffer, not of
-    /// the budget).
-    frames: Vec<u8>,
+}
+
+/// Who a `message` is from (`Rooms::message`).
+enum Author<'a> {
+    /// A member, by its token.
+    Member(RoomToken),
+    /// The server, as `user` (a JSON string literal), to the room with this number.
+    Server(RoomNo, &'a str),
 }
 
 struct Room {
@@ -404,11 +408,10 @@ impl Rooms {
             http_expires: IdMap::default(),
             limits,
             history: History::new(0, 0),
-            tail: Default::default(),
+            blocks: Default::default(),
             memory: 0,
             leaving: VecDeque::new(),
             compat: Compat::Rdk,
-            frames: Vec::new(),
         }
     }
 
@@ -533,23 +536,36 @@ impl Rooms {
         plain: bool,
         sink: &mut impl Sink,
     ) -> bool {
-        let Some(member) = self.members.get(&token) else {
-            return false;
+        self.message(Author::Member(token), message, plain, sink)
+    }
+
+    /// A `message` from `author` to every member and listener of its room, kept in the room's
+    /// history; its tail and frames are made in the blocks the rooms keep (`MessageBlocks`).
+    /// False (nothing sent) for a membership that does not exist.
+    fn message(
+        &mut self,
+        author: Author,
+        message: &str,
+        plain: bool,
+        sink: &mut impl Sink,
+    ) -> bool {
+        let (room, user_json) = match author {
+            Author::Member(token) => match self.members.get(&token) {
+                Some(member) => (&self.rooms[member.room_no], &*member.user_json),
+                None => return false,
+            },
+            Author::Server(no, user_json) => (&self.rooms[no], user_json),
         };
-        let room = &self.rooms[member.room_no];
-        let mut tail = self.tail.take();
-        let at = history::message_tail(&mut tail, &member.user_json, message, plain);
+        let (mut tail, frames) = self.blocks.take();
+        let at = history::message_tail(&mut tail, user_json, message, plain);
         let message_json = &tail[at];
-        let kurento = || kurento::send_message(&room.name_json, &member.user_json, message_json);
-        let notice = Notice::with_tail(Event::Message, Cow::Borrowed(&tail), &kurento)
-            .with_frames(std::mem::take(&mut self.frames));
+        let kurento = || kurento::send_message(&room.name_json, user_json, message_json);
+        let notice =
+            Notice::with_tail(Event::Message, Cow::Borrowed(&tail), &kurento).with_frames(frames);
         notice.to_room(&self.members, &self.conns, room, sink);
-        self.frames = notice.into_frames();
-        if self.frames.capacity() > crate::outbox::KEEP_CAPACITY {
-            self.frames = Vec::new();
-        }
+        let frames = notice.into_frames();
         self.history.keep(&room.name, wire::tail_params(&tail));
-        self.tail.give_back(tail);
+        self.blocks.give_back(tail, frames);
         true
     }
 

@@ -207,19 +207,8 @@ impl Rooms {
         message: &str,
         sink: &mut impl Sink,
     ) -> Result<(), RpcError> {
-        let room = self.rooms.get(name).ok_or(RpcError::UnknownKey)?;
-        let mut tail = self.tail.take();
-        let at = history::message_tail(&mut tail, server, message, false);
-        let message_json = &tail[at];
-        let kurento = || kurento::send_message(&room.name_json, server, message_json);
-        Notice::with_tail(Event::Message, Cow::Borrowed(&tail), &kurento).to_room(
-            &self.members,
-            &self.conns,
-            room,
-            sink,
-        );
-        self.history.keep(name, wire::tail_params(&tail));
-        self.tail.give_back(tail);
+        let no = self.rooms.number(name).ok_or(RpcError::UnknownKey)?;
+        self.message(Author::Server(no, server), message, false, sink);
         Ok(())
     }
 

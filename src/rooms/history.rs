@@ -194,7 +194,7 @@ impl History {
 /// Writes into `tail` (cleared first) the tail of a `message` notification
 /// (`wire::notification_tail`), whose params are `{"user":<user_json>,"message":<message as
 /// JSON>}` (`user_json` a JSON string literal); returns where in it the message's JSON string
-/// literal lies. The caller keeps `tail` for the next message (`MessageTail`), so a message
+/// literal lies. The caller keeps `tail` for the next message (`MessageBlocks`), so a message
 /// usually allocates nothing for it. `plain`: the message is known to need no escape (else it
 /// is looked at here).
 pub(super) fn message_tail(
@@ -225,24 +225,34 @@ pub(super) fn message_tail(
     at
 }
 
-/// The block `message_tail` writes into, kept between messages up to `MessageTail::KEEP`
-/// bytes of capacity (a larger one, made for a long message, is given back after it).
+/// The blocks a message's notification tail (`message_tail`) and its frames
+/// (`wire::SharedTail`) are written in, kept between messages up to `KEEP` bytes of capacity
+/// each (a larger one, made for a long message, is given back after it).
 #[derive(Default)]
-pub(super) struct MessageTail(String);
+pub(super) struct MessageBlocks {
+    tail: String,
+    frames: Vec<u8>,
+}
 
-impl MessageTail {
-    /// The most capacity kept between messages.
+impl MessageBlocks {
+    /// The most capacity each block keeps between messages.
     pub(super) const KEEP: usize = 4096;
 
-    /// Takes the block for one message (`give_back` returns it).
-    pub(super) fn take(&mut self) -> String {
-        std::mem::take(&mut self.0)
+    /// Takes the blocks for one message (`give_back` returns them).
+    pub(super) fn take(&mut self) -> (String, Vec<u8>) {
+        (
+            std::mem::take(&mut self.tail),
+            std::mem::take(&mut self.frames),
+        )
     }
 
-    /// Returns the block after its message, unless it grew over `KEEP`.
-    pub(super) fn give_back(&mut self, tail: String) {
+    /// Returns the blocks after their message, each unless it grew over `KEEP`.
+    pub(super) fn give_back(&mut self, tail: String, frames: Vec<u8>) {
         if tail.capacity() <= Self::KEEP {
-            self.0 = tail;
+            self.tail = tail;
+        }
+        if frames.capacity() <= Self::KEEP {
+            self.frames = frames;
         }
     }
 }
