@@ -74,8 +74,7 @@ pub fn null_result_frame(id: &[u8]) -> Option<([u8; NULL_FRAME], usize)> {
     middle.copy_from_slice(id);
     end.copy_from_slice(NULL_TAIL);
     // Under 126 bytes: the two-byte header.
-    frame[0] = 0x80 | TEXT;
-    frame[1] = len as u8;
+    write_header(&mut frame[..2], TEXT, len);
     Some((frame, 2 + len))
 }
 
@@ -179,9 +178,16 @@ pub fn header_len(len: usize) -> usize {
 /// The length, header included, of the frame that starts `bytes` (a frame this module wrote);
 /// `None` if its header is cut short.
 pub fn frame_len(bytes: &[u8]) -> Option<usize> {
-    let len = match *bytes.get(1)? & 0x7f {
+    let (header, payload) = frame_parts(bytes)?;
+    header.checked_add(payload)
+}
+
+/// The header's and the payload's lengths of the frame that starts `bytes` (a frame this
+/// module wrote); `None` if its header is cut short.
+fn frame_parts(bytes: &[u8]) -> Option<(usize, usize)> {
+    Some(match *bytes.get(1)? & 0x7f {
         126 => (
-            4usize,
+            4,
             usize::from(u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?])),
         ),
         127 => {
@@ -189,8 +195,30 @@ pub fn frame_len(bytes: &[u8]) -> Option<usize> {
             (10, usize::try_from(u64::from_be_bytes(n)).ok()?)
         }
         n => (2, usize::from(n)),
-    };
-    len.0.checked_add(len.1)
+    })
+}
+
+/// Writes a final frame's header for a payload of `len` bytes into `header`, which is
+/// `header_len(len)` bytes long (in place, in front of a payload already written).
+#[inline]
+fn write_header(header: &mut [u8], opcode: u8, len: usize) {
+    match header {
+        [first, short] => {
+            *first = 0x80 | opcode;
+            *short = len as u8;
+        }
+        [first, mark, high, low] => {
+            *first = 0x80 | opcode;
+            *mark = 126;
+            [*high, *low] = (len as u16).to_be_bytes();
+        }
+        [first, mark, rest @ ..] => {
+            *first = 0x80 | opcode;
+            *mark = 127;
+            rest.copy_from_slice(&(len as u64).to_be_bytes());
+        }
+        _ => {}
+    }
 }
 
 /// Appends a text frame whose payload is the concatenation of `parts`.
@@ -241,20 +269,7 @@ impl SharedTail {
         let at = self.tail_at - head.len();
         self.buf[at..self.tail_at].copy_from_slice(head.as_bytes());
         let start = at - header_len(len);
-        let header = &mut self.buf[start..at];
-        header[0] = 0x80 | TEXT;
-        match header {
-            [_, short] => *short = len as u8,
-            [_, mark, high, low] => {
-                *mark = 126;
-                [*high, *low] = (len as u16).to_be_bytes();
-            }
-            [_, mark, rest @ ..] => {
-                *mark = 127;
-                rest.copy_from_slice(&(len as u64).to_be_bytes());
-            }
-            _ => {}
-        }
+        write_header(&mut self.buf[start..at], TEXT, len);
         &self.buf[start..]
     }
 
@@ -277,13 +292,8 @@ const MAX_HEADER: usize = 10;
 
 /// The payload of a text frame this module wrote (`""` if it is not one).
 pub fn frame_text(frame: &[u8]) -> &str {
-    let header = match frame.get(1).map(|b| b & 0x7f) {
-        Some(126) => 4,
-        Some(127) => 10,
-        _ => 2,
-    };
-    frame
-        .get(header..)
+    frame_parts(frame)
+        .and_then(|(header, _)| frame.get(header..))
         .and_then(|p| std::str::from_utf8(p).ok())
         .unwrap_or_default()
 }
