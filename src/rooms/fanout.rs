@@ -179,8 +179,8 @@ pub(super) fn with_room(params: &str, room_json: &str) -> String {
 mod tests {
     use std::cell::Cell;
 
-    use super::super::tests::{limits, Frames};
-    use super::super::{Join, Rooms};
+    use super::super::tests::{join_kurento, limits, Frames};
+    use super::super::Rooms;
     use super::*;
 
     #[test]
@@ -188,15 +188,7 @@ mod tests {
         let mut rooms = Rooms::new(limits());
         let mut out = Frames::default();
         for (conn, user) in [(1, "K1"), (2, "K2"), (3, "K3")] {
-            let join = Join {
-                user,
-                room: "R",
-                secure: None,
-                acl: None,
-                origin: None,
-                kurento: true,
-            };
-            rooms.join(Owner::WebSocket(conn), &join, &mut out).unwrap();
+            join_kurento(&mut rooms, conn, user, "R", &mut out).unwrap();
         }
         out.take();
         let built = Cell::new(0);

@@ -112,8 +112,8 @@ fn make(
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{join, limits, Frames};
-    use super::super::{Join, Rooms};
+    use super::super::tests::{join, join_kurento, limits, Frames};
+    use super::super::Rooms;
     use super::*;
 
     /// Gives each connection the slot `10 * conn` and records what `send_at` was given.
@@ -153,15 +153,7 @@ mod tests {
             .register(1, Event::Message, &format!("{a}.c"), &mut out)
             .unwrap();
         assert_eq!(send(&mut rooms), [(10, 1), (20, 2)], "join order");
-        let kurento = Join {
-            user: "K",
-            room: "R",
-            secure: None,
-            acl: None,
-            origin: None,
-            kurento: true,
-        };
-        rooms.join(Owner::WebSocket(3), &kurento, &mut out).unwrap();
+        join_kurento(&mut rooms, 3, "K", "R", &mut out).unwrap();
         assert_eq!(send(&mut rooms), [(10, 1), (20, 2), (30, 3)]);
         rooms.unregister(2, Event::Message, &id).unwrap();
         assert_eq!(send(&mut rooms), [(10, 1), (30, 3)]);

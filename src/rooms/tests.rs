@@ -72,18 +72,37 @@ pub(super) fn join(
     room: &str,
     out: &mut Frames,
 ) -> Result<RoomToken, RpcError> {
-    rooms.join(
-        Owner::WebSocket(conn),
-        &Join {
-            user,
-            room,
-            secure: None,
-            acl: None,
-            origin: None,
-            kurento: false,
-        },
-        out,
-    )
+    join_in(rooms, conn, user, room, false, out)
+}
+
+/// `join` in the Kurento dialect.
+pub(super) fn join_kurento(
+    rooms: &mut Rooms,
+    conn: ConnId,
+    user: &str,
+    room: &str,
+    out: &mut impl Sink,
+) -> Result<RoomToken, RpcError> {
+    join_in(rooms, conn, user, room, true, out)
+}
+
+fn join_in(
+    rooms: &mut Rooms,
+    conn: ConnId,
+    user: &str,
+    room: &str,
+    kurento: bool,
+    out: &mut impl Sink,
+) -> Result<RoomToken, RpcError> {
+    let join = Join {
+        user,
+        room,
+        secure: None,
+        acl: None,
+        origin: None,
+        kurento,
+    };
+    rooms.join(Owner::WebSocket(conn), &join, out)
 }
 
 #[test]
@@ -495,15 +514,7 @@ fn history_replays_before_live_messages_and_goes_with_the_room() {
     rooms
         .announce("Lounge", "\"server\"", "notice", &mut out)
         .unwrap();
-    let kurento = Join {
-        user: "K",
-        room: "Lounge",
-        secure: None,
-        acl: None,
-        origin: None,
-        kurento: true,
-    };
-    rooms.join(Owner::WebSocket(5), &kurento, &mut out).unwrap();
+    join_kurento(&mut rooms, 5, "K", "Lounge", &mut out).unwrap();
     assert!(
         out.take().iter().all(|(c, _, _)| *c != 5),
         "Kurento sees none"

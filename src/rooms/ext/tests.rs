@@ -1,7 +1,7 @@
 //! Unit tests of the extension methods: listens, status and lists, targeted messages and
 //! their pattern matching, eviction, Kurento members.
 
-use super::super::tests::{join, limits, Frames};
+use super::super::tests::{join, join_kurento, limits, Frames};
 use super::*;
 
 fn glob(pattern: &str, text: &str) -> bool {
@@ -290,20 +290,7 @@ fn evicted_member_hears_its_own_leave_first() {
 fn kurento_members_get_their_own_dialect() {
     let mut rooms = Rooms::new(limits());
     let mut out = Frames::default();
-    let k = rooms
-        .join(
-            Owner::WebSocket(5),
-            &Join {
-                user: "K",
-                room: "Lounge",
-                secure: None,
-                acl: None,
-                origin: None,
-                kurento: true,
-            },
-            &mut out,
-        )
-        .unwrap();
+    let k = join_kurento(&mut rooms, 5, "K", "Lounge", &mut out).unwrap();
     let a = join(&mut rooms, 1, "Alice", "Lounge", &mut out).unwrap();
     assert_eq!(
         out.take(),
