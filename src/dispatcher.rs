@@ -14,11 +14,13 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use crate::inbox::Receiver;
 
-use crate::engine::{Answer, Command, Engine, BATCH, SHUTDOWN_GRACE, SWEEP};
+use crate::engine::{Answer, Command, Engine, Held, BATCH, SHUTDOWN_GRACE, SWEEP};
 use crate::socket::TcpSocket;
 
 /// What connection threads (and the signal thread) send the dispatcher.
 pub type Cmd = Command<TcpSocket, Sender<Answer>>;
+/// What a connection thread holds of them (`engine::Held`).
+pub type HeldCmds = Held<TcpSocket, Sender<Answer>>;
 
 /// Something the loop does at least every `every`, busy or idle: systemd's watchdog ping, so a
 /// wedged dispatcher gets the service restarted.

@@ -17,9 +17,11 @@
 mod calls;
 mod controller_calls;
 mod edge;
+mod held;
 mod kurento_calls;
 
 pub use edge::{refused, text_command, Dialect};
+pub use held::{Held, Sends, HELD_BYTES, HELD_SENDS};
 
 use std::time::{Duration, Instant};
 
@@ -77,6 +79,9 @@ pub enum Command<S, R> {
         /// As `Method::Send`'s.
         plain: bool,
     },
+    /// `send`s to room tokens that one read from a client's socket brought, in order: what
+    /// as many `Send`s would do, handed over as one (`engine/held.rs`).
+    Sends { conn: ConnId, sends: Sends },
     /// A checked call from a Kurento room client.
     Kurento {
         conn: ConnId,
@@ -247,6 +252,9 @@ impl<S: Socket> Engine<S> {
                 message,
                 plain,
             } => self.send(conn, id, token, &message, plain),
+            Command::Sends { conn, sends } => {
+                sends.each(|s| self.send(conn, s.id, s.token, s.message, s.plain));
+            }
             Command::Kurento { conn, call } => {
                 if let Some(text) = self.kurento(conn, *call) {
                     self.out.send(conn, &[&text]);

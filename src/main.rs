@@ -60,7 +60,8 @@
 //! One bounded channel (`inbox`) of `dispatcher::Cmd` (`INBOX`: 1,024 commands of 64 bytes,
 //! allocated as they queue) from all connection threads (and the signal thread) to the
 //! dispatcher. Its bound is back-pressure: a flooding client's reader blocks instead of
-//! growing memory. HTTP calls and health checks carry a one-shot reply channel. Before a frame
+//! growing memory. The `send`s one socket read brings travel as one command (`engine::Held`).
+//! HTTP calls and health checks carry a one-shot reply channel. Before a frame
 //! is sent on, the connection thread charges it to its own rate limit (`gate`), so one
 //! client's flood is refused at its own edge.
 //!

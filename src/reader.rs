@@ -4,6 +4,8 @@
 //! are answered and bad frames closed through the dispatcher, so every byte the client is sent
 //! stays in order. Over the rate a ping gets no pong and a binary frame no error: tungstenite
 //! queues the pong itself, so the write side drops that pong (`ReaderStream::pong_allowed`).
+//! The `send`s one read from the socket brought go to the dispatcher as one command
+//! (`engine::Held`): held until the next read from the socket or the next other command.
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
@@ -16,7 +18,7 @@ use tungstenite::{Error as WsError, Message, WebSocket};
 
 use crate::connection::Shared;
 use crate::connlog::{self, over_rate, WsLog};
-use crate::dispatcher::Cmd;
+use crate::dispatcher::{Cmd, HeldCmds};
 use crate::engine::{self, Command};
 use crate::error::RpcError;
 use crate::gate;
@@ -47,11 +49,43 @@ struct ReaderStream<R> {
     /// the rate limit. One clock reading per system call, not per frame (a burst's read
     /// brings dozens).
     read_at: Instant,
+    /// The `send`s read since the last read from the socket, not yet sent.
+    held: HeldCmds,
+    /// Whether `send`s are held: not in relay mode, where Thunder's answers come from another
+    /// thread and a `send` carried out here too goes at once, as it always did.
+    hold: bool,
+}
+
+impl<R> ReaderStream<R> {
+    /// Sends `cmd` to the dispatcher, after what is held; a `send` is held instead.
+    fn hand(&mut self, cmd: Cmd) -> io::Result<()> {
+        let tx = &self.tx;
+        self.held.hand(cmd, |c| tx.send(c)).map_err(|_| stopped())?;
+        if !self.hold {
+            self.release()?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is held, if anything.
+    fn release(&mut self) -> io::Result<()> {
+        let tx = &self.tx;
+        self.held.release(|c| tx.send(c)).map_err(|_| stopped())
+    }
+}
+
+/// The error a reader's send meets once the dispatcher has stopped.
+fn stopped() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "dispatcher stopped")
 }
 
 impl<R: Read> Read for ReaderStream<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let from_socket = !self.ahead.pending();
+        if from_socket {
+            // Nothing is held while the reader may wait for the client.
+            self.release()?;
+        }
         let n = self.ahead.read(&mut self.read, buf)?;
         if from_socket {
             self.read_at = Instant::now();
@@ -67,12 +101,11 @@ impl<R> Write for ReaderStream<R> {
             self.pong_allowed = true;
             return Ok(buf.len());
         }
-        self.tx
-            .send(Command::Raw {
-                conn: self.conn,
-                bytes: buf.to_vec(),
-            })
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "dispatcher stopped"))?;
+        let bytes = buf.to_vec();
+        self.hand(Command::Raw {
+            conn: self.conn,
+            bytes,
+        })?;
         Ok(buf.len())
     }
 
@@ -96,7 +129,8 @@ pub fn read_frames<R: Read>(
     log: &mut Option<Box<WsLog>>,
 ) {
     let conn = upgrade.conn;
-    let mut ws = server_side(read, leftover, conn, shared, upgrade.unmasked_ok);
+    let hold = upgrade.relay.is_none();
+    let mut ws = server_side(read, leftover, conn, shared, upgrade.unmasked_ok, hold);
     let mut pinged = false;
     let mut client_code = None;
     let mut bucket = gate::bucket(shared);
@@ -112,13 +146,18 @@ pub fn read_frames<R: Read>(
                 ) =>
             {
                 if pinged || shared.stopping.load(Ordering::Relaxed) {
+                    let _ = ws.get_mut().release();
                     return idle_end(conn, shared, log);
                 }
                 pinged = true;
                 let _ = ws.send(Message::Ping(Default::default()));
                 continue;
             }
-            Err(e) => return read_end(e, conn, shared, client_code, log),
+            Err(e) => {
+                // What the frames before a bad one asked goes first.
+                let _ = ws.get_mut().release();
+                return read_end(e, conn, shared, client_code, log);
+            }
         };
         pinged = false;
         if let Message::Close(frame) = message {
@@ -157,7 +196,7 @@ pub fn read_frames<R: Read>(
             }
             _ => continue,
         };
-        if shared.tx.send(cmd).is_err() {
+        if ws.get_mut().hand(cmd).is_err() {
             return connlog::ws_closed(conn, log, Ended::Stopping); // log: close
         }
     }
@@ -224,7 +263,8 @@ fn read_end(
 }
 
 /// The server side of the WebSocket over `read`, on the heap; it reads frames the client did
-/// not mask when `unmasked_ok` (else they close it with 1002). Out of line: the socket is
+/// not mask when `unmasked_ok` (else they close it with 1002), and holds `send`s when `hold`
+/// (`ReaderStream::held`). Out of line: the socket is
 /// built on the stack before it is boxed, and that frame must not stay resident.
 #[inline(never)]
 fn server_side<R: Read>(
@@ -233,6 +273,7 @@ fn server_side<R: Read>(
     conn: ConnId,
     shared: &Shared,
     unmasked_ok: bool,
+    hold: bool,
 ) -> Box<WebSocket<ReaderStream<R>>> {
     let config = &shared.config;
     let ws_config = WebSocketConfig::default()
@@ -248,6 +289,8 @@ fn server_side<R: Read>(
         ahead: ReadAhead::default(),
         pong_allowed: true,
         read_at: Instant::now(),
+        held: Default::default(),
+        hold,
     };
     Box::new(WebSocket::from_partially_read(
         reader,

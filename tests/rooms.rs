@@ -157,3 +157,50 @@ fn any_holder_of_a_token_may_listen_with_it() {
     );
     server.wait_health(|h| h["connections"] == 2);
 }
+
+/// A burst written at once: sends with other calls among them, and a send to another room's
+/// token. The sends that one read brings reach the dispatcher as one command
+/// (`engine/held.rs`); every answer still comes in the order asked, and the room hears every
+/// message in the order sent.
+#[test]
+fn a_burst_of_sends_keeps_its_order_among_other_calls() {
+    let server = Server::start(&[]);
+    let mut a = server.client();
+    let mut b = server.client();
+    a.enter("Alice", "Lounge");
+    let tb = b.join("Bob", "Lounge");
+    let other = b.join("Bob", "Attic");
+    let exists = b.ok("exists", json!({"method": "join"}));
+    a.drain();
+    let frames: Vec<String> = (0..400)
+        .map(|i| {
+            let (method, params) = match i % 10 {
+                9 => ("exists", json!({"method": "join"})),
+                4 => ("send", json!({"roomid": other, "message": format!("a{i}")})),
+                _ => ("send", json!({"roomid": tb, "message": format!("m{i}")})),
+            };
+            json!({"jsonrpc": "2.0", "id": i, "method": format!("Messenger.1.{method}"), "params": params})
+                .to_string()
+        })
+        .collect();
+    for f in &frames {
+        b.ws.write(tungstenite::Message::text(f.as_str())).unwrap();
+    }
+    b.ws.flush().unwrap();
+    for i in 0..400 {
+        let reply = b.reply();
+        assert_eq!(reply["id"], i, "answers in the order asked: {reply}");
+        let want = if i % 10 == 9 { &exists } else { &json!(null) };
+        assert_eq!(&reply["result"], want, "{reply}");
+    }
+    let heard: Vec<String> = a
+        .drain()
+        .iter()
+        .map(|(_, p)| p["message"].as_str().unwrap().to_owned())
+        .collect();
+    let sent: Vec<String> = (0..400)
+        .filter(|i| i % 10 != 9 && i % 10 != 4)
+        .map(|i| format!("m{i}"))
+        .collect();
+    assert_eq!(heard, sent);
+}

@@ -265,3 +265,78 @@ fn over_the_rate_pings_get_no_pong_and_binary_frames_no_error() {
 fn the_default_read_buffer_is_the_head_buffer() {
     assert_eq!(Config::default().read_buffer_size, crate::http::READ_CHUNK);
 }
+
+/// `send` to the room token 0123456789abcdef0123 with `id` and `message`.
+fn send(id: u32, message: &str) -> Vec<u8> {
+    text(&format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"Messenger.1.send","params":{{"roomid":"0123456789abcdef0123","message":"{message}"}}}}"#
+    ))
+}
+
+/// The ids of a `Send`'s or a `Sends`'s sends, in order.
+fn send_ids(cmd: Cmd) -> Vec<String> {
+    let id = |id: Option<crate::request::Id>| id.map(|i| i.as_str().to_owned()).unwrap();
+    match cmd {
+        Command::Send { id: i, .. } => vec![id(i)],
+        Command::Sends { sends, .. } => {
+            let mut ids = Vec::new();
+            sends.each(|s| ids.push(id(s.id)));
+            ids
+        }
+        _ => panic!("not a send"),
+    }
+}
+
+#[test]
+fn the_sends_one_read_brings_go_as_one_command_in_order_with_the_rest() {
+    // Everything arrives with the upgrade request, so no read from the socket comes between.
+    let burst = [
+        send(1, "a"),
+        send(2, "b"),
+        frame(0x9, b"p"),
+        send(3, "c"),
+        text(r#"{"jsonrpc":"2.0","id":4,"method":"Messenger.1.rooms"}"#),
+        send(5, "d"),
+        send(6, "e"),
+        send(7, "f"),
+    ]
+    .concat();
+    let cmds = read(
+        Config::default(),
+        burst,
+        Pipe::new(send(8, "g"), 64),
+        &messenger(),
+    );
+    assert!(reset(&cmds));
+    assert_eq!(
+        cmds.len(),
+        7,
+        "two runs, a lone send before the call and after the read, a pong, the call, the close"
+    );
+    let mut cmds = cmds.into_iter();
+    let first = cmds.next().unwrap();
+    assert!(
+        matches!(first, Command::Sends { conn: 7, .. }),
+        "a run of two"
+    );
+    assert_eq!(send_ids(first), ["1", "2"]);
+    assert!(
+        matches!(cmds.next(), Some(Command::Raw { bytes, .. }) if bytes[..3] == [0x8A, 1, b'p']),
+        "the pong after the sends before its ping"
+    );
+    let lone = cmds.next().unwrap();
+    assert!(
+        matches!(lone, Command::Send { .. }),
+        "a lone send goes as it is"
+    );
+    assert_eq!(send_ids(lone), ["3"]);
+    assert!(
+        matches!(cmds.next(), Some(Command::Call { call, .. }) if call.method == Method::Rooms)
+    );
+    assert_eq!(
+        send_ids(cmds.next().unwrap()),
+        ["5", "6", "7"],
+        "held until the socket is read"
+    );
+    assert_eq!(send_ids(cmds.next().unwrap()), ["8"], "the read's own send");
+}
