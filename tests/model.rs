@@ -69,7 +69,7 @@ fn the_engine_agrees_with_the_model() {
     }
     let t = total;
     eprintln!(
-        "model: {cases} cases in {:.1?}: {} actions; checked {} events ({} to connection-wide registrations, {} of history, {} Controller statechange), {} results, {} errors ({} Kurento codes); {} calls over a byte cap, {} replays with messages dropped for the budget, {} calls refused for the memory budget, {} HTTP memberships ended for a new one",
+        "model: {cases} cases in {:.1?}: {} actions; checked {} events ({} to connection-wide registrations, {} of history, {} Controller statechange), {} results, {} errors ({} Kurento codes); {} calls over a byte cap, {} replays with messages dropped for the budget, {} calls refused for the memory budget, {} HTTP memberships ended for a new one; {} runs of sends applied as one command",
         started.elapsed(),
         t.actions,
         t.events,
@@ -82,8 +82,12 @@ fn the_engine_agrees_with_the_model() {
         t.capped,
         t.dropped,
         t.memory_full,
-        t.lru
+        t.lru,
+        t.runs
     );
+    if env("MODEL_CASES").is_none() {
+        assert!(t.runs > 0, "no case held a run of sends (engine::Held)");
+    }
 }
 
 #[test]

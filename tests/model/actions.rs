@@ -361,6 +361,35 @@ pub fn pick(dice: &mut dyn Dice, model: &Model, ids: &mut u64) -> Action {
 }
 
 /// A room token: mostly a live one the clients know, sometimes a stale or made-up one.
+/// Two to five `send`s in a row on one Messenger connection, as a client writes a burst (the
+/// harness may hand them to the engine as one run, `engine::Held`); none without one.
+pub fn burst(dice: &mut dyn Dice, model: &Model, ids: &mut u64) -> Vec<Action> {
+    let messenger: Vec<ConnId> = model
+        .live_conns()
+        .into_iter()
+        .filter(|c| !model.is_kurento(*c))
+        .collect();
+    if messenger.is_empty() {
+        return Vec::new();
+    }
+    let conn = *one(dice, &messenger);
+    let roomid = roomid(dice, model);
+    (0..2 + dice.below(4))
+        .map(|_| {
+            *ids += 1;
+            Action::Call {
+                conn,
+                id: Id::Num(*ids),
+                call: Call::Send {
+                    roomid: roomid.clone(),
+                    message: text(dice, MESSAGES),
+                },
+                prefix: "Messenger.1.",
+            }
+        })
+        .collect()
+}
+
 fn roomid(dice: &mut dyn Dice, model: &Model) -> String {
     let known = model.known_tokens();
     match dice.below(10) {

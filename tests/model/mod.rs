@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use messenger::acl::Origin;
 use messenger::caps::Caps;
 use messenger::config::{Compat, Config};
-use messenger::engine::{self, Answer, Census, Command, Dialect, Engine};
+use messenger::engine::{self, Answer, Census, Command, Dialect, Engine, Held};
 use messenger::error::RpcError;
 use messenger::request::{self, Designators, Rejection};
 use serde_json::Value;
@@ -113,6 +113,13 @@ struct Harness {
     seen: HashSet<String>,
     log: Vec<String>,
     summary: Summary,
+    /// `send`s held as a reader holds them (`engine::Held`): a run of one connection's
+    /// consecutive `send`s reaches the engine as one `Command::Sends`, applied before any
+    /// other command and before every flush, so the engine sees everything in the actions'
+    /// order. Only without history, where a `send` changes no room memory the next action's
+    /// model reads.
+    held: Held<FakeSocket, ()>,
+    held_conn: Option<ConnId>,
 }
 
 impl Harness {
@@ -201,11 +208,18 @@ impl Harness {
             seen: HashSet::new(),
             log,
             summary: Summary::default(),
+            held: Held::default(),
+            held_conn: None,
         }
     }
 
     fn play(&mut self, dice: &mut dyn Dice, max_actions: usize) -> Result<(), String> {
         while self.summary.actions < max_actions && !dice.exhausted() {
+            if chance(dice, 10) {
+                for action in actions::burst(dice, &self.model, &mut self.ids) {
+                    self.act(dice, action)?;
+                }
+            }
             for _ in 0..=dice.below(3) {
                 let action = actions::pick(dice, &self.model, &mut self.ids);
                 if matches!(action, Action::Gone { .. }) {
@@ -224,6 +238,11 @@ impl Harness {
     fn act(&mut self, dice: &mut dyn Dice, action: Action) -> Result<(), String> {
         self.summary.actions += 1;
         self.log.push(format!("{action:?}"));
+        let same =
+            matches!(action, Action::Call { conn, .. } if self.held_conn.is_none_or(|c| c == conn));
+        if !same {
+            self.release();
+        }
         self.model.memory_full = self.engine.census().rooms.memory >= self.model.s.memory / 2;
         let replays = match &action {
             Action::Call { conn, .. } if self.model.s.history > 0 => Some(*conn),
@@ -363,6 +382,19 @@ impl Harness {
         let Some(cmd) = cmd else {
             return Ok(None);
         };
+        if let Command::Send { conn, .. } = cmd {
+            if self.model.s.history == 0 && dice.below(2) == 0 {
+                self.held_conn = Some(conn);
+                let (engine, now, runs) = (&mut self.engine, self.now, &mut self.summary.runs);
+                let _ = self.held.hand(cmd, |c| {
+                    *runs += usize::from(matches!(c, Command::Sends { .. }));
+                    engine.apply(c, now);
+                    Ok::<(), ()>(())
+                });
+                return Ok(None);
+            }
+        }
+        self.release();
         let answer = self.engine.apply(cmd, self.now).map(|((), answer)| answer);
         // Memberships ending many at once leave over several dispatcher turns; the model ends
         // them within the action, so the turns are all taken before anything else happens.
@@ -370,10 +402,22 @@ impl Harness {
         Ok(answer)
     }
 
+    /// Applies the held `send`s, if any.
+    fn release(&mut self) {
+        let (engine, now, runs) = (&mut self.engine, self.now, &mut self.summary.runs);
+        let _ = self.held.release(|c| {
+            *runs += usize::from(matches!(c, Command::Sends { .. }));
+            engine.apply(c, now);
+            Ok::<(), ()>(())
+        });
+        self.held_conn = None;
+    }
+
     /// Writes out everything the engine has queued for its clients: flushes, then lets the
     /// clock run to each stalled socket's retry (the model's clock too: time only moves on,
     /// and both read the same `now`).
     fn drain(&mut self) -> Result<(), String> {
+        self.release();
         let mut rounds = 0;
         self.engine.flush(self.now);
         while let Some(at) = self.engine.next_retry() {
@@ -534,6 +578,7 @@ impl Harness {
     fn finish(&mut self, dice: &mut dyn Dice) -> Result<(), String> {
         if chance(dice, 30) {
             self.log.push("Shutdown".into());
+            self.release();
             self.engine.apply::<()>(Command::Shutdown, self.now);
             let expect = self.model.shutdown();
             self.expect(expect);

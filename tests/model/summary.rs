@@ -27,6 +27,8 @@ pub struct Summary {
     pub memory_full: usize,
     /// HTTP memberships ended to make room for another.
     pub lru: usize,
+    /// Runs of `send`s applied as one `Command::Sends`.
+    pub runs: usize,
 }
 
 impl Summary {
@@ -69,5 +71,6 @@ impl std::ops::AddAssign<&Summary> for Summary {
         self.memory_full += other.memory_full;
         self.lru += other.lru;
         self.dropped += other.dropped;
+        self.runs += other.runs;
     }
 }
