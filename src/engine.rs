@@ -252,9 +252,11 @@ impl<S: Socket> Engine<S> {
                 message,
                 plain,
             } => self.send(conn, id, token, &message, plain),
-            Command::Sends { conn, sends } => {
-                sends.each(|s| self.send(conn, s.id, s.token, s.message, s.plain));
-            }
+            Command::Sends { conn, sends } => sends.each(|s| {
+                // As for a command of its own: the budget sees the history the last one added.
+                self.out.set_clock(now, self.memory_in_rooms());
+                self.send(conn, s.id, s.token, s.message, s.plain);
+            }),
             Command::Kurento { conn, call } => {
                 if let Some(text) = self.kurento(conn, *call) {
                     self.out.send(conn, &[&text]);

@@ -43,7 +43,7 @@ use messenger::error::RpcError;
 use messenger::request::{self, Designators, Rejection};
 use serde_json::Value;
 
-use actions::{chance, one, Action, ConnId};
+use actions::{chance, one, Action, Call, ConnId};
 use reference::{Caps as CapsModel, Expect, Model, Observed, Settings, Want};
 pub use summary::Summary;
 use wire::{Bindings, FakeSocket, Wire};
@@ -238,8 +238,7 @@ impl Harness {
     fn act(&mut self, dice: &mut dyn Dice, action: Action) -> Result<(), String> {
         self.summary.actions += 1;
         self.log.push(format!("{action:?}"));
-        let same =
-            matches!(action, Action::Call { conn, .. } if self.held_conn.is_none_or(|c| c == conn));
+        let same = matches!(action, Action::Call { conn, call: Call::Send { .. }, .. } if self.held_conn.is_none_or(|c| c == conn));
         if !same {
             self.release();
         }
