@@ -256,6 +256,10 @@ fn read_end(
             };
             return connlog::ws_closed(conn, log, ended); // log: close
         }
+        // Sending what was held before a read fails once the dispatcher has stopped.
+        _ if shared.stopping.load(Ordering::Relaxed) => {
+            return connlog::ws_closed(conn, log, Ended::Stopping); // log: close
+        }
         e => return connlog::ws_closed(conn, log, Ended::Dropped(e.to_string())), // log: close
     };
     let _ = shared.tx.send(Command::Close { conn, code, reason });
