@@ -25,9 +25,12 @@ impl TokenBucket {
 
     /// Takes one token at `now` if there is one. Time going backwards adds nothing.
     pub fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        self.last = self.last.max(now);
+        // The frames one read brings share its time: only the first refills.
+        if now > self.last {
+            let elapsed = (now - self.last).as_secs_f64();
+            self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+            self.last = now;
+        }
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true

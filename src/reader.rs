@@ -19,13 +19,14 @@ use tungstenite::{Error as WsError, Message, WebSocket};
 use crate::connection::Shared;
 use crate::connlog::{self, over_rate, WsLog};
 use crate::dispatcher::{Cmd, HeldCmds};
+use crate::engine::Dialect;
 use crate::engine::{self, Command};
 use crate::error::RpcError;
 use crate::gate;
 use crate::logline::Ended;
 use crate::read_ahead::ReadAhead;
 use crate::relay::{self, Taken};
-use crate::request::Rejection;
+use crate::request::{self, Rejection};
 use crate::rooms::ConnId;
 use crate::upgrade::Upgrade;
 
@@ -180,6 +181,9 @@ pub fn read_frames<R: Read>(
                 let cmd = match taken {
                     Taken::Handled(cmd) => cmd,
                     Taken::Local => {
+                        if allowed && held_send(ws.get_mut(), conn, text.as_str(), dialect) {
+                            continue;
+                        }
                         let parsed = engine::text_command(conn, text.as_str(), dialect);
                         gate::decide(allowed, conn, parsed, shared)
                     }
@@ -200,6 +204,28 @@ pub fn read_frames<R: Read>(
             return connlog::ws_closed(conn, log, Ended::Stopping); // log: close
         }
     }
+}
+
+/// Holds a `send` to a room token written as ThunderJS writes it (`request::send_to_token`)
+/// without making a command of it; false for any other frame, which goes through
+/// `engine::text_command`. Out of line, with a frame of its own that is not deeper than the
+/// parser's. A failure to send what was held before is met at the next read.
+#[inline(never)]
+fn held_send<R>(stream: &mut ReaderStream<R>, conn: ConnId, text: &str, dialect: &Dialect) -> bool {
+    let Dialect::Messenger(names) = dialect else {
+        return false;
+    };
+    if !stream.hold {
+        return false;
+    }
+    let Some((id, token, message)) = request::send_to_token(text, names) else {
+        return false;
+    };
+    let tx = &stream.tx;
+    let _ = stream
+        .held
+        .hand_send(conn, id, token, message, |c| tx.send(c));
+    true
 }
 
 /// No answer to the idle ping, or the server is stopping: close 1001.

@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 use crate::caps::Caps;
 use crate::controller;
 use crate::error::RpcError;
-use crate::room_token::RoomId;
+use crate::room_token::{RoomId, RoomToken};
 use crate::wire;
 use fields::{Field, Fields};
 pub use id::Id;
@@ -257,6 +257,13 @@ pub fn parse(text: &str, names: &Designators) -> Result<Call, Rejection> {
         Some(call) => Ok(call),
         None => full(text, names),
     }
+}
+
+/// A `send` to a room token written as ThunderJS writes it (`usual.rs`): its id, the token and
+/// the message, borrowed from `text`, which `parse` would make `Method::Send` of with `plain`
+/// set; `None` for anything else, which `parse` reads.
+pub fn send_to_token<'a>(text: &'a str, names: &Designators) -> Option<(Id, RoomToken, &'a str)> {
+    usual::send_to_token(text, names)
 }
 
 /// The full parser: every request, every refusal.

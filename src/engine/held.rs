@@ -14,6 +14,7 @@
 use super::Command;
 use crate::request::Id;
 use crate::room_token::RoomToken;
+use crate::rooms::ConnId;
 
 /// The message bytes one `Command::Sends` carries at most (a run that would pass it goes as
 /// two): what one read brings in a burst (`read_ahead::READ_AHEAD`).
@@ -118,9 +119,44 @@ impl<S, R> Held<S, R> {
             self.release(&mut send)?;
             return send(cmd);
         };
+        self.hold(conn, id, token, Message::Owned(message), plain, send)
+    }
+
+    /// `hand` of the `send` to `token` with `id` whose message is `message` (`plain`), read
+    /// straight from the frame (`request::send_to_token`): copied into the run, with no block
+    /// of its own unless it is held alone.
+    #[inline(never)]
+    pub fn hand_send<E>(
+        &mut self,
+        conn: ConnId,
+        id: Id,
+        token: RoomToken,
+        message: &str,
+        send: impl FnMut(Command<S, R>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.hold(
+            conn,
+            Some(id),
+            token,
+            Message::Borrowed(message),
+            true,
+            send,
+        )
+    }
+
+    fn hold<E>(
+        &mut self,
+        conn: ConnId,
+        id: Option<Id>,
+        token: RoomToken,
+        message: Message<'_>,
+        plain: bool,
+        mut send: impl FnMut(Command<S, R>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let text = message.as_str();
         match &mut self.0 {
-            Some(Command::Sends { sends, .. }) if sends.fits(message.len()) => {
-                sends.push(id, token, &message, plain);
+            Some(Command::Sends { sends, .. }) if sends.fits(text.len()) => {
+                sends.push(id, token, text, plain);
                 return Ok(());
             }
             Some(Command::Send {
@@ -129,13 +165,13 @@ impl<S, R> Held<S, R> {
                 token: first_token,
                 plain: first_plain,
                 ..
-            }) if first.len() + message.len() <= HELD_BYTES => {
+            }) if first.len() + text.len() <= HELD_BYTES => {
                 let mut sends = Sends {
-                    text: String::with_capacity(run_capacity(first.len() + message.len())),
+                    text: String::with_capacity(run_capacity(first.len() + text.len())),
                     items: Vec::with_capacity(16),
                 };
                 sends.push(first_id.take(), *first_token, first, *first_plain);
-                sends.push(id, token, &message, plain);
+                sends.push(id, token, text, plain);
                 self.0 = Some(Command::Sends { conn, sends });
                 return Ok(());
             }
@@ -146,7 +182,7 @@ impl<S, R> Held<S, R> {
             conn,
             id,
             token,
-            message,
+            message: message.into_boxed(),
             plain,
         });
         Ok(())
@@ -166,6 +202,29 @@ impl<S, R> Held<S, R> {
     /// Whether anything is held.
     pub fn is_empty(&self) -> bool {
         self.0.is_none()
+    }
+}
+
+/// A `send`'s message as the holder is given it: in a block of its own (a `Command::Send`),
+/// or borrowed from the frame.
+enum Message<'a> {
+    Owned(Box<str>),
+    Borrowed(&'a str),
+}
+
+impl Message<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Message::Owned(text) => text,
+            Message::Borrowed(text) => text,
+        }
+    }
+
+    fn into_boxed(self) -> Box<str> {
+        match self {
+            Message::Owned(text) => text,
+            Message::Borrowed(text) => text.into(),
+        }
     }
 }
 

@@ -18,6 +18,44 @@ use crate::room_token::{RoomId, RoomToken};
 /// full parser every joining connection runs (`connection.rs`).
 #[inline(never)]
 pub(super) fn send(text: &str, names: &Designators) -> Option<Call> {
+    let p = pieces(text, names)?;
+    Some(Call {
+        id: Some(p.id),
+        method: Method::Send {
+            roomid: match p.token {
+                Some(token) => RoomId::Token(token),
+                None => RoomId::read(Cow::Borrowed(p.roomid)),
+            },
+            message: p.message.to_owned(),
+            // Matched only without a quote, a backslash or a control character.
+            plain: true,
+        },
+    })
+}
+
+/// A `send` of the canonical shape to a room token: its id, the token and the message as it
+/// stands in `text` (matched without an escape, so it is the message itself); `None` for
+/// anything else. What `send` would make a `Call` of, with nothing allocated.
+#[inline(never)]
+pub(super) fn send_to_token<'a>(
+    text: &'a str,
+    names: &Designators,
+) -> Option<(Id, RoomToken, &'a str)> {
+    let p = pieces(text, names)?;
+    Some((p.id, p.token?, p.message))
+}
+
+/// What a `send` of the canonical shape says, its strings borrowed from the text.
+struct Pieces<'a> {
+    id: Id,
+    /// The room id read as a token, when it has a token's form; else `roomid` is its text.
+    token: Option<RoomToken>,
+    roomid: &'a str,
+    message: &'a str,
+}
+
+#[inline(always)]
+fn pieces<'a>(text: &'a str, names: &Designators) -> Option<Pieces<'a>> {
     let mut s = Scan::new(text);
     s.lit(br#"{"jsonrpc":"2.0","id":"#).then_some(())?;
     let id = s.at;
@@ -43,17 +81,11 @@ pub(super) fn send(text: &str, names: &Designators) -> Option<Call> {
     if roomid_len > caps.id().limit || message.len() > caps.message().limit {
         return None;
     }
-    Some(Call {
-        id: Some(Id::within(text, id.start, id.end)?),
-        method: Method::Send {
-            roomid: match token {
-                Some(token) => RoomId::Token(token),
-                None => RoomId::read(Cow::Borrowed(roomid)),
-            },
-            message: message.to_owned(),
-            // Matched only without a quote, a backslash or a control character.
-            plain: true,
-        },
+    Some(Pieces {
+        id: Id::within(text, id.start, id.end)?,
+        token,
+        roomid,
+        message,
     })
 }
 

@@ -37,6 +37,25 @@ enum Taken {
 /// answers, the scanner must answer too, and the same. Returns which answered.
 fn same(text: &str, names: &Designators) -> Taken {
     let usual = usual::send(text, names);
+    // The borrowed form takes exactly the canonical sends to a room token, and says the same.
+    let borrowed = usual::send_to_token(text, names).map(|(id, token, message)| Call {
+        id: Some(id),
+        method: Method::Send {
+            roomid: RoomId::Token(token),
+            message: message.to_owned(),
+            plain: true,
+        },
+    });
+    let to_token = usual.as_ref().filter(|c| {
+        matches!(
+            &c.method,
+            Method::Send {
+                roomid: RoomId::Token(_),
+                ..
+            }
+        )
+    });
+    assert_eq!(borrowed.as_ref(), to_token, "{text:?}");
     let Some(fast) = send(text, names) else {
         assert_eq!(
             usual, None,
