@@ -173,7 +173,9 @@ cpu_ratio=$(paste -d ' ' \
 
 echo "(a) flood, (b) latency, (d) churn against messenger..." >&2
 flood=$(load "flood" traffic --url "$URL" --pid "$SERVER_PID" --clients 10 --senders 1 --inflight 0 --messages 10000 --runs 5)
+t0=$(cpu_ticks)
 lat=$(load "latency" traffic --url "$URL" --clients 100 --rooms 10 --senders 10 --rate 1000 --duration 3 --runs "$RUNS")
+steal_lat=$(steal_pct "$t0" "$(cpu_ticks)")
 churn=$(load "churn" churn --url "$URL" --clients 4 --duration 2 --runs "$RUNS")
 stop
 
@@ -225,7 +227,7 @@ awk -v base="$(get rate "$base")" -v fan="$(get rate "$fan")" -v flood="$(get ra
     -v ins_fan="$(per_delivery instructions "$fan")" -v ins_base="$(per_delivery instructions "$base")" \
     -v sc_fan="$(per_delivery syscalls "$fan" 1000)" -v sc_base="$(per_delivery syscalls "$base" 1000)" \
     -v cs_fan="$(per_delivery switches "$fan" 1000)" -v cs_base="$(per_delivery switches "$base" 1000)" \
-    -v steal_fan="$steal_fan" -v steal_base="$steal_base" -v cpu_ratio="$cpu_ratio" \
+    -v steal_fan="$steal_fan" -v steal_base="$steal_base" -v cpu_ratio="$cpu_ratio" -v steal_lat="$steal_lat" \
     -v startup="$(get ms "$startup")" -v size="$size" -v armv7="$armv7" \
     -v lost="$(($(get lost "$base") + $(get lost "$fan") + $(get lost "$flood") + $(get lost "$lat")))" \
     -v rel1="$(get p50_us "$rel1") / $(get p99_us "$rel1")" -v loc1="$(get p50_us "$loc1") / $(get p99_us "$loc1")" \
@@ -246,7 +248,8 @@ BEGIN {
     row("(a) messenger / baseline", "ratio", sprintf("%.2f", fan / base), ">= 0.70", ok(fan >= 0.7 * base))
     row("(a) server CPU per delivery", "ns, messenger / baseline", sprintf("%.0f / %.0f", cpu_fan, cpu_base), "", "")
     row("(a) of which in the kernel (system)", "ns, messenger / baseline", sprintf("%.0f / %.0f", sys_fan, sys_base), "", "")
-    row("(a) CPU per delivery, messenger / baseline", "median of run pairs", cpu_ratio != "" ? sprintf("%.2f", cpu_ratio) : "n/a", "<= 1.30", ok(cpu_ratio != "" && cpu_ratio <= 1.3))
+    noisy = steal_fan + 0 > 5 || steal_base + 0 > 5
+    row("(a) CPU per delivery, messenger / baseline", "median of run pairs", cpu_ratio != "" ? sprintf("%.2f", cpu_ratio) : "n/a", "<= 1.30", noisy ? "?" : ok(cpu_ratio != "" && cpu_ratio <= 1.3))
     row("(a) instructions per delivery", "messenger / baseline", ins_fan == "n/a" ? "n/a (make callgrind)" : n(ins_fan) " / " n(ins_base), "", "")
     row("(a) system calls per 1,000 deliveries", "messenger / baseline", sc_fan == "n/a" ? "n/a" : sc_fan " / " sc_base, "", "")
     row("(a) context switches per 1,000 deliveries", "messenger / baseline", cs_fan == "n/a" ? "n/a" : cs_fan " / " cs_base, "", "")
@@ -255,6 +258,7 @@ BEGIN {
     row("(a) flood: 10,000 sends at once", "deliveries/s", n(flood), "", "")
     row("(a) flood / 64 in flight", "ratio", sprintf("%.2f", flood / fan), ">= 0.90", ok(flood >= 0.9 * fan))
     row("(b) 100 members, 10 rooms, 1,000 msg/s", "latency p50 / p99 / max", sprintf("%s / %s / %s us", p50, p99, max), "p99 < 1 ms", ok(p99 < 1000))
+    row("(b) host steal time during the runs", "% of CPU", steal_lat, "", "")
     row("(c) server with no connections", "RSS (anonymous)", sprintf("%.2f MiB (%.2f)", rss0 / 1024, anon0 / 1024), "< 2 MiB", ok(rss0 < 2048))
     row("(c) 1,000 idle connections", "RSS (anonymous)", sprintf("%.2f MiB (%.2f)", rss1 / 1024, anon1 / 1024), "", "")
     row("(c) 1,000 idle connections", "RSS per connection", sprintf("%.1f KiB", perconn / 1024), "< 16 KiB", ok(perconn < 16384))
@@ -271,6 +275,12 @@ BEGIN {
     row("lost deliveries, all scenarios", "count", lost, "0", ok(lost == 0))
     row("error responses, all scenarios", "count", errors, "0", ok(errors == 0))
     row("clients cut off as too slow (server log)", "count", cutoff, "0", ok(cutoff == 0))
+    if (noisy) {
+        print ""
+        print "?: the host took more than 5 % of the CPU during (a). That inflates the CPU per delivery of"
+        print "the baseline more than that of messenger, so the ratio says little: repeat the run"
+        print "(docs/performance.md)."
+    }
 }'
 echo
 if [ "${EVENTS[0]:-}" != instructions ]; then
