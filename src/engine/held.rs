@@ -11,6 +11,8 @@
 //! a run is held within `HELD_BYTES` of messages and `HELD_SENDS` sends, so a command in the
 //! inbox never holds more than one message of `max_message_size` could.
 
+use std::borrow::Cow;
+
 use super::Command;
 use crate::request::Id;
 use crate::room_token::RoomToken;
@@ -119,7 +121,14 @@ impl<S, R> Held<S, R> {
             self.release(&mut send)?;
             return send(cmd);
         };
-        self.hold(conn, id, token, Message::Owned(message), plain, send)
+        self.hold(
+            conn,
+            id,
+            token,
+            Cow::Owned(message.into_string()),
+            plain,
+            send,
+        )
     }
 
     /// `hand` of the `send` to `token` with `id` whose message is `message` (`plain`), read
@@ -134,14 +143,7 @@ impl<S, R> Held<S, R> {
         message: &str,
         send: impl FnMut(Command<S, R>) -> Result<(), E>,
     ) -> Result<(), E> {
-        self.hold(
-            conn,
-            Some(id),
-            token,
-            Message::Borrowed(message),
-            true,
-            send,
-        )
+        self.hold(conn, Some(id), token, Cow::Borrowed(message), true, send)
     }
 
     fn hold<E>(
@@ -149,11 +151,11 @@ impl<S, R> Held<S, R> {
         conn: ConnId,
         id: Option<Id>,
         token: RoomToken,
-        message: Message<'_>,
+        message: Cow<'_, str>,
         plain: bool,
         mut send: impl FnMut(Command<S, R>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let text = message.as_str();
+        let text = &*message;
         match &mut self.0 {
             Some(Command::Sends { sends, .. }) if sends.fits(text.len()) => {
                 sends.push(id, token, text, plain);
@@ -182,7 +184,8 @@ impl<S, R> Held<S, R> {
             conn,
             id,
             token,
-            message: message.into_boxed(),
+            // An owned message came as a `Box<str>`: no copy back.
+            message: message.into_owned().into_boxed_str(),
             plain,
         });
         Ok(())
@@ -199,31 +202,11 @@ impl<S, R> Held<S, R> {
         }
     }
 
-    /// Whether anything is held.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_none()
-    }
-}
-
-/// A `send`'s message as the holder is given it: in a block of its own (a `Command::Send`),
-/// or borrowed from the frame.
-enum Message<'a> {
-    Owned(Box<str>),
-    Borrowed(&'a str),
-}
-
-impl Message<'_> {
-    fn as_str(&self) -> &str {
-        match self {
-            Message::Owned(text) => text,
-            Message::Borrowed(text) => text,
-        }
-    }
-
-    fn into_boxed(self) -> Box<str> {
-        match self {
-            Message::Owned(text) => text,
-            Message::Borrowed(text) => text.into(),
+    /// The connection whose `send`s are held, if any.
+    pub fn conn(&self) -> Option<ConnId> {
+        match &self.0 {
+            Some(Command::Send { conn, .. } | Command::Sends { conn, .. }) => Some(*conn),
+            _ => None,
         }
     }
 }
@@ -276,7 +259,7 @@ mod tests {
             Ok::<(), ()>(())
         })
         .unwrap();
-        assert!(held.is_empty());
+        assert_eq!(held.conn(), None);
         let mut out = Vec::new();
         for (n, cmd) in sent.into_iter().enumerate() {
             match cmd {

@@ -119,7 +119,6 @@ struct Harness {
     /// order. Only without history, where a `send` changes no room memory the next action's
     /// model reads.
     held: Held<FakeSocket, ()>,
-    held_conn: Option<ConnId>,
 }
 
 impl Harness {
@@ -209,7 +208,6 @@ impl Harness {
             log,
             summary: Summary::default(),
             held: Held::default(),
-            held_conn: None,
         }
     }
 
@@ -238,7 +236,7 @@ impl Harness {
     fn act(&mut self, dice: &mut dyn Dice, action: Action) -> Result<(), String> {
         self.summary.actions += 1;
         self.log.push(format!("{action:?}"));
-        let same = matches!(action, Action::Call { conn, call: Call::Send { .. }, .. } if self.held_conn.is_none_or(|c| c == conn));
+        let same = matches!(action, Action::Call { conn, call: Call::Send { .. }, .. } if self.held.conn().is_none_or(|c| c == conn));
         if !same {
             self.release();
         }
@@ -381,17 +379,10 @@ impl Harness {
         let Some(cmd) = cmd else {
             return Ok(None);
         };
-        if let Command::Send { conn, .. } = cmd {
-            if self.model.s.history == 0 && dice.below(2) == 0 {
-                self.held_conn = Some(conn);
-                let (engine, now, runs) = (&mut self.engine, self.now, &mut self.summary.runs);
-                let _ = self.held.hand(cmd, |c| {
-                    *runs += usize::from(matches!(c, Command::Sends { .. }));
-                    engine.apply(c, now);
-                    Ok::<(), ()>(())
-                });
-                return Ok(None);
-            }
+        if matches!(cmd, Command::Send { .. }) && self.model.s.history == 0 && dice.below(2) == 0 {
+            let apply = applier(&mut self.engine, self.now, &mut self.summary.runs);
+            let _ = self.held.hand(cmd, apply);
+            return Ok(None);
         }
         self.release();
         let answer = self.engine.apply(cmd, self.now).map(|((), answer)| answer);
@@ -403,13 +394,8 @@ impl Harness {
 
     /// Applies the held `send`s, if any.
     fn release(&mut self) {
-        let (engine, now, runs) = (&mut self.engine, self.now, &mut self.summary.runs);
-        let _ = self.held.release(|c| {
-            *runs += usize::from(matches!(c, Command::Sends { .. }));
-            engine.apply(c, now);
-            Ok::<(), ()>(())
-        });
-        self.held_conn = None;
+        let apply = applier(&mut self.engine, self.now, &mut self.summary.runs);
+        let _ = self.held.release(apply);
     }
 
     /// Writes out everything the engine has queued for its clients: flushes, then lets the
@@ -597,6 +583,19 @@ impl Harness {
                 "left after every connection went and the TTL passed: {left:#?}"
             ));
         }
+        Ok(())
+    }
+}
+
+/// What the harness hands held `send`s to: the engine at `now`, counting each run in `runs`.
+fn applier<'a>(
+    engine: &'a mut Engine<FakeSocket>,
+    now: Instant,
+    runs: &'a mut usize,
+) -> impl FnMut(Command<FakeSocket, ()>) -> Result<(), ()> + 'a {
+    move |cmd| {
+        *runs += usize::from(matches!(cmd, Command::Sends { .. }));
+        engine.apply(cmd, now);
         Ok(())
     }
 }
