@@ -15,6 +15,7 @@ pub mod config;
 pub mod controller;
 pub mod engine;
 pub mod error;
+pub mod frame_scan;
 pub mod idmap;
 pub mod kurento;
 pub mod logline;

@@ -99,8 +99,8 @@ mod upgrade;
 mod web_origins;
 
 use messenger::{
-    access_token, acl, caps, config, engine, error, logline, outbox, ratelimit, request, rooms,
-    upstream, wire,
+    access_token, acl, caps, config, engine, error, frame_scan, logline, outbox, ratelimit,
+    request, rooms, upstream, wire,
 };
 
 use std::net::TcpListener;

@@ -8,6 +8,9 @@
 //! makes one system call per `READ_AHEAD` bytes at most, and allocates the buffer once a burst.
 
 use std::io::{self, Read};
+use std::str::Utf8Error;
+
+use crate::frame_scan;
 
 /// The read-ahead buffer's size: what one system call takes from a client in a burst.
 pub const READ_AHEAD: usize = 8 * 1024;
@@ -26,10 +29,20 @@ pub struct ReadAhead {
 
 impl ReadAhead {
     /// Reads into `out` from what is read ahead, or else from `from`: straight into `out`
-    /// between bursts, through the buffer in one.
-    pub fn read(&mut self, from: &mut impl Read, out: &mut [u8]) -> io::Result<usize> {
+    /// between bursts, through the buffer in one. Of the bytes read ahead, no more are served
+    /// than `upto` says of them (at least one).
+    pub fn read(
+        &mut self,
+        from: &mut impl Read,
+        out: &mut [u8],
+        upto: impl FnOnce(&[u8]) -> usize,
+    ) -> io::Result<usize> {
         if self.start < self.end {
-            return Ok(self.serve(out));
+            return Ok(self.serve(out, upto));
+        }
+        if self.thinned {
+            // The thin read's bytes were all taken (`take_text`), none served.
+            *self = ReadAhead::default();
         }
         let Some(buf) = self.buf.as_deref_mut().filter(|_| out.len() < READ_AHEAD) else {
             let n = from.read(out)?;
@@ -50,7 +63,16 @@ impl ReadAhead {
         };
         (self.start, self.end) = (0, n);
         self.thinned = n <= out.len();
-        Ok(self.serve(out))
+        Ok(self.serve(out, upto))
+    }
+
+    /// Takes the frame read ahead next if it is one the reader reads itself
+    /// (`frame_scan::text_frame`): its text, unmasked in place, or why it is not UTF-8.
+    pub fn take_text(&mut self, max: usize) -> Option<Result<&str, Utf8Error>> {
+        let buf = self.buf.as_deref_mut()?;
+        let (len, text) = frame_scan::text_frame(buf.get_mut(self.start..self.end)?, max)?;
+        self.start += len;
+        Some(text)
     }
 
     /// Whether bytes read ahead wait to be served: the next `read` makes no system call.
@@ -60,11 +82,12 @@ impl ReadAhead {
 
     /// Serves what is read ahead into `out`; gives the buffer back once the bytes of a read
     /// that showed the burst thinning are all served.
-    fn serve(&mut self, out: &mut [u8]) -> usize {
+    fn serve(&mut self, out: &mut [u8], upto: impl FnOnce(&[u8]) -> usize) -> usize {
         let Some(buf) = self.buf.as_deref() else {
             return 0;
         };
-        let n = out.len().min(self.end - self.start);
+        let unserved = &buf[self.start..self.end];
+        let n = out.len().min(unserved.len()).min(upto(unserved).max(1));
         out[..n].copy_from_slice(&buf[self.start..self.start + n]);
         self.start += n;
         if self.start == self.end && self.thinned {
@@ -115,7 +138,7 @@ mod tests {
         let mut got = Vec::new();
         let mut out = vec![0; size];
         loop {
-            let n = ahead.read(from, &mut out).unwrap();
+            let n = ahead.read(from, &mut out, <[u8]>::len).unwrap();
             if n == 0 {
                 return got;
             }
@@ -153,7 +176,7 @@ mod tests {
             chunks: vec![bytes(100, 1)],
             calls: 0,
         };
-        assert_eq!(ahead.read(&mut from, &mut out).unwrap(), 100);
+        assert_eq!(ahead.read(&mut from, &mut out, <[u8]>::len).unwrap(), 100);
         assert!(!ahead.holds());
         // A burst of 64 KiB in chunks of 3,000 bytes (what the kernel has each time): the first
         // read fills the caller's buffer, the rest comes a chunk a call through the buffer, made
@@ -162,16 +185,16 @@ mod tests {
         let mut chunks: Vec<Vec<u8>> = bytes(burst, 2).chunks(3000).map(<[u8]>::to_vec).collect();
         chunks.push(bytes(100, 3));
         let mut from = Chunks { chunks, calls: 0 };
-        assert_eq!(ahead.read(&mut from, &mut out).unwrap(), 512);
+        assert_eq!(ahead.read(&mut from, &mut out, <[u8]>::len).unwrap(), 512);
         assert!(ahead.holds(), "a full read starts a burst");
         let mut served = 512;
         while served < burst {
-            served += ahead.read(&mut from, &mut out).unwrap();
+            served += ahead.read(&mut from, &mut out, <[u8]>::len).unwrap();
             assert!(ahead.holds(), "kept while reads bring more than 512 bytes");
         }
         // 2,488 bytes of the first chunk, then 21 chunks (the last one 2,536 bytes).
         assert_eq!(from.calls, 1 + 1 + 21, "one call per chunk the kernel has");
-        assert_eq!(ahead.read(&mut from, &mut out).unwrap(), 100);
+        assert_eq!(ahead.read(&mut from, &mut out, <[u8]>::len).unwrap(), 100);
         assert!(!ahead.holds(), "the buffer goes once a thin read is served");
         assert_eq!(from.calls, 24);
         // A burst larger than the buffer: one call per READ_AHEAD bytes.
@@ -181,7 +204,7 @@ mod tests {
         };
         let mut served = 0;
         while served < burst + 100 {
-            served += ahead.read(&mut from, &mut out).unwrap();
+            served += ahead.read(&mut from, &mut out, <[u8]>::len).unwrap();
         }
         // 512 straight in, then 65,024 bytes READ_AHEAD a call (the last call brings 7,680
         // bytes), then the 100.
@@ -204,9 +227,9 @@ mod tests {
         let mut ahead = ReadAhead::default();
         let mut from = Failing(false);
         let mut out = [0; 512];
-        assert_eq!(ahead.read(&mut from, &mut out).unwrap(), 512);
+        assert_eq!(ahead.read(&mut from, &mut out, <[u8]>::len).unwrap(), 512);
         assert!(ahead.holds());
-        let e = ahead.read(&mut from, &mut out).unwrap_err();
+        let e = ahead.read(&mut from, &mut out, <[u8]>::len).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         assert!(
             !ahead.holds(),

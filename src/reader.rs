@@ -22,8 +22,10 @@ use crate::dispatcher::{Cmd, HeldCmds};
 use crate::engine::Dialect;
 use crate::engine::{self, Command};
 use crate::error::RpcError;
+use crate::frame_scan::FrameScan;
 use crate::gate;
 use crate::logline::Ended;
+use crate::ratelimit::TokenBucket;
 use crate::read_ahead::ReadAhead;
 use crate::relay::{self, Taken};
 use crate::request::{self, Rejection};
@@ -39,9 +41,18 @@ const PONG: u8 = 0xA;
 struct ReaderStream<R> {
     read: R,
     conn: ConnId,
-    tx: Sender<Cmd>,
     /// What a burst's reads brought in ahead of tungstenite's reads.
     ahead: ReadAhead,
+    /// Where the frames given to tungstenite begin and end (`frame_scan`).
+    scan: FrameScan,
+    /// The messages tungstenite has answered `read` with. Given one frame at a time from the
+    /// read-ahead buffer, it holds no whole message unanswered while that buffer has bytes;
+    /// `may_take` checks it all the same, so no change to how it is given bytes can reorder.
+    answered: u64,
+    /// The next frame goes through tungstenite: it has a pong to write first.
+    pong_due: bool,
+    /// The client has sent a close frame: tungstenite reads what follows (and refuses it).
+    closed: bool,
     /// Whether the pong tungstenite writes next may go out: false when the ping it answers
     /// came over the rate. tungstenite writes the pong for a ping at its next read, before
     /// reading anything else, so this is set for each ping as it is read.
@@ -50,6 +61,12 @@ struct ReaderStream<R> {
     /// the rate limit. One clock reading per system call, not per frame (a burst's read
     /// brings dozens).
     read_at: Instant,
+    out: Handoff,
+}
+
+/// What the reader sends the dispatcher, and the `send`s it holds (`engine::Held`).
+struct Handoff {
+    tx: Sender<Cmd>,
     /// The `send`s read since the last read from the socket, not yet sent.
     held: HeldCmds,
     /// Whether `send`s are held: not in relay mode, where Thunder's answers come from another
@@ -57,7 +74,7 @@ struct ReaderStream<R> {
     hold: bool,
 }
 
-impl<R> ReaderStream<R> {
+impl Handoff {
     /// Sends `cmd` to the dispatcher, after what is held; a `send` is held instead.
     fn hand(&mut self, cmd: Cmd) -> io::Result<()> {
         let tx = &self.tx;
@@ -75,6 +92,21 @@ impl<R> ReaderStream<R> {
     }
 }
 
+impl<R> ReaderStream<R> {
+    /// Whether the next frame read ahead may be taken without tungstenite
+    /// (`ReadAhead::take_text`): tungstenite holds no bytes, no pong waits and the
+    /// WebSocket is open.
+    fn may_take(&self) -> bool {
+        !self.pong_due && !self.closed && self.scan.at_rest() && self.scan.whole() == self.answered
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Frames the reader took without tungstenite on this thread, for its tests.
+    static TAKEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// The error a reader's send meets once the dispatcher has stopped.
 fn stopped() -> io::Error {
     io::Error::new(io::ErrorKind::BrokenPipe, "dispatcher stopped")
@@ -85,12 +117,17 @@ impl<R: Read> Read for ReaderStream<R> {
         let from_socket = !self.ahead.pending();
         if from_socket {
             // Nothing is held while the reader may wait for the client.
-            self.release()?;
+            self.out.release()?;
         }
-        let n = self.ahead.read(&mut self.read, buf)?;
+        // Read ahead, tungstenite is given one frame at a time.
+        let scan = &self.scan;
+        let n = self
+            .ahead
+            .read(&mut self.read, buf, |next| scan.frame_end(next))?;
         if from_socket {
             self.read_at = Instant::now();
         }
+        self.scan.feed(&buf[..n]);
         Ok(n)
     }
 }
@@ -103,7 +140,7 @@ impl<R> Write for ReaderStream<R> {
             return Ok(buf.len());
         }
         let bytes = buf.to_vec();
-        self.hand(Command::Raw {
+        self.out.hand(Command::Raw {
             conn: self.conn,
             bytes,
         })?;
@@ -137,71 +174,128 @@ pub fn read_frames<R: Read>(
     let mut bucket = gate::bucket(shared);
     // Relay mode: this connection's upstream WebSocket, opened on first need (`relay`).
     let mut link: Option<Box<relay::Link>> = None;
+    let max = shared.config.max_message_size;
     loop {
-        let message = match ws.read() {
-            Ok(message) => message,
-            Err(WsError::Io(e))
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                if pinged || shared.stopping.load(Ordering::Relaxed) {
-                    let _ = ws.get_mut().release();
-                    return idle_end(conn, shared, log);
-                }
-                pinged = true;
-                let _ = ws.send(Message::Ping(Default::default()));
-                continue;
-            }
-            Err(e) => {
-                // What the frames before a bad one asked goes first.
-                let _ = ws.get_mut().release();
-                return read_end(e, conn, shared, client_code, log);
-            }
+        let stream = ws.get_mut();
+        let taken = if stream.may_take() {
+            stream.ahead.take_text(max)
+        } else {
+            None
         };
-        pinged = false;
-        if let Message::Close(frame) = message {
-            client_code = Some(frame.map(|f| u16::from(f.code)));
-            continue;
-        }
-        let allowed = gate::admit(&mut bucket, ws.get_ref().read_at, shared);
-        if !allowed {
-            over_rate(log, conn);
-        }
-        let cmd = match message {
-            Message::Text(text) => {
-                let dialect = &upgrade.dialect;
-                let taken = match upgrade.relay.as_deref() {
-                    Some(head) => {
-                        relay::text(&mut link, head, &text, allowed, conn, dialect, shared)
-                    }
-                    None => Taken::Local,
-                };
-                let cmd = match taken {
-                    Taken::Handled(cmd) => cmd,
-                    Taken::Local => {
-                        if allowed && held_send(ws.get_mut(), conn, text.as_str(), dialect) {
-                            continue;
+        let cmd = match taken {
+            Some(Ok(text)) => {
+                #[cfg(test)]
+                TAKEN.with(|t| t.set(t.get() + 1));
+                pinged = false;
+                let allowed = admit(&mut bucket, stream.read_at, shared, log, conn);
+                on_text(text, &mut stream.out, allowed, upgrade, &mut link, shared)
+            }
+            Some(Err(e)) => {
+                let _ = stream.out.release();
+                return read_end(WsError::from(e), conn, shared, client_code, log);
+            }
+            None => {
+                stream.pong_due = false;
+                let message = match ws.read() {
+                    Ok(message) => message,
+                    Err(WsError::Io(e))
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        if pinged || shared.stopping.load(Ordering::Relaxed) {
+                            let _ = ws.get_mut().out.release();
+                            return idle_end(conn, shared, log);
                         }
-                        let parsed = engine::text_command(conn, text.as_str(), dialect);
-                        gate::decide(allowed, conn, parsed, shared)
+                        pinged = true;
+                        let _ = ws.send(Message::Ping(Default::default()));
+                        continue;
+                    }
+                    Err(e) => {
+                        // What the frames before a bad one asked goes first.
+                        let _ = ws.get_mut().out.release();
+                        return read_end(e, conn, shared, client_code, log);
                     }
                 };
-                match cmd {
-                    Some(cmd) => cmd,
-                    None => continue,
+                pinged = false;
+                let stream = ws.get_mut();
+                stream.answered += 1;
+                if let Message::Close(frame) = message {
+                    stream.closed = true;
+                    client_code = Some(frame.map(|f| u16::from(f.code)));
+                    continue;
+                }
+                let allowed = admit(&mut bucket, stream.read_at, shared, log, conn);
+                match message {
+                    Message::Text(text) => on_text(
+                        text.as_str(),
+                        &mut stream.out,
+                        allowed,
+                        upgrade,
+                        &mut link,
+                        shared,
+                    ),
+                    Message::Binary(_) if allowed => Some(binary_refused(conn)),
+                    Message::Ping(_) => {
+                        stream.pong_allowed = allowed;
+                        stream.pong_due = true;
+                        None
+                    }
+                    _ => None,
                 }
             }
-            Message::Binary(_) if allowed => binary_refused(conn),
-            Message::Ping(_) => {
-                ws.get_mut().pong_allowed = allowed;
-                continue;
-            }
-            _ => continue,
         };
-        if ws.get_mut().hand(cmd).is_err() {
+        let Some(cmd) = cmd else {
+            continue;
+        };
+        if ws.get_mut().out.hand(cmd).is_err() {
             return connlog::ws_closed(conn, log, Ended::Stopping); // log: close
+        }
+    }
+}
+
+/// Takes a token from the connection's rate limit for a frame that arrived `at`; logs it
+/// when there is none.
+#[inline(always)]
+fn admit(
+    bucket: &mut TokenBucket,
+    at: Instant,
+    shared: &Shared,
+    log: &mut Option<Box<WsLog>>,
+    conn: ConnId,
+) -> bool {
+    let allowed = gate::admit(bucket, at, shared);
+    if !allowed {
+        over_rate(log, conn);
+    }
+    allowed
+}
+
+/// What a text frame comes to: the command to send, or `None` when there is nothing to send
+/// now (a held `send`; a request over the rate with no id; a frame the relay sent on).
+#[inline(never)]
+fn on_text(
+    text: &str,
+    out: &mut Handoff,
+    allowed: bool,
+    upgrade: &Upgrade,
+    link: &mut Option<Box<relay::Link>>,
+    shared: &Shared,
+) -> Option<Cmd> {
+    let (conn, dialect) = (upgrade.conn, &upgrade.dialect);
+    let taken = match upgrade.relay.as_deref() {
+        Some(head) => relay::text(link, head, text, allowed, conn, dialect, shared),
+        None => Taken::Local,
+    };
+    match taken {
+        Taken::Handled(cmd) => cmd,
+        Taken::Local => {
+            if allowed && held_send(out, conn, text, dialect) {
+                return None;
+            }
+            let parsed = engine::text_command(conn, text, dialect);
+            gate::decide(allowed, conn, parsed, shared)
         }
     }
 }
@@ -211,20 +305,18 @@ pub fn read_frames<R: Read>(
 /// `engine::text_command`. Out of line, with a frame of its own that is not deeper than the
 /// parser's. A failure to send what was held before is met at the next read.
 #[inline(never)]
-fn held_send<R>(stream: &mut ReaderStream<R>, conn: ConnId, text: &str, dialect: &Dialect) -> bool {
+fn held_send(out: &mut Handoff, conn: ConnId, text: &str, dialect: &Dialect) -> bool {
     let Dialect::Messenger(names) = dialect else {
         return false;
     };
-    if !stream.hold {
+    if !out.hold {
         return false;
     }
     let Some((id, token, message)) = request::send_to_token(text, names) else {
         return false;
     };
-    let tx = &stream.tx;
-    let _ = stream
-        .held
-        .hand_send(conn, id, token, message, |c| tx.send(c));
+    let tx = &out.tx;
+    let _ = out.held.hand_send(conn, id, token, message, |c| tx.send(c));
     true
 }
 
@@ -312,15 +404,23 @@ fn server_side<R: Read>(
         .max_message_size(Some(config.max_message_size))
         .max_frame_size(Some(config.max_message_size))
         .accept_unmasked_frames(unmasked_ok);
+    let mut scan = FrameScan::default();
+    scan.feed(&leftover);
     let reader = ReaderStream {
         read,
         conn,
-        tx: shared.tx.clone(),
         ahead: ReadAhead::default(),
+        scan,
+        answered: 0,
+        pong_due: false,
+        closed: false,
         pong_allowed: true,
         read_at: Instant::now(),
-        held: Default::default(),
-        hold,
+        out: Handoff {
+            tx: shared.tx.clone(),
+            held: Default::default(),
+            hold,
+        },
     };
     Box::new(WebSocket::from_partially_read(
         reader,

@@ -341,3 +341,110 @@ fn the_sends_one_read_brings_go_as_one_command_in_order_with_the_rest() {
     );
     assert_eq!(send_ids(cmds.next().unwrap()), ["8"], "the read's own send");
 }
+
+/// Every request the commands carry, one line each, in order (a run of sends as its sends):
+/// what the dispatcher is asked, whichever commands carry it.
+fn requests(cmds: Vec<Cmd>) -> Vec<String> {
+    let mut out = Vec::new();
+    for cmd in cmds {
+        match cmd {
+            Command::Send {
+                id, token, message, ..
+            } => out.push(format!("send {id:?} {token:?} {message}")),
+            Command::Sends { sends, .. } => sends.each(|s| {
+                out.push(format!("send {:?} {:?} {}", s.id, s.token, s.message));
+            }),
+            Command::Call { call, .. } => out.push(format!("call {call:?}")),
+            Command::Refused { rejection, .. } => out.push(format!("refused {rejection:?}")),
+            Command::Raw { bytes, .. } => out.push(format!("raw {bytes:?}")),
+            Command::Close { code, reason, .. } => out.push(format!("close {code} {reason}")),
+            _ => out.push("other".into()),
+        }
+    }
+    out
+}
+
+/// A client frame with first byte `first` (so a fragment can be made), masked.
+fn raw_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = frame(first & 0x0f, payload);
+    out[0] = first;
+    out
+}
+
+#[test]
+fn frames_taken_without_tungstenite_come_to_the_same_requests() {
+    let long = "é".repeat(150);
+    let frames = [
+        send(1, "a"),
+        text(JOIN),
+        send(2, &long),
+        frame(0x9, b"ping"),
+        send(3, "b"),
+        frame(0xA, b"pong"),
+        text(r#"{"jsonrpc":"2.0","id":4,"method":"Messenger.1.rooms"}"#),
+        frame(0x2, b"binary"),
+        send(5, "c"),
+        // A fragmented message with a ping inside it.
+        raw_frame(0x01, br#"{"jsonrpc":"2.0","id":6,"#),
+        frame(0x9, b""),
+        raw_frame(0x80, br#""method":"Messenger.1.rooms"}"#),
+        send(7, "d"),
+        text("not json"),
+        unmasked(
+            0x1,
+            br#"{"jsonrpc":"2.0","id":8,"method":"Messenger.1.rooms"}"#,
+        ),
+        send(9, "e"),
+        send(10, "f"),
+    ]
+    .concat();
+    let config = Config {
+        max_message_size: 1000,
+        ..Config::default()
+    };
+    let endings = [
+        ("a close", frame(0x8, &1000u16.to_be_bytes())),
+        (
+            "a close, then more",
+            [
+                frame(0x8, &1000u16.to_be_bytes()),
+                send(11, "g"),
+                text(JOIN),
+            ]
+            .concat(),
+        ),
+        ("a text that is not UTF-8", frame(0x1, &[b'{', 0xff])),
+        ("a text too big", text(&"x".repeat(1200))),
+        ("nothing: the client stops", Vec::new()),
+    ];
+    for (ending, bytes) in endings {
+        let input = [frames.clone(), bytes].concat();
+        let taken = |leftover: usize, piece: usize| {
+            TAKEN.with(|t| t.set(0));
+            let pipe = Pipe::new(input[leftover..].to_vec(), piece);
+            let cmds = read(
+                config.clone(),
+                input[..leftover].to_vec(),
+                pipe,
+                &messenger(),
+            );
+            (requests(cmds), TAKEN.with(|t| t.get()))
+        };
+        // Pieces of 64 bytes never fill tungstenite's 512: no burst, tungstenite reads all.
+        let (want, none) = taken(0, 64);
+        assert_eq!(none, 0, "{ending}");
+        assert!(want.len() > 15, "{ending}: {want:#?}");
+        // In a burst, the sends and the call read ahead are taken (from the first frame
+        // tungstenite has not been given, once it has answered what it has).
+        for (leftover, piece, least) in [
+            (0, 600, 5),
+            (0, 4096, 5),
+            (0, input.len(), 5),
+            (700, 2000, 1),
+        ] {
+            let (got, quick) = taken(leftover, piece);
+            assert_eq!(got, want, "{ending}, pieces of {piece} after {leftover}");
+            assert!(quick >= least, "{ending}, pieces of {piece}: {quick} taken");
+        }
+    }
+}
