@@ -273,8 +273,10 @@ fn admit(
 }
 
 /// What a text frame comes to: the command to send, or `None` when there is nothing to send
-/// now (a held `send`; a request over the rate with no id; a frame the relay sent on).
-#[inline(never)]
+/// now (a held `send`; a request over the rate with no id; a frame the relay sent on). In line
+/// at both callers: out of line, its frame put the parser's deepest path a page lower (12 KiB
+/// of stack resident per idle connection instead of 8, `make bench` (c)).
+#[inline(always)]
 fn on_text(
     text: &str,
     out: &mut Handoff,
