@@ -166,9 +166,7 @@ fn check(config: &Config, file: Option<PathBuf>) -> i32 {
 
 /// Runs the server; returns the process exit code.
 fn run(config: Config) -> i32 {
-    if let Err(e) = logger::init(logger::level(&config.log_level)) {
-        say(&format!("messenger: logging: {e}"));
-    }
+    // Listening first: a client may connect (into the backlog) while the rest starts up.
     let listener = match TcpListener::bind(config.listen) {
         Ok(listener) => listener,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
@@ -186,6 +184,9 @@ fn run(config: Config) -> i32 {
             return 1;
         }
     };
+    if let Err(e) = logger::init(logger::level(&config.log_level)) {
+        say(&format!("messenger: logging: {e}"));
+    }
     let addr = listener
         .local_addr()
         .map_or_else(|_| config.listen.to_string(), |a| a.to_string());
