@@ -6,6 +6,8 @@
 //! buffer would have taken (the burst has thinned) and its bytes are served, or when a read
 //! fails or times out (the reader's idle timeout). An idle connection keeps none; a busy one
 //! makes one system call per `READ_AHEAD` bytes at most, and allocates the buffer once a burst.
+//! The caller says how much of what is read ahead may be served at once (the reader: up to the
+//! end of a frame), and may take a plain text frame from the buffer itself (`take_text`).
 
 use std::io::{self, Read};
 use std::str::Utf8Error;
@@ -111,11 +113,14 @@ mod tests {
     struct Chunks {
         chunks: Vec<Vec<u8>>,
         calls: usize,
+        /// The size of the buffer the last call read into.
+        into: usize,
     }
 
     impl Read for Chunks {
         fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
             self.calls += 1;
+            self.into = out.len();
             let Some(chunk) = self.chunks.first_mut() else {
                 return Ok(0);
             };
@@ -161,7 +166,11 @@ mod tests {
                 .map(|(i, n)| bytes(*n, i as u8))
                 .collect();
             let want = chunks.concat();
-            let mut from = Chunks { chunks, calls: 0 };
+            let mut from = Chunks {
+                chunks,
+                calls: 0,
+                into: 0,
+            };
             let got = read_all(&mut ReadAhead::default(), &mut from, out);
             assert_eq!(got, want, "chunks {sizes:?}, reads of {out}");
         }
@@ -175,6 +184,7 @@ mod tests {
         let mut from = Chunks {
             chunks: vec![bytes(100, 1)],
             calls: 0,
+            into: 0,
         };
         assert_eq!(ahead.read(&mut from, &mut out, <[u8]>::len).unwrap(), 100);
         assert!(!ahead.holds());
@@ -184,7 +194,11 @@ mod tests {
         let burst = 64 * 1024;
         let mut chunks: Vec<Vec<u8>> = bytes(burst, 2).chunks(3000).map(<[u8]>::to_vec).collect();
         chunks.push(bytes(100, 3));
-        let mut from = Chunks { chunks, calls: 0 };
+        let mut from = Chunks {
+            chunks,
+            calls: 0,
+            into: 0,
+        };
         assert_eq!(ahead.read(&mut from, &mut out, <[u8]>::len).unwrap(), 512);
         assert!(ahead.holds(), "a full read starts a burst");
         let mut served = 512;
@@ -201,6 +215,7 @@ mod tests {
         let mut from = Chunks {
             chunks: vec![bytes(burst, 4), bytes(100, 5)],
             calls: 0,
+            into: 0,
         };
         let mut served = 0;
         while served < burst + 100 {
@@ -235,5 +250,70 @@ mod tests {
             !ahead.holds(),
             "a connection that went quiet keeps no buffer"
         );
+    }
+
+    /// A masked final text frame of `text`.
+    fn text_frame(text: &str) -> Vec<u8> {
+        let mask = [1, 2, 3, 4];
+        let mut out = vec![0x81, 0x80 | text.len() as u8];
+        out.extend_from_slice(&mask);
+        out.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        out
+    }
+
+    #[test]
+    fn served_up_to_what_the_caller_allows_and_frames_taken_in_place() {
+        let mut ahead = ReadAhead::default();
+        let mut out = [0; 512];
+        let frames: Vec<u8> = ["a", "bb", "ccc"]
+            .iter()
+            .flat_map(|t| text_frame(t))
+            .collect();
+        let padding = bytes(100, 2);
+        // A full read starts the burst; then a read of the three frames and some padding.
+        let mut from = Chunks {
+            chunks: vec![bytes(512, 1), [frames.clone(), padding.clone()].concat()],
+            calls: 0,
+            into: 0,
+        };
+        assert_eq!(ahead.read(&mut from, &mut out, <[u8]>::len).unwrap(), 512);
+        // Served no further than the caller says: the first frame only.
+        let first = text_frame("a");
+        let n = ahead.read(&mut from, &mut out, |_| first.len()).unwrap();
+        assert_eq!(out[..n], first);
+        // The next two are taken where they are, unmasked; the padding is no frame.
+        assert_eq!(ahead.take_text(100).unwrap(), Ok("bb"));
+        assert_eq!(ahead.take_text(100).unwrap(), Ok("ccc"));
+        assert!(ahead.take_text(100).is_none());
+        assert!(ahead.pending());
+        let n = ahead.read(&mut from, &mut out, <[u8]>::len).unwrap();
+        assert_eq!(out[..n], padding);
+        assert_eq!(from.calls, 2);
+    }
+
+    #[test]
+    fn a_thin_read_taken_whole_gives_the_buffer_back_at_the_next_read() {
+        let mut ahead = ReadAhead::default();
+        let mut out = [0; 512];
+        let mut from = Chunks {
+            chunks: vec![
+                bytes(512, 1),
+                [text_frame("a"), text_frame("hi")].concat(),
+                bytes(10, 3),
+            ],
+            calls: 0,
+            into: 0,
+        };
+        ahead.read(&mut from, &mut out, <[u8]>::len).unwrap();
+        // A thin read: its first frame served, its second taken.
+        let first = text_frame("a").len();
+        assert_eq!(ahead.read(&mut from, &mut out, |_| first).unwrap(), first);
+        assert_eq!(ahead.take_text(100).unwrap(), Ok("hi"));
+        assert!(ahead.holds(), "kept while its text may be in use");
+        // The next read gives it back first and goes straight into the caller's buffer: a
+        // connection that goes quiet now waits without it.
+        assert_eq!(ahead.read(&mut from, &mut out, <[u8]>::len).unwrap(), 10);
+        assert_eq!((from.calls, from.into), (3, out.len()));
+        assert!(!ahead.holds());
     }
 }

@@ -6,6 +6,8 @@
 //! queues the pong itself, so the write side drops that pong (`ReaderStream::pong_allowed`).
 //! The `send`s one read from the socket brought go to the dispatcher as one command
 //! (`engine::Held`): held until the next read from the socket or the next other command.
+//! In a burst, a plain text frame read ahead is taken without tungstenite once tungstenite
+//! holds nothing (`frame_scan`); every other frame is tungstenite's to read.
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
@@ -191,6 +193,7 @@ pub fn read_frames<R: Read>(
                 on_text(text, &mut stream.out, allowed, upgrade, &mut link, shared)
             }
             Some(Err(e)) => {
+                // Not UTF-8: ended as tungstenite ends it, after what the frames before asked.
                 let _ = stream.out.release();
                 return read_end(WsError::from(e), conn, shared, client_code, log);
             }
