@@ -10,6 +10,8 @@
 
 use std::str::Utf8Error;
 
+use crate::wire;
+
 /// The longest frame header: two bytes, eight of length, four of mask.
 const MAX_HEADER: usize = 14;
 
@@ -122,9 +124,9 @@ fn payload_len(header: &[u8; MAX_HEADER]) -> u64 {
     }
 }
 
-/// The final, masked text frame of at most `max` payload bytes (and under 64 KiB) at the start
-/// of `buf`, whole: its length, and its payload unmasked in place as text, or why that is not
-/// UTF-8 (tungstenite's error for it, which ends the connection). Any other start of `buf` is
+/// The final, masked text frame of at most `max` payload bytes at the start of `buf`, whole:
+/// its length, and its payload unmasked in place as text, or why that is not UTF-8
+/// (tungstenite's error for it, which ends the connection). Any other start of `buf` is
 /// `None`, left as it was.
 pub fn text_frame(buf: &mut [u8], max: usize) -> Option<(usize, Result<&str, Utf8Error>)> {
     let &[first, second, ..] = &*buf else {
@@ -134,14 +136,7 @@ pub fn text_frame(buf: &mut [u8], max: usize) -> Option<(usize, Result<&str, Utf
     if first != 0x81 || second & 0x80 == 0 {
         return None;
     }
-    let (len, at) = match second & 0x7f {
-        126 => (
-            usize::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])),
-            4,
-        ),
-        127 => return None,
-        n => (usize::from(n), 2),
-    };
+    let (at, len) = wire::frame_parts(buf)?;
     if len > max {
         return None;
     }

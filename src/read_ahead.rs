@@ -90,7 +90,7 @@ impl ReadAhead {
         };
         let unserved = &buf[self.start..self.end];
         let n = out.len().min(unserved.len()).min(upto(unserved).max(1));
-        out[..n].copy_from_slice(&buf[self.start..self.start + n]);
+        out[..n].copy_from_slice(&unserved[..n]);
         self.start += n;
         if self.start == self.end && self.thinned {
             *self = ReadAhead::default();
@@ -254,11 +254,7 @@ mod tests {
 
     /// A masked final text frame of `text`.
     fn text_frame(text: &str) -> Vec<u8> {
-        let mask = [1, 2, 3, 4];
-        let mut out = vec![0x81, 0x80 | text.len() as u8];
-        out.extend_from_slice(&mask);
-        out.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        out
+        crate::test_stream::client_frame(0x81, text.as_bytes())
     }
 
     #[test]

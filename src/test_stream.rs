@@ -68,3 +68,20 @@ impl Source for Pipe {
         Ok(())
     }
 }
+
+/// A client's frame with first byte `first` (FIN, opcode; a fragment without FIN), masked as
+/// RFC 6455 asks of clients; payloads up to 64 KiB.
+pub fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x11, 0x22, 0x33, 0x44];
+    let mut out = vec![first];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    out
+}

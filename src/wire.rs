@@ -182,9 +182,10 @@ pub fn frame_len(bytes: &[u8]) -> Option<usize> {
     header.checked_add(payload)
 }
 
-/// The header's and the payload's lengths of the frame that starts `bytes` (a frame this
-/// module wrote); `None` if its header is cut short.
-fn frame_parts(bytes: &[u8]) -> Option<(usize, usize)> {
+/// The header's and the payload's lengths of the frame that starts `bytes`, the header without
+/// a mask (a frame this module wrote has none; `frame_scan` adds a client's); `None` if its
+/// header is cut short or its length is more than a `usize` holds.
+pub(crate) fn frame_parts(bytes: &[u8]) -> Option<(usize, usize)> {
     Some(match *bytes.get(1)? & 0x7f {
         126 => (
             4,

@@ -49,10 +49,15 @@ fn stream() -> Vec<(Vec<u8>, u64)> {
     ]
 }
 
+/// The frames of `stream` one after the other.
+fn joined(frames: &[(Vec<u8>, u64)]) -> Vec<u8> {
+    frames.iter().flat_map(|(f, _)| f.clone()).collect()
+}
+
 #[test]
 fn messages_are_counted_as_they_end_whatever_the_pieces() {
     let frames = stream();
-    let bytes: Vec<u8> = frames.iter().flat_map(|(f, _)| f.clone()).collect();
+    let bytes = joined(&frames);
     // The count after each byte: the frame's count at its last byte, the one before until then.
     let mut want = Vec::new();
     let mut before = 0;
@@ -95,7 +100,7 @@ fn at_rest_only_between_frames_outside_a_fragmented_message() {
 #[test]
 fn frame_end_is_where_the_current_frame_ends() {
     let frames = stream();
-    let bytes: Vec<u8> = frames.iter().flat_map(|(f, _)| f.clone()).collect();
+    let bytes = joined(&frames);
     let mut scan = FrameScan::default();
     let mut at = 0;
     for (f, _) in &frames {
@@ -136,6 +141,13 @@ fn a_whole_final_masked_text_frame_is_taken_unmasked() {
         let (n, got) = text_frame(&mut buf, 1000).unwrap();
         assert_eq!((n, got), (len, Ok(text)));
     }
+    // A length written longer than it need be, as tungstenite also reads it.
+    let mut buf = vec![0x81, 0x80 | 127];
+    buf.extend_from_slice(&2u64.to_be_bytes());
+    buf.extend_from_slice(&MASK);
+    buf.extend(b"hi".iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    let len = buf.len();
+    assert_eq!(text_frame(&mut buf, 1000).unwrap(), (len, Ok("hi")));
     // At the size limit, not over it.
     let mut buf = frame(0x81, &[b'a'; 300], Some(MASK));
     assert!(text_frame(&mut buf, 300).is_some());
@@ -155,7 +167,10 @@ fn any_other_frame_is_left_as_it_was() {
         ("continuation", frame(0x80, b"}", m)),
         ("an extension bit", frame(0xC1, b"{}", m)),
         ("unmasked", frame(0x81, b"{}", None)),
-        ("a 64-bit length", frame(0x81, &vec![b'a'; 70_000], m)),
+        (
+            "a 64-bit length over the limit",
+            frame(0x81, &vec![b'a'; 70_000], m),
+        ),
         ("over the limit", frame(0x81, &[b'a'; 101], m)),
     ];
     for cut in 0..text.len() {

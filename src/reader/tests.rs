@@ -8,22 +8,11 @@ use crate::engine::Dialect;
 use crate::inbox::Receiver;
 use crate::request::{Designators, Method};
 use crate::routes::tests::shared_with;
-use crate::test_stream::Pipe;
+use crate::test_stream::{client_frame, Pipe};
 
 /// One final client frame with `opcode`, masked.
 fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x11, 0x22, 0x33, 0x44];
-    let mut out = vec![0x80 | opcode];
-    match payload.len() {
-        n if n < 126 => out.push(0x80 | n as u8),
-        n => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
-    out
+    client_frame(0x80 | opcode, payload)
 }
 
 fn text(payload: &str) -> Vec<u8> {
@@ -364,13 +353,6 @@ fn requests(cmds: Vec<Cmd>) -> Vec<String> {
     out
 }
 
-/// A client frame with first byte `first` (so a fragment can be made), masked.
-fn raw_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = frame(first & 0x0f, payload);
-    out[0] = first;
-    out
-}
-
 #[test]
 fn frames_taken_without_tungstenite_come_to_the_same_requests() {
     let long = "é".repeat(150);
@@ -385,9 +367,9 @@ fn frames_taken_without_tungstenite_come_to_the_same_requests() {
         frame(0x2, b"binary"),
         send(5, "c"),
         // A fragmented message with a ping inside it.
-        raw_frame(0x01, br#"{"jsonrpc":"2.0","id":6,"#),
+        client_frame(0x01, br#"{"jsonrpc":"2.0","id":6,"#),
         frame(0x9, b""),
-        raw_frame(0x80, br#""method":"Messenger.1.rooms"}"#),
+        client_frame(0x80, br#""method":"Messenger.1.rooms"}"#),
         send(7, "d"),
         text("not json"),
         unmasked(
