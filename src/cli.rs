@@ -124,9 +124,8 @@ fn settings(args: &[String]) -> Result<(Config, Option<PathBuf>, bool), ConfigEr
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
     };
-    for (name, value) in pairs.iter().filter(|(name, _)| *name != "--config") {
-        config.set(name, value)?;
-    }
+    let flags = pairs.iter().filter(|(name, _)| *name != "--config");
+    config.set_all(flags.map(|(name, value)| (*name, &**value)))?;
     config.validate()?;
     Ok((config, file, check))
 }
