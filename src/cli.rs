@@ -124,8 +124,12 @@ fn settings(args: &[String]) -> Result<(Config, Option<PathBuf>, bool), ConfigEr
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
     };
-    let flags = pairs.iter().filter(|(name, _)| *name != "--config");
-    config.set_all(flags.map(|(name, value)| (*name, &**value)))?;
+    let flags: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter(|(name, _)| *name != "--config")
+        .map(|(name, value)| (*name, *value))
+        .collect();
+    config.set_all(&flags)?;
     config.validate()?;
     Ok((config, file, check))
 }

@@ -407,36 +407,35 @@ impl Config {
     /// Sets one named setting from text, as a flag gives it (`--max-rooms 50` sets
     /// `max_rooms`), checked by the settings table.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
-        self.set_all([(name, value)])
+        self.set_all(&[(name, value)])
     }
 
     /// Sets named settings from text (`set`), later ones over earlier ones. Each is checked
     /// first, and then all are applied at once: the settings go through one JSON map however
     /// many flags there are (a round trip each cost start-up about 58,000 instructions a
     /// flag, `make bench` (e)).
-    pub fn set_all<'a>(
-        &mut self,
-        flags: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<(), ConfigError> {
-        let mut changes = Vec::new();
-        for (name, value) in flags {
+    pub fn set_all(&mut self, flags: &[(&str, &str)]) -> Result<(), ConfigError> {
+        let checked = |name: &str, value: &str| {
             let key = name.trim_start_matches("--").replace('-', "_");
             let setting =
                 table::find(&key).ok_or_else(|| ConfigError::UnknownFlag(name.to_owned()))?;
-            let checked = setting
+            let value = setting
                 .kind
                 .from_text(value)
                 .map_err(|why| bad_value(name, value, why))?;
-            changes.push((name, value, key, checked));
+            Ok::<_, ConfigError>((key, value))
+        };
+        let mut changes = Map::new();
+        for &(name, value) in flags {
+            let (key, value) = checked(name, value)?;
+            changes.insert(key, value);
         }
-        let all = changes
-            .iter()
-            .map(|(_, _, key, checked)| (key.clone(), checked.clone()));
-        if self.apply(Map::from_iter(all)).is_ok() {
+        if self.apply(changes).is_ok() {
             return Ok(());
         }
         // The table let through a value its field cannot hold (a bug): find which one.
-        for (name, value, key, checked) in changes {
+        for &(name, value) in flags {
+            let (key, checked) = checked(name, value)?;
             self.apply(Map::from_iter([(key, checked)]))
                 .map_err(|why| bad_value(name, value, why))?;
         }

@@ -80,7 +80,7 @@ fn many_flags_at_once_are_the_same_as_one_at_a_time() {
         ("--idle-timeout", "1.5"),
     ];
     let mut together = Config::default();
-    together.set_all(flags).unwrap();
+    together.set_all(&flags).unwrap();
     let mut one_by_one = Config::default();
     for (name, value) in flags {
         one_by_one.set(name, value).unwrap();
@@ -91,12 +91,12 @@ fn many_flags_at_once_are_the_same_as_one_at_a_time() {
 
     let mut c = Config::default();
     let e = c
-        .set_all([("--max-rooms", "9"), ("--page", "maybe")])
+        .set_all(&[("--max-rooms", "9"), ("--page", "maybe")])
         .unwrap_err()
         .to_string();
     assert!(e.contains("--page") && e.contains("maybe"), "{e}");
     assert_eq!(c.max_rooms, Config::default().max_rooms, "nothing applied");
-    let e = c.set_all([("--max-roms", "9")]).unwrap_err().to_string();
+    let e = c.set_all(&[("--max-roms", "9")]).unwrap_err().to_string();
     assert!(e.contains("--max-roms"), "{e}");
 }
 
