@@ -124,12 +124,9 @@ fn settings(args: &[String]) -> Result<(Config, Option<PathBuf>, bool), ConfigEr
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
     };
-    let flags: Vec<(&str, &str)> = pairs
-        .iter()
-        .filter(|(name, _)| *name != "--config")
-        .map(|(name, value)| (*name, *value))
-        .collect();
-    config.set_all(&flags)?;
+    for (name, value) in pairs.iter().filter(|(name, _)| *name != "--config") {
+        config.set(name, value)?;
+    }
     config.validate()?;
     Ok((config, file, check))
 }

@@ -337,15 +337,6 @@ fn quoted(value: &str) -> String {
 }
 
 /// A setting's name for messages: the key and its flag.
-/// A flag's value that its setting does not allow, and why.
-fn bad_value(name: &str, value: &str, why: String) -> ConfigError {
-    ConfigError::BadValue {
-        name: name.to_owned(),
-        value: value.to_owned(),
-        why,
-    }
-}
-
 fn named(key: &str) -> String {
     format!("{key} (--{})", key.replace('_', "-"))
 }
@@ -407,39 +398,15 @@ impl Config {
     /// Sets one named setting from text, as a flag gives it (`--max-rooms 50` sets
     /// `max_rooms`), checked by the settings table.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
-        self.set_all(&[(name, value)])
-    }
-
-    /// Sets named settings from text (`set`), later ones over earlier ones. Each is checked
-    /// first, and then all are applied at once: the settings go through one JSON map however
-    /// many flags there are (a round trip each cost start-up about 58,000 instructions a
-    /// flag, `make bench` (e)).
-    pub fn set_all(&mut self, flags: &[(&str, &str)]) -> Result<(), ConfigError> {
-        let checked = |name: &str, value: &str| {
-            let key = name.trim_start_matches("--").replace('-', "_");
-            let setting =
-                table::find(&key).ok_or_else(|| ConfigError::UnknownFlag(name.to_owned()))?;
-            let value = setting
-                .kind
-                .from_text(value)
-                .map_err(|why| bad_value(name, value, why))?;
-            Ok::<_, ConfigError>((key, value))
+        let key = name.trim_start_matches("--").replace('-', "_");
+        let setting = table::find(&key).ok_or_else(|| ConfigError::UnknownFlag(name.to_owned()))?;
+        let bad = |why: String| ConfigError::BadValue {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            why,
         };
-        let mut changes = Map::new();
-        for &(name, value) in flags {
-            let (key, value) = checked(name, value)?;
-            changes.insert(key, value);
-        }
-        if self.apply(changes).is_ok() {
-            return Ok(());
-        }
-        // The table let through a value its field cannot hold (a bug): find which one.
-        for &(name, value) in flags {
-            let (key, checked) = checked(name, value)?;
-            self.apply(Map::from_iter([(key, checked)]))
-                .map_err(|why| bad_value(name, value, why))?;
-        }
-        Ok(())
+        let checked = setting.kind.from_text(value).map_err(bad)?;
+        self.apply(Map::from_iter([(key, checked)])).map_err(bad)
     }
 
     /// The settings as the file writes them: every key with its value.

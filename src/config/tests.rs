@@ -71,36 +71,6 @@ fn flags_use_the_table() {
 }
 
 #[test]
-fn many_flags_at_once_are_the_same_as_one_at_a_time() {
-    let flags = [
-        ("--max-rooms", "7"),
-        ("--listen", "127.0.0.1:0"),
-        ("--page", "off"),
-        ("--max-rooms", "8"),
-        ("--idle-timeout", "1.5"),
-    ];
-    let mut together = Config::default();
-    together.set_all(&flags).unwrap();
-    let mut one_by_one = Config::default();
-    for (name, value) in flags {
-        one_by_one.set(name, value).unwrap();
-    }
-    assert_eq!(together.to_map(), one_by_one.to_map());
-    assert_eq!(together.max_rooms, 8, "the later flag wins");
-    assert!(!together.page);
-
-    let mut c = Config::default();
-    let e = c
-        .set_all(&[("--max-rooms", "9"), ("--page", "maybe")])
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("--page") && e.contains("maybe"), "{e}");
-    assert_eq!(c.max_rooms, Config::default().max_rooms, "nothing applied");
-    let e = c.set_all(&[("--max-roms", "9")]).unwrap_err().to_string();
-    assert!(e.contains("--max-roms"), "{e}");
-}
-
-#[test]
 fn bad_values_say_what_is_allowed_in_plain_words() {
     let e = set_err("--max-rooms", "abc");
     assert_eq!(
