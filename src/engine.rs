@@ -34,7 +34,7 @@ use crate::logline;
 use crate::outbox::{Outboxes, Policy, Socket};
 use crate::request::{Call, Id, Rejection};
 use crate::room_token::RoomToken;
-use crate::rooms::{self, ConnId, Join, Limits, Owner, Rooms, Sink, NO_SLOT};
+use crate::rooms::{self, ConnId, Join, Limits, Owner, Rooms, Sink};
 use crate::wire;
 
 /// Commands the dispatcher's inbox (one bounded channel, its memory allocated as commands
@@ -251,17 +251,12 @@ impl<S: Socket> Engine<S> {
                 token,
                 message,
                 plain,
-            } => self.send((conn, NO_SLOT), id, token, &message, plain),
-            Command::Sends { conn, sends } => {
-                // The sender's outbox is found once for the run, not once per answer.
-                let sender = (conn, self.out.slot(conn));
-                sends.each(|s| {
-                    // As for a command of its own: the budget sees the history the last one
-                    // added.
-                    self.out.set_clock(now, self.memory_in_rooms());
-                    self.send(sender, s.id, s.token, s.message, s.plain);
-                })
-            }
+            } => self.send(conn, id, token, &message, plain),
+            Command::Sends { conn, sends } => sends.each(|s| {
+                // As for a command of its own: the budget sees the history the last one added.
+                self.out.set_clock(now, self.memory_in_rooms());
+                self.send(conn, s.id, s.token, s.message, s.plain);
+            }),
             Command::Kurento { conn, call } => {
                 if let Some(text) = self.kurento(conn, *call) {
                     self.out.send(conn, &[&text]);

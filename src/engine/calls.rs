@@ -12,7 +12,7 @@ use crate::logline;
 use crate::outbox::Socket;
 use crate::request::{Call, Id, Method, METHODS};
 use crate::room_token::RoomToken;
-use crate::rooms::{ConnId, Join, Owner, Sink, Slot, NO_SLOT};
+use crate::rooms::{ConnId, Join, Owner, Sink, NO_SLOT};
 use crate::wire;
 
 /// Who makes a call: a WebSocket connection or the HTTP caller, its origin, whether it is
@@ -71,11 +71,9 @@ impl<S: Socket> Engine<S> {
     }
 
     /// `Command::Send`: what `call` does for `Method::Send` with a token, without the `Call`.
-    /// `slot`: where the sender's outbox was found for a run of sends (`Sink::slot`; checked
-    /// again before use, `NO_SLOT` to look it up).
     pub(super) fn send(
         &mut self,
-        (conn, slot): (ConnId, Slot),
+        conn: ConnId,
         id: Option<Id>,
         token: RoomToken,
         message: &str,
@@ -84,25 +82,14 @@ impl<S: Socket> Engine<S> {
         let outcome = self
             .rooms
             .send_from(Some(token), message, plain, &mut self.out);
-        self.respond_at(slot, conn, id, outcome.map(|()| Done::Json("null")));
+        self.respond(conn, id, outcome.map(|()| Done::Json("null")));
     }
 
     /// Queues the response to a WebSocket client's call, if it has an id.
     fn respond(&mut self, conn: ConnId, id: Option<Id>, outcome: Result<Done, RpcError>) {
-        self.respond_at(NO_SLOT, conn, id, outcome);
-    }
-
-    /// `respond`, with the outbox's slot if the caller knows it (`Sink::slot`).
-    fn respond_at(
-        &mut self,
-        slot: Slot,
-        conn: ConnId,
-        id: Option<Id>,
-        outcome: Result<Done, RpcError>,
-    ) {
         match (id, outcome) {
             (Some(id), Ok(Done::Json("null"))) => match wire::null_result_frame(id.as_bytes()) {
-                Some((frame, n)) => self.out.send_frame(slot, conn, &frame[..n]),
+                Some((frame, n)) => self.out.send_frame(NO_SLOT, conn, &frame[..n]),
                 None => self.out.send(conn, &wire::null_result_parts(&id)),
             },
             (Some(id), Ok(Done::Json(result))) => {
