@@ -3,9 +3,9 @@
 //!
 //! # Threads and who owns what
 //!
-//! - **acceptor** (`server`): owns the listening socket. Sets `TCP_NODELAY`, counts the
-//!   connection, refuses it with 503 beyond `max_connections`, and starts a connection thread
-//!   with a small explicit stack.
+//! - **acceptor** (`server`), the main thread once the others are started: owns the listening
+//!   socket. Sets `TCP_NODELAY`, counts the connection, refuses it with 503 beyond
+//!   `max_connections`, and starts a connection thread with a small explicit stack.
 //! - **connection** (`connection`), one per TCP connection: owns the socket's read side. It
 //!   reads HTTP request heads (`http`), refuses any whose `Host` names another server
 //!   (`host`); plain requests (`/health`, the page, `POST /jsonrpc`) are answered right
@@ -42,8 +42,8 @@
 //!   requests left unanswered past `upstream_timeout`. Plain HTTP for Thunder is forwarded by
 //!   the connection thread (`proxy`).
 //! - **signals**: SIGTERM / SIGINT stop accepting and tell the dispatcher to close every
-//!   client with 1001; the process exits 0 once that is written (at most `SHUTDOWN_GRACE`,
-//!   half a second).
+//!   client with 1001; the process exits 0, from the dispatcher's thread, once that is
+//!   written (at most `SHUTDOWN_GRACE`, half a second).
 //! - **logger** (`logger`): owns stderr. Every other thread formats its line and queues it
 //!   without waiting (a bounded queue, `logger::QUEUE`); this thread writes them. A full or
 //!   closed stderr stalls or fails only this thread: lines that do not fit are dropped and
@@ -225,31 +225,31 @@ fn run(config: Config) -> i32 {
         tokens_refused: AtomicU64::new(0),
         rate_limited: AtomicU64::new(0),
     });
+    // The process ends on the dispatcher's thread, once it has said goodbye to every client.
+    let started = shared.started;
     let dispatcher = std::thread::Builder::new()
         .name("dispatcher".into())
-        .spawn(move || dispatcher::run(engine, rx, heartbeat));
-    let acceptor = {
-        let shared = shared.clone();
-        std::thread::Builder::new()
-            .name("acceptor".into())
-            .spawn(move || server::accept(listener, shared))
-    };
+        .spawn(move || {
+            dispatcher::run(engine, rx, heartbeat);
+            logline::stopped(started.elapsed());
+            logger::flush(LAST_WORDS);
+            std::process::exit(0)
+        });
+    if dispatcher.is_err() {
+        say("messenger: cannot start threads");
+        return 1;
+    }
     if let Err(e) = watch_signals(shared.clone(), notifier.clone()) {
         log::warn!("signal handling unavailable: {e}");
     }
-    let (Ok(dispatcher), Ok(_acceptor)) = (dispatcher, acceptor) else {
-        say("messenger: cannot start threads");
-        return 1;
-    };
     cli::print(&format!("listening on {addr}"));
     if let Some(notifier) = &notifier {
         notifier.send(&format!("READY=1\nSTATUS=listening on {addr}"));
     }
     logline::started(&addr, &cli::version(), &key.state, &changed);
-    let _ = dispatcher.join();
-    logline::stopped(shared.started.elapsed());
-    logger::flush(LAST_WORDS);
-    0
+    // This thread is the acceptor: a thread of its own would cost its stack's pages and a
+    // malloc arena while this one waited.
+    server::accept(listener, shared)
 }
 
 /// The dispatcher's heartbeat for systemd's watchdog, when `WatchdogSec=` is set.

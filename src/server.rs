@@ -15,12 +15,12 @@ use crate::logline::{self, Throttle};
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 
 /// Accepts until the process ends.
-pub fn accept(listener: TcpListener, shared: Arc<Shared>) {
+pub fn accept(listener: TcpListener, shared: Arc<Shared>) -> ! {
     // One line a second at most for 503s, however many connections are refused.
     let mut busy = Throttle::default();
-    for stream in listener.incoming() {
-        let stream = match stream {
-            Ok(stream) => stream,
+    loop {
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
             Err(e) => {
                 log::warn!("accept failed: {e}");
                 std::thread::sleep(ACCEPT_BACKOFF);

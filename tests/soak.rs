@@ -236,8 +236,8 @@ fn check_delivery(log: &Log, rooms: u64) -> u64 {
     checked
 }
 
-/// Threads of an idle server: main, acceptor, dispatcher, signals, logger.
-const IDLE_THREADS: u64 = 5;
+/// Threads of an idle server: main (the acceptor), dispatcher, signals, logger.
+const IDLE_THREADS: u64 = 4;
 
 /// Two equal phases: after each, the threads must be back to idle; memory after the second
 /// must not exceed memory after the first by more than a little. The allocator keeps freed
