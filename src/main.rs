@@ -230,6 +230,7 @@ fn run(config: Config) -> i32 {
     let dispatcher = std::thread::Builder::new()
         .name("dispatcher".into())
         .spawn(move || {
+            let _ends_the_process = AbortOnUnwind;
             dispatcher::run(engine, rx, heartbeat);
             logline::stopped(started.elapsed());
             logger::flush(LAST_WORDS);
@@ -250,6 +251,19 @@ fn run(config: Config) -> i32 {
     // This thread is the acceptor: a thread of its own would cost its stack's pages and a
     // malloc arena while this one waited.
     server::accept(listener, shared)
+}
+
+/// Ends the process if the dispatcher's thread unwinds from a panic, as the release build
+/// (`panic = "abort"`) does for any panic: a debug build would otherwise go on accepting
+/// connections that no one serves.
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            std::process::abort();
+        }
+    }
 }
 
 /// The dispatcher's heartbeat for systemd's watchdog, when `WatchdogSec=` is set.
