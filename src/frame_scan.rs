@@ -71,7 +71,9 @@ impl FrameScan {
                 if usize::from(self.have) < header_len(&self.header[..usize::from(self.have)]) {
                     continue;
                 }
-                self.left = payload_len(&self.header);
+                // A length over what a `usize` holds (on a 32-bit box) is far over any limit
+                // tungstenite allows: the frame never ends here, and tungstenite refuses it.
+                self.left = wire::frame_parts(&self.header).map_or(u64::MAX, |(_, n)| n as u64);
                 self.in_payload = true;
             }
             if self.left == 0 {
@@ -111,17 +113,6 @@ fn header_len(seen: &[u8]) -> usize {
     };
     let mask = if second & 0x80 != 0 { 4 } else { 0 };
     2 + length + mask
-}
-
-/// The payload length a whole header gives.
-fn payload_len(header: &[u8; MAX_HEADER]) -> u64 {
-    match header[1] & 0x7f {
-        126 => u64::from(u16::from_be_bytes([header[2], header[3]])),
-        127 => u64::from_be_bytes([
-            header[2], header[3], header[4], header[5], header[6], header[7], header[8], header[9],
-        ]),
-        n => u64::from(n),
-    }
 }
 
 /// The final, masked text frame of at most `max` payload bytes at the start of `buf`, whole:

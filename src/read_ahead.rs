@@ -117,6 +117,17 @@ mod tests {
         into: usize,
     }
 
+    impl Chunks {
+        /// A reader that has `chunks`, one a call, none read yet.
+        fn of(chunks: Vec<Vec<u8>>) -> Chunks {
+            Chunks {
+                chunks,
+                calls: 0,
+                into: 0,
+            }
+        }
+    }
+
     impl Read for Chunks {
         fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
             self.calls += 1;
@@ -166,11 +177,7 @@ mod tests {
                 .map(|(i, n)| bytes(*n, i as u8))
                 .collect();
             let want = chunks.concat();
-            let mut from = Chunks {
-                chunks,
-                calls: 0,
-                into: 0,
-            };
+            let mut from = Chunks::of(chunks);
             let got = read_all(&mut ReadAhead::default(), &mut from, out);
             assert_eq!(got, want, "chunks {sizes:?}, reads of {out}");
         }
@@ -181,11 +188,7 @@ mod tests {
         let mut ahead = ReadAhead::default();
         let mut out = [0; 512];
         // Between bursts: a short read goes straight in, and no buffer is made.
-        let mut from = Chunks {
-            chunks: vec![bytes(100, 1)],
-            calls: 0,
-            into: 0,
-        };
+        let mut from = Chunks::of(vec![bytes(100, 1)]);
         assert_eq!(ahead.read(&mut from, &mut out, <[u8]>::len).unwrap(), 100);
         assert!(!ahead.holds());
         // A burst of 64 KiB in chunks of 3,000 bytes (what the kernel has each time): the first
@@ -194,11 +197,7 @@ mod tests {
         let burst = 64 * 1024;
         let mut chunks: Vec<Vec<u8>> = bytes(burst, 2).chunks(3000).map(<[u8]>::to_vec).collect();
         chunks.push(bytes(100, 3));
-        let mut from = Chunks {
-            chunks,
-            calls: 0,
-            into: 0,
-        };
+        let mut from = Chunks::of(chunks);
         assert_eq!(ahead.read(&mut from, &mut out, <[u8]>::len).unwrap(), 512);
         assert!(ahead.holds(), "a full read starts a burst");
         let mut served = 512;
@@ -212,11 +211,7 @@ mod tests {
         assert!(!ahead.holds(), "the buffer goes once a thin read is served");
         assert_eq!(from.calls, 24);
         // A burst larger than the buffer: one call per READ_AHEAD bytes.
-        let mut from = Chunks {
-            chunks: vec![bytes(burst, 4), bytes(100, 5)],
-            calls: 0,
-            into: 0,
-        };
+        let mut from = Chunks::of(vec![bytes(burst, 4), bytes(100, 5)]);
         let mut served = 0;
         while served < burst + 100 {
             served += ahead.read(&mut from, &mut out, <[u8]>::len).unwrap();
@@ -267,11 +262,10 @@ mod tests {
             .collect();
         let padding = bytes(100, 2);
         // A full read starts the burst; then a read of the three frames and some padding.
-        let mut from = Chunks {
-            chunks: vec![bytes(512, 1), [frames.clone(), padding.clone()].concat()],
-            calls: 0,
-            into: 0,
-        };
+        let mut from = Chunks::of(vec![
+            bytes(512, 1),
+            [frames.clone(), padding.clone()].concat(),
+        ]);
         assert_eq!(ahead.read(&mut from, &mut out, <[u8]>::len).unwrap(), 512);
         // Served no further than the caller says: the first frame only.
         let first = text_frame("a");
@@ -291,15 +285,11 @@ mod tests {
     fn a_thin_read_taken_whole_gives_the_buffer_back_at_the_next_read() {
         let mut ahead = ReadAhead::default();
         let mut out = [0; 512];
-        let mut from = Chunks {
-            chunks: vec![
-                bytes(512, 1),
-                [text_frame("a"), text_frame("hi")].concat(),
-                bytes(10, 3),
-            ],
-            calls: 0,
-            into: 0,
-        };
+        let mut from = Chunks::of(vec![
+            bytes(512, 1),
+            [text_frame("a"), text_frame("hi")].concat(),
+            bytes(10, 3),
+        ]);
         ahead.read(&mut from, &mut out, <[u8]>::len).unwrap();
         // A thin read: its first frame served, its second taken.
         let first = text_frame("a").len();
